@@ -1,0 +1,994 @@
+/*
+ * hook/hook.c — forkmonhook.so, preloaded into the user's program.
+ *
+ * This code runs inside other people's programs, so it obeys three rules:
+ *   - libc only, and no allocation on the path of an open(): all state is static;
+ *   - nothing that is unsafe after fork(): no locks held across our own forks but the
+ *     one we own, raw system calls for our own file access;
+ *   - export only the functions it interposes (hook/exports.map).
+ *
+ * Just before a read-only open of an existing regular file whose absolute path may
+ * match the filters, the hook asks the monitor (forkmon's own process) whether the
+ * path is watched. The monitor adds the watch before it answers, and may grant the
+ * run (the main copy of the program) a checkpoint: the hook then forks a suspended
+ * copy of the process, blocked on its own connection to the monitor. When a watched
+ * file changes, the monitor tells that checkpoint to RESUME: it forks a new run, which
+ * returns from the very open() the checkpoint was taken in and reads the new file.
+ *
+ * Everything heavy (Lua patterns, inotify, policy) lives in the monitor. The hook only
+ * rejects locally what cannot match (literal prefixes and suffixes of the patterns,
+ * handed over in HELLO_OK) and remembers its answers per path.
+ *
+ * Bare mode: when FORKMON_SOCKET is not set, the constructor starts a session itself:
+ * it forks, the original process execs the monitor (so the shell keeps waiting on the
+ * monitor) and the child continues as the program.
+ */
+#include "forkmon_proto.h"
+#include "path.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- the real functions ------------------------------------------------------ */
+
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*openat_fn)(int, const char *, int, ...);
+typedef int (*open2_fn)(const char *, int);
+typedef int (*openat2_fn)(int, const char *, int);
+typedef FILE *(*fopen_fn)(const char *, const char *);
+typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
+
+static struct {
+	open_fn open, open64;
+	openat_fn openat, openat64;
+	open2_fn open_2, open64_2;
+	openat2_fn openat_2, openat64_2;
+	fopen_fn fopen, fopen64;
+	freopen_fn freopen, freopen64;
+} real;
+
+static void hook_resolve(void)
+{
+	real.open = (open_fn)dlsym(RTLD_NEXT, "open");
+	real.open64 = (open_fn)dlsym(RTLD_NEXT, "open64");
+	real.openat = (openat_fn)dlsym(RTLD_NEXT, "openat");
+	real.openat64 = (openat_fn)dlsym(RTLD_NEXT, "openat64");
+	real.open_2 = (open2_fn)dlsym(RTLD_NEXT, "__open_2");
+	real.open64_2 = (open2_fn)dlsym(RTLD_NEXT, "__open64_2");
+	real.openat_2 = (openat2_fn)dlsym(RTLD_NEXT, "__openat_2");
+	real.openat64_2 = (openat2_fn)dlsym(RTLD_NEXT, "__openat64_2");
+	real.fopen = (fopen_fn)dlsym(RTLD_NEXT, "fopen");
+	real.fopen64 = (fopen_fn)dlsym(RTLD_NEXT, "fopen64");
+	real.freopen = (freopen_fn)dlsym(RTLD_NEXT, "freopen");
+	real.freopen64 = (freopen_fn)dlsym(RTLD_NEXT, "freopen64");
+}
+
+/* Our own file access goes through raw system calls: calling open() here would come
+ * back into the interposer. */
+static int raw_open(const char *p, int flags)
+{
+	return (int)syscall(SYS_openat, AT_FDCWD, p, flags | O_CLOEXEC, 0);
+}
+
+/* ---- state ------------------------------------------------------------------- */
+
+enum { CONN_FD_MIN = 900 }; /* keep our sockets out of the way of the program's fds */
+
+static struct {
+	int active;    /* a session exists (FORKMON_SOCKET known) */
+	int dead;      /* the monitor is gone or refused us: stay out of the way */
+	struct sockaddr_un addr;
+	socklen_t addrlen;
+	int fd;        /* connection to the monitor, -1 until needed */
+	ino_t fd_ino;  /* to notice a program that closed or reused our descriptor */
+	pid_t pid;     /* this process; a vfork child still sees its parent's */
+	pid_t fd_pid;  /* the process that opened fd */
+	int configured;
+	struct fm_hello_ok cfg;
+	/* checkpoints */
+	int ckpt_count;
+	int64_t last_ckpt_end_ns;
+	int64_t last_fork_ns;
+	int noted_threads, noted_children;
+	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
+	uint64_t resumed_seq;
+} hk = {.fd = -1};
+
+static volatile int hk_lock_word;
+static __thread int hk_busy;
+
+static void hk_lock(void)
+{
+	while (__atomic_exchange_n(&hk_lock_word, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void hk_unlock(void)
+{
+	__atomic_store_n(&hk_lock_word, 0, __ATOMIC_RELEASE);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void hook_say(const char *msg)
+{
+	/* One line, straight to fd 2: stdio may be in any state. */
+	char buf[512];
+	size_t n = 0, l = strlen(msg);
+	const char *pre = "forkmon: ";
+	memcpy(buf, pre, strlen(pre));
+	n = strlen(pre);
+	if (l > sizeof buf - n - 2)
+		l = sizeof buf - n - 2;
+	memcpy(buf + n, msg, l);
+	n += l;
+	buf[n++] = '\n';
+	ssize_t w = write(2, buf, n);
+	(void)w;
+}
+
+/* ---- the per-path answer cache ----------------------------------------------- */
+/*
+ * Open addressing over a static table; path bytes live in a static arena. When either
+ * is full we simply stop remembering (and ask the monitor again): never allocate.
+ */
+enum { CACHE_SLOTS = 1 << 14, ARENA_SIZE = 1 << 20 };
+
+struct slot {
+	uint64_t hash;
+	uint32_t off;
+	uint16_t len;
+	uint8_t used, verdict;
+};
+static struct slot cache[CACHE_SLOTS];
+static char arena[ARENA_SIZE];
+static size_t arena_used;
+static unsigned cache_used;
+
+static uint64_t hash_path(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h | 1;
+}
+
+static struct slot *cache_find(const char *p, size_t n, uint64_t h)
+{
+	for (unsigned i = (unsigned)h & (CACHE_SLOTS - 1);; i = (i + 1) & (CACHE_SLOTS - 1)) {
+		struct slot *s = &cache[i];
+		if (!s->used)
+			return s;
+		if (s->hash == h && s->len == n && memcmp(arena + s->off, p, n) == 0)
+			return s;
+	}
+}
+
+static void cache_put(struct slot *s, const char *p, size_t n, uint64_t h, int verdict)
+{
+	if (s->used) {
+		s->verdict = (uint8_t)verdict;
+		return;
+	}
+	if (cache_used >= CACHE_SLOTS / 2 || arena_used + n > ARENA_SIZE || n > UINT16_MAX)
+		return;
+	memcpy(arena + arena_used, p, n);
+	s->off = (uint32_t)arena_used;
+	s->len = (uint16_t)n;
+	s->hash = h;
+	s->verdict = (uint8_t)verdict;
+	s->used = 1;
+	arena_used += n;
+	cache_used++;
+}
+
+/* ---- talking to the monitor ---------------------------------------------------- */
+
+static int conn_open(void)
+{
+	int s = (int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	if (connect(s, (struct sockaddr *)&hk.addr, hk.addrlen) < 0) {
+		close(s);
+		return -1;
+	}
+	int hi = fcntl(s, F_DUPFD_CLOEXEC, CONN_FD_MIN);
+	if (hi >= 0) {
+		close(s);
+		s = hi;
+	}
+	return s;
+}
+
+static int conn_send(int fd, const void *m, size_t n)
+{
+	for (;;) {
+		ssize_t w = send(fd, m, n, MSG_NOSIGNAL);
+		if (w == (ssize_t)n)
+			return 0;
+		if (w < 0 && errno == EINTR)
+			continue;
+		return -1;
+	}
+}
+
+static int conn_recv(int fd, void *m, size_t n, enum fm_type want)
+{
+	for (;;) {
+		ssize_t r = recv(fd, m, n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < (ssize_t)sizeof(struct fm_header))
+			return -1;
+		struct fm_header *h = m;
+		if (h->magic != FM_MAGIC || h->type != want)
+			return -1;
+		return (int)r;
+	}
+}
+
+static void hook_give_up(void)
+{
+	if (hk.fd >= 0)
+		close(hk.fd);
+	hk.fd = -1;
+	hk.dead = 1;
+}
+
+/* Makes sure this process has its own live connection, introduced with HELLO. */
+static int conn_ready(uint32_t hello_flags)
+{
+	if (hk.fd >= 0 && hk.fd_pid == hk.pid) {
+		struct stat st;
+		if (fstat(hk.fd, &st) == 0 && st.st_ino == hk.fd_ino)
+			return 0;
+		hk.fd = -1; /* the program closed or reused it: not ours to close */
+	}
+	int fd = conn_open();
+	if (fd < 0) {
+		hook_give_up();
+		return -1;
+	}
+	struct fm_hello m = {0};
+	fm_init(&m.h, FM_HELLO, sizeof m);
+	m.pid = hk.pid;
+	m.ppid = getppid();
+	m.flags = hello_flags;
+	m.seq = hk.resumed_seq;
+	struct fm_hello_ok ok;
+	struct stat st;
+	if (conn_send(fd, &m, sizeof m) < 0 || conn_recv(fd, &ok, sizeof ok, FM_HELLO_OK) < 0 ||
+	    fstat(fd, &st) < 0) {
+		close(fd);
+		hook_give_up();
+		return -1;
+	}
+	if (ok.status != FM_OK) {
+		if (ok.status == FM_ERR_VERSION)
+			hook_say("this hook and the monitor are of different versions; not watching");
+		close(fd);
+		hook_give_up();
+		return -1;
+	}
+	hk.cfg = ok;
+	hk.configured = 1;
+	hk.fd = fd;
+	hk.fd_ino = st.st_ino;
+	hk.fd_pid = hk.pid;
+	return 0;
+}
+
+static void hook_note(int kind, int value)
+{
+	struct fm_note n = {0};
+	fm_init(&n.h, FM_NOTE, sizeof n);
+	n.kind = kind;
+	n.value = value;
+	conn_send(hk.fd, &n, sizeof n);
+}
+
+/* ---- candidates ----------------------------------------------------------------- */
+
+static int ends_with(const char *s, size_t n, const char *suf)
+{
+	size_t l = strlen(suf);
+	return l <= n && memcmp(s + n - l, suf, l) == 0;
+}
+
+/* May the absolute path p match some pattern? Only meaningful once configured. */
+static int hints_allow(const char *p, size_t n)
+{
+	if (hk.cfg.flags & FM_CFG_ALL_CANDIDATES)
+		return 1;
+	for (unsigned i = 0; i < hk.cfg.nhints; i++) {
+		const struct fm_hint *h = &hk.cfg.hints[i];
+		if (strncmp(p, h->prefix, strlen(h->prefix)) == 0 && ends_with(p, n, h->suffix))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Before computing an absolute path (a getcwd), try to reject a relative name by its
+ * last component: the suffix of the absolute path is the suffix of that component
+ * whenever the hint's suffix has no '/' and fits in it.
+ */
+static int hints_reject_name(const char *rel)
+{
+	if (!hk.configured || (hk.cfg.flags & FM_CFG_ALL_CANDIDATES))
+		return 0;
+	const char *last = path_last(rel);
+	size_t n = strlen(last);
+	for (unsigned i = 0; i < hk.cfg.nhints; i++) {
+		const char *suf = hk.cfg.hints[i].suffix;
+		size_t l = strlen(suf);
+		if (l == 0 || l > n || memchr(suf, '/', l))
+			return 0; /* undecided by the name alone */
+		if (memcmp(last + n - l, suf, l) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+static int absolute_path(int dirfd, const char *path, char *out, size_t outlen)
+{
+	char base[FM_PATH_MAX];
+	if (path[0] == '/')
+		return path_join(NULL, path, out, outlen);
+	if (dirfd == AT_FDCWD) {
+		if (syscall(SYS_getcwd, base, sizeof base) < 0)
+			return -1;
+	} else {
+		char link[64];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+		ssize_t n = readlink(link, base, sizeof base - 1);
+		if (n <= 0)
+			return -1;
+		base[n] = '\0';
+	}
+	return path_join(base, path, out, outlen);
+}
+
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+/* File offsets shared with the checkpoint (fork shares open file descriptions): saved
+ * just before the checkpoint is forked, put back in every run resumed from it. */
+enum { MAX_OFFSETS = 256 };
+static struct {
+	int fd;
+	off_t off;
+} offsets[MAX_OFFSETS];
+static int noffsets;
+
+static void offsets_save(int skip)
+{
+	noffsets = 0;
+	int d = raw_open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+	if (d < 0)
+		return;
+	char buf[4096];
+	for (;;) {
+		long n = syscall(SYS_getdents64, d, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long i = 0; i < n;) {
+			struct dirent64 *e = (struct dirent64 *)(buf + i);
+			i += e->d_reclen;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9')
+				continue;
+			int fd = atoi(e->d_name);
+			if (fd == d || fd == skip || fd == hk.fd || noffsets >= MAX_OFFSETS)
+				continue;
+			/* Only what the program reads: output files keep growing, and a
+			 * resumed run must append after what its predecessors wrote. */
+			int fl = fcntl(fd, F_GETFL);
+			if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+				continue;
+			off_t off = lseek(fd, 0, SEEK_CUR);
+			if (off < 0)
+				continue; /* pipes, terminals, sockets */
+			offsets[noffsets].fd = fd;
+			offsets[noffsets].off = off;
+			noffsets++;
+		}
+	}
+	close(d);
+}
+
+static void offsets_restore(void)
+{
+	for (int i = 0; i < noffsets; i++)
+		lseek(offsets[i].fd, offsets[i].off, SEEK_SET);
+}
+
+/* Number of threads of this process (field 20 of /proc/self/stat), or -1. */
+static int thread_count(void)
+{
+	char buf[1024];
+	int fd = raw_open("/proc/self/stat", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (!p)
+		return -1;
+	/* after ")" come fields 3..: state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime cutime cstime priority nice num_threads */
+	int field = 2;
+	for (; *p && field < 20; p++)
+		if (*p == ' ')
+			field++;
+	return atoi(p);
+}
+
+/* 1 when the process has live child processes: a copy could never wait for them. */
+static int has_children(void)
+{
+	siginfo_t si;
+	si.si_pid = 0;
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return errno != ECHILD;
+	return 1;
+}
+
+/* Is this a good moment for a checkpoint? The first watched read always is. */
+static int ckpt_wanted(int64_t now)
+{
+	if (hk.cfg.role != FM_ROLE_RUN || hk.ckpt_count >= (int)hk.cfg.max_checkpoints)
+		return 0;
+	if (hk.ckpt_count < (int)hk.cfg.free_checkpoints || (hk.cfg.flags & FM_CFG_EVERY))
+		return 1;
+	int64_t gap = hk.cfg.min_gap_ns;
+	int64_t cost = hk.last_fork_ns * (int64_t)hk.cfg.gap_factor;
+	if (cost > gap)
+		gap = cost;
+	return now - hk.last_ckpt_end_ns >= gap;
+}
+
+static int ckpt_safe(void)
+{
+	int t = thread_count();
+	if (t != 1) {
+		if (!hk.noted_threads++)
+			hook_note(FM_NOTE_THREADS, t);
+		return 0;
+	}
+	if (has_children()) {
+		if (!hk.noted_children++)
+			hook_note(FM_NOTE_CHILDREN, 0);
+		return 0;
+	}
+	return 1;
+}
+
+static void become_run(int ctl, const struct fm_resume *r);
+
+/*
+ * The suspended checkpoint: a child of the monitor (re-parented after a double fork),
+ * in a process group of its own so that the terminal's signals do not reach it, all
+ * signals blocked, waiting for RESUME. Returns only in a new run.
+ */
+static void ckpt_wait(int ctl, int runfd)
+{
+	setpgid(0, 0);
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	if (runfd >= 0)
+		close(runfd); /* the run's connection is the run's */
+	hk.fd = -1;
+	for (;;) {
+		struct fm_resume r;
+		if (conn_recv(ctl, &r, sizeof r, FM_RESUME) < 0)
+			_exit(0); /* the monitor is gone or dropped us */
+		pid_t m = fork();
+		if (m == 0) {
+			pid_t run = fork();
+			if (run == 0) {
+				become_run(ctl, &r);
+				return;
+			}
+			struct fm_pid p = {0};
+			fm_init(&p.h, FM_RESUMED, sizeof p);
+			p.pid = run;
+			conn_send(ctl, &p, sizeof p);
+			_exit(run < 0);
+		}
+		if (m < 0) {
+			struct fm_pid p = {0};
+			fm_init(&p.h, FM_RESUMED, sizeof p);
+			p.pid = -errno;
+			conn_send(ctl, &p, sizeof p);
+			continue;
+		}
+		while (waitpid(m, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+static void become_run(int ctl, const struct fm_resume *r)
+{
+	close(ctl);
+	/* The middle process exits at once: wait to be the monitor's child, then die with
+	 * it (a death signal set earlier would fire when the middle process exits). */
+	for (int i = 0; getppid() != r->monitor_pid && i < 100000; i++)
+		sched_yield();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != r->monitor_pid)
+		_exit(1);
+	setpgid(0, r->job_pgid); /* back in the terminal's foreground job */
+	hk.pid = getpid();
+	hk.fd = -1;
+	hk.last_ckpt_end_ns = now_ns();
+	offsets_restore();
+	sigprocmask(SIG_SETMASK, &hk.saved_mask, NULL);
+}
+
+/*
+ * Takes a checkpoint registered under seq. Returns 0 in the run that goes on, 1 in a
+ * run resumed from the checkpoint (later, after a change), -1 when none was taken.
+ */
+static int ckpt_take(uint64_t seq)
+{
+	fflush(NULL); /* or buffered output would be printed again by every resumed run */
+	int ctl = conn_open();
+	if (ctl < 0)
+		return -1;
+	struct fm_ckpt_register reg = {0};
+	fm_init(&reg.h, FM_CKPT_REGISTER, sizeof reg);
+	reg.run_pid = hk.pid;
+	reg.seq = seq;
+	if (conn_send(ctl, &reg, sizeof reg) < 0) {
+		close(ctl);
+		return -1;
+	}
+	offsets_save(ctl);
+
+	/* Our intermediate child must not disturb the program's own SIGCHLD handling. */
+	sigset_t chld, old, pend;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	hk.saved_mask = old;
+	sigpending(&pend);
+	int was_pending = sigismember(&pend, SIGCHLD);
+
+	int runfd = hk.fd;
+	hk.ckpt_count++; /* counted in the checkpoint's copy too */
+	int64_t t0 = now_ns();
+	pid_t m = fork();
+	if (m == 0) {
+		pid_t c = fork();
+		if (c == 0) {
+			ckpt_wait(ctl, runfd);
+			return 1; /* a new run */
+		}
+		struct fm_pid p = {0};
+		fm_init(&p.h, FM_CKPT_PID, sizeof p);
+		p.pid = c;
+		conn_send(ctl, &p, sizeof p);
+		_exit(c < 0);
+	}
+	int err = errno;
+	close(ctl);
+	int ok = 0;
+	if (m > 0) {
+		int st;
+		while (waitpid(m, &st, 0) < 0 && errno == EINTR)
+			;
+		ok = 1;
+	}
+	if (!was_pending) {
+		siginfo_t si;
+		si.si_pid = 0;
+		/* consume our SIGCHLD unless another child of the program is waiting too */
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) {
+			struct timespec zero = {0, 0};
+			sigtimedwait(&chld, NULL, &zero);
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int64_t t1 = now_ns();
+	if (!ok) {
+		hk.ckpt_count--;
+		hook_note(FM_NOTE_FORK_FAILED, err);
+		return -1;
+	}
+	hk.last_fork_ns = t1 - t0;
+	hk.last_ckpt_end_ns = t1;
+	return 0;
+}
+
+/* ---- the decision before each open ---------------------------------------------- */
+
+static void hook_read(const char *p, size_t n)
+{
+	int64_t now = now_ns();
+	uint64_t h = hash_path(p, n);
+	struct slot *s = cache_find(p, n, h);
+	int want = 0;
+	if (s->used) {
+		if (s->verdict == FM_IGNORED)
+			return;
+		want = ckpt_wanted(now);
+		if (!want) {
+			struct fm_read m;
+			fm_init(&m.h, FM_READ_AGAIN, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
+			m.flags = 0;
+			m.pad = 0;
+			memcpy(m.path, p, n + 1);
+			if (conn_send(hk.fd, &m, m.h.len) < 0)
+				hook_give_up();
+			return;
+		}
+	} else {
+		struct stat st;
+		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+			return; /* not there (yet), or not a file: ask again next time */
+		want = ckpt_wanted(now);
+	}
+	if (want && !ckpt_safe())
+		want = 0;
+
+	struct fm_read m;
+	fm_init(&m.h, FM_READ, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
+	m.flags = want ? FM_READ_WANT_CKPT : 0;
+	m.pad = 0;
+	memcpy(m.path, p, n + 1);
+	struct fm_read_reply r;
+	if (conn_send(hk.fd, &m, m.h.len) < 0 || conn_recv(hk.fd, &r, sizeof r, FM_READ_REPLY) < 0) {
+		hook_give_up();
+		return;
+	}
+	if (r.verdict != FM_NOT_NOW)
+		cache_put(s, p, n, h, r.verdict);
+	if (r.verdict != FM_WATCHED || !r.grant)
+		return;
+	if (ckpt_take(r.seq) == 1) {
+		/* A resumed run: introduce ourselves, then redo this read for the monitor. */
+		hk.resumed_seq = r.seq;
+		if (conn_ready(FM_HELLO_RESUMED) < 0)
+			return;
+		fm_init(&m.h, FM_READ_AGAIN, m.h.len);
+		m.flags = FM_READ_RESUMED;
+		if (conn_send(hk.fd, &m, m.h.len) < 0)
+			hook_give_up();
+	}
+}
+
+static int readonly_flags(int flags)
+{
+	return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_DIRECTORY | O_PATH | O_TRUNC));
+}
+
+static void hook_before(int dirfd, const char *path, int flags)
+{
+	if (!hk.active || hk.dead || hk_busy || !path || !readonly_flags(flags))
+		return;
+	if (path_is_dirlike(path) || (path[0] != '/' && hints_reject_name(path)))
+		return;
+	hk_busy = 1;
+	int saved = errno;
+	char abs[FM_PATH_MAX];
+	int n = absolute_path(dirfd, path, abs, sizeof abs);
+	if (n > 0 && (!hk.configured || hints_allow(abs, (size_t)n))) {
+		hk_lock();
+		/* A vfork child shares our memory and has not run the fork handlers: it keeps
+		 * its parent's pid in hk.pid. Do nothing there. */
+		if (getpid() == hk.pid && !hk.dead && conn_ready(0) == 0 &&
+		    hints_allow(abs, (size_t)n))
+			hook_read(abs, (size_t)n);
+		hk_unlock();
+	}
+	errno = saved;
+	hk_busy = 0;
+}
+
+static int fopen_readonly(const char *mode)
+{
+	return mode && mode[0] == 'r' && !strchr(mode, '+');
+}
+
+/* ---- the interposers ----------------------------------------------------------------- */
+
+#define NEEDS_MODE(f) (((f) & O_CREAT) || ((f) & O_TMPFILE) == O_TMPFILE)
+#define GET_MODE(flags, mode)                                                                \
+	do {                                                                                 \
+		if (NEEDS_MODE(flags)) {                                                     \
+			va_list ap;                                                          \
+			va_start(ap, flags);                                                 \
+			mode = (mode_t)va_arg(ap, int);                                      \
+			va_end(ap);                                                          \
+		}                                                                            \
+	} while (0)
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	GET_MODE(flags, mode);
+	hook_before(AT_FDCWD, path, flags);
+	if (!real.open)
+		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+	return real.open(path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	GET_MODE(flags, mode);
+	hook_before(AT_FDCWD, path, flags);
+	if (!real.open64)
+		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode);
+	return real.open64(path, flags, mode);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	GET_MODE(flags, mode);
+	hook_before(dirfd, path, flags);
+	if (!real.openat)
+		return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+	return real.openat(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	GET_MODE(flags, mode);
+	hook_before(dirfd, path, flags);
+	if (!real.openat64)
+		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode);
+	return real.openat64(dirfd, path, flags, mode);
+}
+
+EXPORT int __open_2(const char *path, int flags)
+{
+	hook_before(AT_FDCWD, path, flags);
+	if (!real.open_2)
+		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
+	return real.open_2(path, flags);
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+	hook_before(AT_FDCWD, path, flags);
+	if (!real.open64_2)
+		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0);
+	return real.open64_2(path, flags);
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	hook_before(dirfd, path, flags);
+	if (!real.openat_2)
+		return (int)syscall(SYS_openat, dirfd, path, flags, 0);
+	return real.openat_2(dirfd, path, flags);
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	hook_before(dirfd, path, flags);
+	if (!real.openat64_2)
+		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0);
+	return real.openat64_2(dirfd, path, flags);
+}
+
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	if (fopen_readonly(mode))
+		hook_before(AT_FDCWD, path, O_RDONLY);
+	if (!real.fopen)
+		hook_resolve();
+	return real.fopen(path, mode);
+}
+
+EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	if (fopen_readonly(mode))
+		hook_before(AT_FDCWD, path, O_RDONLY);
+	if (!real.fopen64)
+		hook_resolve();
+	return real.fopen64(path, mode);
+}
+
+EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+	if (path && fopen_readonly(mode))
+		hook_before(AT_FDCWD, path, O_RDONLY);
+	if (!real.freopen)
+		hook_resolve();
+	return real.freopen(path, mode, stream);
+}
+
+EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+	if (path && fopen_readonly(mode))
+		hook_before(AT_FDCWD, path, O_RDONLY);
+	if (!real.freopen64)
+		hook_resolve();
+	return real.freopen64(path, mode, stream);
+}
+
+/* ---- start-up ----------------------------------------------------------------------- */
+
+static void hook_atfork_child(void)
+{
+	/* A forked child of the program: its own process, its own connection later. The
+	 * inherited descriptor belongs to the parent's conversation; leave it alone. */
+	hk.pid = (pid_t)syscall(SYS_getpid);
+	hk.fd = -1;
+	hk.noted_threads = hk.noted_children = 0;
+	hk.resumed_seq = 0;
+	if (hk.configured)
+		hk.cfg.role = FM_ROLE_SUB; /* until the monitor says otherwise */
+	hk_lock_word = 0;
+}
+
+static int set_addr(const char *name)
+{
+	size_t l = strlen(name);
+	if (l == 0 || l + 1 > sizeof hk.addr.sun_path)
+		return -1;
+	memset(&hk.addr, 0, sizeof hk.addr);
+	hk.addr.sun_family = AF_UNIX;
+	/* "@name" is an abstract socket: nothing on disk to leave behind */
+	if (name[0] == '@') {
+		hk.addr.sun_path[0] = '\0';
+		memcpy(hk.addr.sun_path + 1, name + 1, l - 1);
+	} else {
+		memcpy(hk.addr.sun_path, name, l);
+	}
+	hk.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + l);
+	return 0;
+}
+
+/* The monitor executable: $FORKMON_MONITOR, else "forkmon" next to this library. */
+static int monitor_path(char *out, size_t len)
+{
+	const char *env = getenv("FORKMON_MONITOR");
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return 0;
+	}
+	Dl_info info;
+	if (!dladdr((void *)&monitor_path, &info) || !info.dli_fname)
+		return -1;
+	snprintf(out, len, "%s", info.dli_fname);
+	char *slash = strrchr(out, '/');
+	if (!slash)
+		return -1;
+	snprintf(slash + 1, len - (size_t)(slash + 1 - out), "forkmon");
+	return 0;
+}
+
+/*
+ * Bare mode (LD_PRELOAD=forkmonhook.so prog): fork; the original process becomes the
+ * monitor (the shell waits on its pid), the child goes on as the program and waits in
+ * HELLO until the monitor has checked the filters.
+ */
+static void hook_start_bare(int argc, char **argv, char **envp)
+{
+	char name[96];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof name, "@forkmon.%d.%ld", (int)getpid(), (long)(ts.tv_nsec ^ ts.tv_sec));
+	char mon[PATH_MAX];
+	if (set_addr(name) < 0 || monitor_path(mon, sizeof mon) < 0 || access(mon, X_OK) < 0) {
+		hook_say("cannot find the monitor executable (set FORKMON_MONITOR); not watching");
+		return;
+	}
+	int ls = (int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&hk.addr, hk.addrlen) < 0 || listen(ls, 128) < 0) {
+		hook_say("cannot create the session socket; not watching");
+		if (ls >= 0)
+			close(ls);
+		return;
+	}
+	fflush(NULL);
+	pid_t parent = getpid();
+	pid_t child = fork();
+	if (child < 0) {
+		close(ls);
+		return;
+	}
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		close(ls);
+		setenv("FORKMON_SOCKET", name, 1);
+		hk.pid = getpid();
+		hk.active = 1;
+		/* Wait for the monitor's go: it refuses (and kills us) on a bad filter. */
+		if (conn_ready(0) < 0)
+			hk.dead = 1;
+		return;
+	}
+	/* The monitor: argv = forkmon --bare LISTEN_FD CHILD EXE PRELOAD -- ARGV... */
+	static char *margv[4096];
+	static char *menv[8192];
+	char fdbuf[16], pidbuf[16], exe[PATH_MAX];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[el > 0 ? el : 0] = '\0';
+	snprintf(fdbuf, sizeof fdbuf, "%d", ls);
+	snprintf(pidbuf, sizeof pidbuf, "%d", (int)child);
+	const char *pre = getenv("LD_PRELOAD");
+	int k = 0;
+	margv[k++] = "forkmon";
+	margv[k++] = "--bare";
+	margv[k++] = fdbuf;
+	margv[k++] = pidbuf;
+	margv[k++] = exe;
+	margv[k++] = (char *)(pre ? pre : "");
+	margv[k++] = "--";
+	for (int i = 0; i < argc && k < 4095; i++)
+		margv[k++] = argv[i];
+	margv[k] = NULL;
+	k = 0;
+	for (char **e = envp; e && *e && k < 8191; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+			menv[k++] = *e;
+	menv[k] = NULL;
+	execve(mon, margv, menv);
+	/* No monitor: release the child (its HELLO fails) and be a transparent parent. */
+	hook_say("cannot start the monitor; not watching");
+	close(ls);
+	int st;
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(st)) {
+		signal(WTERMSIG(st), SIG_DFL);
+		kill(getpid(), WTERMSIG(st));
+	}
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+}
+
+__attribute__((constructor)) static void hook_init(int argc, char **argv, char **envp)
+{
+	hook_resolve();
+	hk.pid = getpid();
+	pthread_atfork(NULL, NULL, hook_atfork_child);
+	if (getenv("FORKMON_DISABLE"))
+		return;
+	const char *sock = getenv("FORKMON_SOCKET");
+	if (sock && *sock) {
+		if (set_addr(sock) == 0)
+			hk.active = 1;
+		return;
+	}
+	hook_start_bare(argc, argv, envp);
+}

@@ -1,0 +1,155 @@
+/*
+ * include/forkmon_proto.h — the one message vocabulary of forkmon.
+ *
+ * Spoken between the hook (inside every process of the user's program), the monitor
+ * (forkmon's own process) and the helper front end. Every process talks to the monitor
+ * over its own SOCK_SEQPACKET connection to one abstract UNIX socket (named in
+ * FORKMON_SOCKET, peer uid checked by the monitor): one message per datagram, so a
+ * message is never split or merged, and per connection messages arrive in order and
+ * exactly once.
+ *
+ * Conversations:
+ *   every process   HELLO → HELLO_OK       once per process image, before anything else
+ *                   READ → READ_REPLY      first read of a candidate path, or a read that
+ *                                          asks for a checkpoint; the monitor watches the
+ *                                          file before it answers, so no change is missed
+ *                   READ_AGAIN             a watched path read again (no answer)
+ *                   NOTE                   something the user should hear about (no answer)
+ *   a checkpoint    CKPT_REGISTER, CKPT_PID  on its own connection, opened by the run just
+ *                                          before it forks the checkpoint
+ *                   ← RESUME               fork a new run from here
+ *                   RESUMED                the new run's pid
+ *
+ * Versioned: a HELLO of another version gets HELLO_OK with status FM_ERR_VERSION and the
+ * hook stays out of the way. All integers are host order (one machine).
+ */
+#ifndef FORKMON_PROTO_H
+#define FORKMON_PROTO_H
+
+#include <stdint.h>
+
+#define FM_MAGIC 0x464bu /* "FK" */
+#define FM_VERSION 1
+#define FM_PATH_MAX 4096
+#define FM_MAX_HINTS 16
+#define FM_HINT_LEN 64
+
+enum fm_type {
+	FM_HELLO = 1,
+	FM_HELLO_OK,
+	FM_READ,
+	FM_READ_REPLY,
+	FM_READ_AGAIN,
+	FM_NOTE,
+	FM_CKPT_REGISTER,
+	FM_CKPT_PID,
+	FM_RESUME,
+	FM_RESUMED,
+};
+
+struct fm_header {
+	uint16_t magic;
+	uint8_t version;
+	uint8_t type;
+	uint32_t len; /* whole datagram, header included */
+};
+
+/* HELLO flags */
+#define FM_HELLO_RESUMED 1u /* a run just forked from a checkpoint */
+
+struct fm_hello {
+	struct fm_header h;
+	int32_t pid, ppid;
+	uint32_t flags;
+	uint32_t pad;
+	uint64_t seq; /* with FM_HELLO_RESUMED: the checkpoint it came from */
+};
+
+enum fm_role { FM_ROLE_SUB = 0, FM_ROLE_RUN = 1 };
+enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1, FM_ERR_REFUSED = 2 };
+
+/* HELLO_OK flags */
+#define FM_CFG_ALL_CANDIDATES 1u /* some pattern has no literal hint: ask about every path */
+#define FM_CFG_EVERY 2u          /* checkpoint at every watched read */
+
+struct fm_hint {
+	char prefix[FM_HINT_LEN];
+	char suffix[FM_HINT_LEN];
+};
+
+struct fm_hello_ok {
+	struct fm_header h;
+	int32_t status;
+	int32_t role;
+	uint32_t flags;
+	int32_t monitor_pid;
+	int32_t job_pgid;
+	uint32_t nhints;
+	uint32_t free_checkpoints; /* so many are taken at every watched read; then ... */
+	uint32_t gap_factor;       /* ... one after this many times the last fork's cost */
+	int64_t min_gap_ns;        /* ... and at least this much work since the last one */
+	uint32_t max_checkpoints;
+	uint32_t pad;
+	struct fm_hint hints[FM_MAX_HINTS];
+};
+
+/* READ flags */
+#define FM_READ_WANT_CKPT 1u /* the run would take a checkpoint before this read */
+#define FM_READ_RESUMED 2u   /* the read a resumed run redoes (its checkpoint exists) */
+
+struct fm_read {
+	struct fm_header h;
+	uint32_t flags;
+	uint32_t pad;
+	char path[FM_PATH_MAX]; /* absolute, lexically normalised; only used bytes are sent */
+};
+
+enum fm_verdict { FM_IGNORED = 0, FM_WATCHED = 1, FM_NOT_NOW = 2 /* ask again later */ };
+
+struct fm_read_reply {
+	struct fm_header h;
+	int32_t verdict;
+	int32_t grant; /* 1: take a checkpoint now, registered under seq */
+	uint64_t seq;
+};
+
+enum fm_note_kind {
+	FM_NOTE_THREADS = 1, /* value: number of threads; no checkpoint taken */
+	FM_NOTE_CHILDREN,    /* the run has child processes; no checkpoint taken */
+	FM_NOTE_FORK_FAILED, /* value: errno */
+};
+
+struct fm_note {
+	struct fm_header h;
+	int32_t kind;
+	int32_t value;
+};
+
+struct fm_ckpt_register {
+	struct fm_header h;
+	int32_t run_pid;
+	int32_t pad;
+	uint64_t seq;
+};
+
+struct fm_pid {
+	struct fm_header h; /* FM_CKPT_PID or FM_RESUMED */
+	int32_t pid;
+	int32_t pad;
+};
+
+struct fm_resume {
+	struct fm_header h;
+	int32_t monitor_pid;
+	int32_t job_pgid;
+};
+
+static inline void fm_init(struct fm_header *h, enum fm_type type, uint32_t len)
+{
+	h->magic = FM_MAGIC;
+	h->version = FM_VERSION;
+	h->type = (uint8_t)type;
+	h->len = len;
+}
+
+#endif

@@ -1,0 +1,285 @@
+/* tests/harness.c — see harness.h. */
+#include "harness.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct h_session *h_current;
+
+const char *h_top(void)
+{
+	const char *t = getenv("FORKMON_TOP");
+	return t && *t ? t : "..";
+}
+
+const char *h_path(const char *rel)
+{
+	static char buf[PATH_MAX];
+	snprintf(buf, sizeof buf, "%s/%s", h_top(), rel);
+	return buf;
+}
+
+static double h_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void h_nap(void)
+{
+	struct timespec ts = {0, 5000000}; /* polling interval, not a wait for behaviour */
+	nanosleep(&ts, NULL);
+}
+
+static void h_rm_rf(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			h_rm_rf(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void h_atexit(void)
+{
+	if (h_current) {
+		if (h_current->pid > 0) {
+			kill(-h_current->pid, SIGKILL);
+			kill(h_current->pid, SIGKILL);
+		}
+		h_rm_rf(h_current->dir);
+		unlink(h_current->out);
+	}
+}
+
+void h_init(struct h_session *s)
+{
+	memset(s, 0, sizeof *s);
+	const char *tmp = getenv("TMPDIR");
+	snprintf(s->dir, sizeof s->dir, "%s/forkmon-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(s->dir));
+	snprintf(s->out, sizeof s->out, "%s.out", s->dir);
+	snprintf(s->tag, sizeof s->tag, "%d-%ld", (int)getpid(), (long)time(NULL));
+	if (!h_current)
+		atexit(h_atexit);
+	h_current = s;
+}
+
+const char *h_file(struct h_session *s, const char *name)
+{
+	static char buf[PATH_MAX];
+	snprintf(buf, sizeof buf, "%s/%s", s->dir, name);
+	return buf;
+}
+
+void h_write(struct h_session *s, const char *name, const char *content)
+{
+	int fd = open(h_file(s, name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	size_t n = strlen(content);
+	ck_assert_int_eq(write(fd, content, n), (ssize_t)n);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+void h_write_rename(struct h_session *s, const char *name, const char *content)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s/.%s.swp", s->dir, name);
+	snprintf(dst, sizeof dst, "%s/%s", s->dir, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	size_t n = strlen(content);
+	ck_assert_int_eq(write(fd, content, n), (ssize_t)n);
+	ck_assert_int_eq(close(fd), 0);
+	ck_assert_int_eq(rename(tmp, dst), 0);
+}
+
+void h_start(struct h_session *s, char *const argv[], char *const env[])
+{
+	int out = open(s->out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	ck_assert_int_ge(out, 0);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(126);
+		int in = open("/dev/null", O_RDONLY);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		if (chdir(s->dir) < 0)
+			_exit(126);
+		char tagvar[128];
+		snprintf(tagvar, sizeof tagvar, "FORKMON_TEST_TAG=%s", s->tag);
+		putenv(tagvar);
+		unsetenv("LD_PRELOAD");
+		unsetenv("FORKMON_SOCKET");
+		for (int i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(out);
+	s->pid = pid;
+}
+
+const char *h_output(struct h_session *s)
+{
+	static char buf[1 << 20];
+	int fd = open(s->out, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : 0;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+int h_count(struct h_session *s, const char *needle)
+{
+	const char *p = h_output(s);
+	int n = 0;
+	size_t l = strlen(needle);
+	while ((p = strstr(p, needle))) {
+		n++;
+		p += l;
+	}
+	return n;
+}
+
+int h_wait_for(struct h_session *s, const char *needle, int count, double timeout_s)
+{
+	double end = h_now() + timeout_s;
+	for (;;) {
+		if (h_count(s, needle) >= count)
+			return 1;
+		if (h_now() > end)
+			return 0;
+		h_nap();
+	}
+}
+
+int h_wait_exit(struct h_session *s, double timeout_s)
+{
+	double end = h_now() + timeout_s;
+	for (;;) {
+		pid_t r = waitpid(s->pid, &s->status, WNOHANG);
+		if (r == s->pid) {
+			s->pid = 0;
+			return 1;
+		}
+		if (h_now() > end)
+			return 0;
+		h_nap();
+	}
+}
+
+int h_stop(struct h_session *s, int sig, int group)
+{
+	ck_assert_int_gt(s->pid, 0);
+	kill(group ? -s->pid : s->pid, sig);
+	if (!h_wait_exit(s, 20)) {
+		kill(-s->pid, SIGKILL);
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, &s->status, 0);
+		s->pid = 0;
+		ck_abort_msg("the session did not end within 20 s of signal %d", sig);
+	}
+	return s->status;
+}
+
+int h_left(struct h_session *s)
+{
+	char want[128];
+	int wl = snprintf(want, sizeof want, "FORKMON_TEST_TAG=%s", s->tag) + 1;
+	DIR *d = opendir("/proc");
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char p[64], stat[512];
+		snprintf(p, sizeof p, "/proc/%s/stat", e->d_name);
+		int fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t k = read(fd, stat, sizeof stat - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		stat[k] = '\0';
+		char *rp = strrchr(stat, ')');
+		if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
+			continue; /* a zombie is gone; its parent reaps it */
+		snprintf(p, sizeof p, "/proc/%s/environ", e->d_name);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		static char env[1 << 16];
+		k = read(fd, env, sizeof env);
+		close(fd);
+		for (ssize_t i = 0; i + wl <= k;) {
+			if (memcmp(env + i, want, (size_t)wl) == 0) {
+				n++;
+				break;
+			}
+			i += (ssize_t)strnlen(env + i, (size_t)(k - i)) + 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+int h_none_left(struct h_session *s, double timeout_s)
+{
+	double end = h_now() + timeout_s;
+	for (;;) {
+		if (h_left(s) == 0)
+			return 1;
+		if (h_now() > end)
+			return 0;
+		h_nap();
+	}
+}
+
+void h_cleanup(struct h_session *s)
+{
+	if (s->pid > 0) {
+		kill(-s->pid, SIGKILL);
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		s->pid = 0;
+	}
+	h_rm_rf(s->dir);
+	unlink(s->out);
+	if (h_current == s)
+		h_current = NULL;
+}

@@ -1,0 +1,46 @@
+/*
+ * watcher/debounce.h — when is a save finished? Pure logic over a caller's clock.
+ *
+ * Editors save in many ways (in place, truncate then write, write a temporary file and
+ * rename it over, delete and re-create). The watcher reports each file-system event as
+ * one of three kinds, and this module says when a set of saves is complete:
+ *   DEB_WRITING  the file is being written (modified, created, truncated);
+ *   DEB_DONE     a write finished (closed after writing, or renamed into place);
+ *   DEB_GONE     the file was deleted or renamed away: wait for it, never fire on it.
+ * A set fires once no file is mid-write and no event came for `quiet` (coalescing saves
+ * of several files into one resume). A file closed empty is most likely a truncate
+ * before a write: it waits up to `empty_grace` for content before it counts as done. A
+ * writer that never closes counts as done after `stale` without events.
+ */
+#ifndef FORKMON_DEBOUNCE_H
+#define FORKMON_DEBOUNCE_H
+
+#include <stdint.h>
+
+enum deb_kind { DEB_WRITING, DEB_DONE, DEB_GONE };
+
+struct debounce_cfg {
+	int64_t quiet_ns;
+	int64_t empty_grace_ns;
+	int64_t stale_ns;
+};
+
+struct debounce;
+
+struct debounce *debounce_new(const struct debounce_cfg *cfg);
+void debounce_free(struct debounce *d);
+
+/* An event of kind on file (id >= 0) at time now; empty: the file is now 0 bytes. */
+void debounce_event(struct debounce *d, int file, enum deb_kind kind, int empty, int64_t now);
+
+/* When debounce_poll should next be called (absolute, same clock), or -1: never. */
+int64_t debounce_deadline(const struct debounce *d);
+
+/* If a set of saves is complete at now, writes its files (up to max), forgets them and
+ * returns how many; else returns 0. */
+int debounce_poll(struct debounce *d, int64_t now, int *files, int max);
+
+/* Number of files with an unfinished change (waiting, writing or gone). */
+int debounce_pending(const struct debounce *d);
+
+#endif

@@ -1,0 +1,278 @@
+/*
+ * watcher/main.c — the forkmon command: options, environment, then the monitor.
+ *
+ *   forkmon run [options] [--] CMD [ARGS]   a session around CMD
+ *   forkmon --bare FD PID EXE PRELOAD -- ARGV  (internal: started by the hook in bare
+ *                                             mode, LD_PRELOAD=forkmonhook.so CMD)
+ * Exit status: the session's end (130 Ctrl-C, 143 SIGTERM); 2 bad usage or pattern;
+ * 126/127 the command cannot be run; 1 forkmon itself failed.
+ */
+#include "filter.h"
+#include "monitor.h"
+#include "out.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef FORKMON_VERSION
+#define FORKMON_VERSION "0.1.0"
+#endif
+
+static const char usage_line[] = "usage: forkmon run [-f PATTERN]... [-i PATTERN]... [-q] [-d MS] [-e] [--] COMMAND [ARG]...";
+
+static pid_t bare_child; /* bare mode: the program waiting for our go */
+
+static __attribute__((noreturn)) void fail(int status)
+{
+	if (bare_child > 0) {
+		kill(bare_child, SIGKILL);
+		waitpid(bare_child, NULL, 0);
+	}
+	exit(status);
+}
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	char buf[512];
+	snprintf(buf, sizeof buf, fmt, arg);
+	out_error("%s", buf);
+	fprintf(stderr, "%s\n", usage_line);
+	fail(2);
+}
+
+static void help_main(void)
+{
+	printf("forkmon %s — resume a console program from the middle when a file it read changes\n\n"
+	       "usage: forkmon run [options] [--] COMMAND [ARG]...\n"
+	       "       forkmon --help | --version\n"
+	       "       LD_PRELOAD=/path/to/forkmonhook.so FORKMON_FILTER='%%.lua$' COMMAND [ARG]...\n\n"
+	       "Run 'forkmon run --help' for the options; 'man forkmon' for everything.\n",
+	       FORKMON_VERSION);
+}
+
+static void help_run(void)
+{
+	printf("%s\n\n"
+	       "Runs COMMAND with forkmon's hook. Before each read-only open of a file whose\n"
+	       "absolute path matches a filter, the program is checkpointed; when the file\n"
+	       "changes, a fresh copy resumes from that checkpoint.\n\n"
+	       "  -f, --filter PATTERN    watch paths matching this Lua pattern (repeatable,\n"
+	       "                          ';' separates several); default: files under the\n"
+	       "                          current directory                [FORKMON_FILTER]\n"
+	       "  -i, --ignore PATTERN    never watch paths matching it    [FORKMON_IGNORE]\n"
+	       "  -q, --quiet             no status lines                  [FORKMON_QUIET]\n"
+	       "  -d, --delay MS          quiet window after a save (5)    [FORKMON_DELAY]\n"
+	       "  -e, --every             a checkpoint at every watched read, not spaced by\n"
+	       "                          cost                             [FORKMON_EVERY]\n"
+	       "  -g, --grace MS          SIGTERM to SIGKILL when replacing a copy (1000)\n"
+	       "  -m, --max-checkpoints N at most N checkpoints alive (512)\n"
+	       "  -h, --help              this help\n\n"
+	       "No colours with NO_COLOR or FORKMON_NO_COLORS set.\n",
+	       usage_line);
+}
+
+static int env_flag(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static long parse_num(const char *s, const char *what, long max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max) {
+		char buf[256];
+		snprintf(buf, sizeof buf, "invalid %s '%%s' (a whole number from 0 to %ld)", what, max);
+		usage_error(buf, s);
+	}
+	return v;
+}
+
+static void add_patterns(struct filter *f, const char *spec)
+{
+	char err[1024];
+	if (filter_add(f, spec, err, sizeof err) < 0) {
+		out_error("%s", err);
+		fail(2);
+	}
+}
+
+/* The default filter: files under the current directory. */
+static void add_default_filter(struct filter *f)
+{
+	char cwd[PATH_MAX], q[2 * PATH_MAX + 8], pat[2 * PATH_MAX + 16];
+	if (!getcwd(cwd, sizeof cwd)) {
+		out_error("cannot read the current directory: %s", strerror(errno));
+		fail(1);
+	}
+	filter_quote(strcmp(cwd, "/") ? cwd : "", q, sizeof q);
+	snprintf(pat, sizeof pat, "^%s/", q);
+	add_patterns(f, pat);
+}
+
+/* Options common to both modes, from the environment. */
+static void opts_from_env(struct monitor_opts *o)
+{
+	o->quiet = env_flag("FORKMON_QUIET");
+	o->every = env_flag("FORKMON_EVERY");
+	o->delay_ns = 5000000;
+	o->grace_ns = 1000000000;
+	o->max_checkpoints = 512;
+	const char *d = getenv("FORKMON_DELAY");
+	if (d && *d)
+		o->delay_ns = parse_num(d, "FORKMON_DELAY", 600000) * 1000000;
+	const char *ig = getenv("FORKMON_IGNORE");
+	if (ig && *ig)
+		add_patterns(o->ignore, ig);
+	const char *f = getenv("FORKMON_FILTER");
+	if (f && *f && o->listen_fd >= 0)
+		add_patterns(o->filter, f); /* bare mode; forkmon run: only without -f */
+}
+
+static char *self_dir_file(const char *name)
+{
+	static char buf[PATH_MAX];
+	const char *env = getenv("FORKMON_HOOK");
+	if (env && *env)
+		return (char *)env;
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 64);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	char *s = strrchr(buf, '/');
+	snprintf(s + 1, sizeof buf - (size_t)(s + 1 - buf), "%s", name);
+	return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{"filter", required_argument, 0, 'f'}, {"ignore", required_argument, 0, 'i'},
+		{"quiet", no_argument, 0, 'q'},        {"delay", required_argument, 0, 'd'},
+		{"every", no_argument, 0, 'e'},        {"grace", required_argument, 0, 'g'},
+		{"max-checkpoints", required_argument, 0, 'm'},
+		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+	};
+	struct monitor_opts o = {.listen_fd = -1};
+	o.filter = filter_new();
+	o.ignore = filter_new();
+	if (!o.filter || !o.ignore) {
+		out_error("cannot start Lua");
+		return 1;
+	}
+	out_init(env_flag("FORKMON_QUIET"));
+	opts_from_env(&o);
+	int nfilters = 0, c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:f:i:qd:eg:m:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			add_patterns(o.filter, optarg);
+			nfilters++;
+			break;
+		case 'i':
+			add_patterns(o.ignore, optarg);
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'd':
+			o.delay_ns = parse_num(optarg, "delay", 600000) * 1000000;
+			break;
+		case 'e':
+			o.every = 1;
+			break;
+		case 'g':
+			o.grace_ns = parse_num(optarg, "grace", 600000) * 1000000;
+			break;
+		case 'm':
+			o.max_checkpoints = (int)parse_num(optarg, "checkpoint count", 100000);
+			break;
+		case 'h':
+			help_run();
+			return 0;
+		case ':':
+			usage_error("option '%s' needs a value", argv[optind - 1]);
+			break;
+		default:
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		usage_error("%s", "no command given");
+	if (!nfilters) {
+		const char *f = getenv("FORKMON_FILTER");
+		if (f && *f)
+			add_patterns(o.filter, f);
+	}
+	if (filter_count(o.filter) == 0)
+		add_default_filter(o.filter);
+	o.argv = argv + optind;
+	o.hook = self_dir_file("forkmonhook.so");
+	if (!o.hook) {
+		out_error("cannot find forkmonhook.so next to the forkmon executable (set FORKMON_HOOK)");
+		return 1;
+	}
+	out_init(o.quiet);
+	monitor_run(&o);
+}
+
+/* forkmon --bare LISTEN_FD FIRST_RUN EXE PRELOAD -- ARGV... (from the hook) */
+static int cmd_bare(int argc, char **argv)
+{
+	if (argc < 7 || strcmp(argv[6], "--") != 0) {
+		out_error("--bare is internal to forkmon's hook");
+		return 2;
+	}
+	struct monitor_opts o = {0};
+	o.listen_fd = atoi(argv[2]);
+	o.first_run = (pid_t)atoi(argv[3]);
+	o.exe = argv[4];
+	o.preload = argv[5];
+	o.argv = argv + 7;
+	out_init(env_flag("FORKMON_QUIET"));
+	bare_child = o.first_run;
+	o.filter = filter_new();
+	o.ignore = filter_new();
+	if (!o.filter || !o.ignore || o.first_run <= 0 || !o.argv[0] || o.listen_fd < 0) {
+		out_error("cannot start the session");
+		fail(1);
+	}
+	/* A bad pattern is said, and the program (waiting for our go) never runs. */
+	opts_from_env(&o);
+	bare_child = 0;
+	if (filter_count(o.filter) == 0)
+		add_default_filter(o.filter);
+	monitor_run(&o);
+}
+
+int main(int argc, char **argv)
+{
+	out_init(0);
+	if (argc >= 2 && strcmp(argv[1], "--bare") == 0)
+		return cmd_bare(argc, argv);
+	if (argc < 2)
+		usage_error("%s", "no subcommand given");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		help_main();
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("forkmon %s\n", FORKMON_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	usage_error("unknown subcommand '%s'", argv[1]);
+	return 2;
+}
