@@ -694,16 +694,43 @@ static int readonly_flags(int flags)
 	return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_DIRECTORY | O_PATH | O_TRUNC));
 }
 
+/*
+ * Python reads DIR/__pycache__/NAME.cpython-311.pyc instead of DIR/NAME.py while the
+ * cache is valid: that read stands for a read of the source, and is reported as one.
+ * Returns the new length, or n when p is not such a path.
+ */
+static int pyc_source(char *p, int n)
+{
+	static const char pycache[] = "/__pycache__/";
+	if (n < 5 || memcmp(p + n - 4, ".pyc", 4) != 0)
+		return n;
+	char *name = strrchr(p, '/');
+	if (!name || name - p < (int)sizeof pycache - 2 ||
+	    memcmp(name - (sizeof pycache - 2), pycache, sizeof pycache - 2) != 0)
+		return n;
+	char *dot = strchr(name + 1, '.');
+	if (!dot || dot == name + 1)
+		return n;
+	char *dir = name - (sizeof pycache - 2); /* "/__pycache__" starts here */
+	size_t len = (size_t)(dot - name);     /* "/NAME" */
+	memmove(dir, name, len);
+	memcpy(dir + len, ".py", 4);
+	return (int)(dir + len + 3 - p);
+}
+
 static void hook_before(int dirfd, const char *path, int flags)
 {
 	if (!hk.active || hk.dead || hk_busy || !path || !readonly_flags(flags))
 		return;
-	if (path_is_dirlike(path) || (path[0] != '/' && hints_reject_name(path)))
+	if (path_is_dirlike(path) ||
+	    (path[0] != '/' && !ends_with(path, strlen(path), ".pyc") && hints_reject_name(path)))
 		return;
 	hk_busy = 1;
 	int saved = errno;
 	char abs[FM_PATH_MAX];
 	int n = absolute_path(dirfd, path, abs, sizeof abs);
+	if (n > 0)
+		n = pyc_source(abs, n);
 	if (n > 0 && (!hk.configured || hints_allow(abs, (size_t)n))) {
 		hk_lock();
 		/* A vfork child shares our memory and has not run the fork handlers: it keeps

@@ -43,7 +43,7 @@ static void h_nap(void)
 	nanosleep(&ts, NULL);
 }
 
-static void h_rm_rf(const char *dir)
+void h_rm_rf(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -120,7 +120,7 @@ void h_write_rename(struct h_session *s, const char *name, const char *content)
 
 void h_start(struct h_session *s, char *const argv[], char *const env[])
 {
-	int out = open(s->out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	int out = open(s->out, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	ck_assert_int_ge(out, 0);
 	pid_t parent = getpid();
 	pid_t pid = fork();

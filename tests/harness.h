@@ -57,6 +57,9 @@ int h_none_left(struct h_session *s, double timeout_s);
 /* Removes the temporary directory. */
 void h_cleanup(struct h_session *s);
 
+/* Removes a directory tree. */
+void h_rm_rf(const char *dir);
+
 #define H_ENV_END ((char *)0)
 
 #endif

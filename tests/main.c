@@ -1,10 +1,27 @@
-/* tests/main.c — the one test runner: every suite, one Check summary line. */
+/*
+ * tests/main.c — the one test runner: every suite, one Check summary line.
+ *
+ * Every test's temporary files live under one directory made here (TMPDIR for the
+ * tests and the programs they run) and removed at the end, even after failures:
+ * Check ends a failed test's process without running its clean-up.
+ */
+#include "harness.h"
 #include "suites.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 int main(void)
 {
+	const char *tmp = getenv("TMPDIR");
+	char root[4096];
+	snprintf(root, sizeof root, "%s/forkmon-tests-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	setenv("TMPDIR", root, 1);
+
 	SRunner *sr = srunner_create(filter_suite());
 	srunner_add_suite(sr, path_suite());
 	srunner_add_suite(sr, policy_suite());
@@ -14,5 +31,6 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	h_rm_rf(root);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -145,6 +145,26 @@ START_TEST(test_python_resumes_from_the_import_of_the_edited_module)
 }
 END_TEST
 
+START_TEST(test_python_with_a_warm_bytecode_cache_still_sees_its_modules)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "app.py", "print('boot', flush=True)\nimport mod\nprint('value', mod.VALUE, flush=True)\n");
+	h_write(&s, "mod.py", "VALUE = 'cached'\n");
+	/* warm the cache first: Python then reads __pycache__/mod.cpython-*.pyc, not mod.py */
+	char *warm[] = {"/usr/bin/python3", "app.py", NULL};
+	h_start(&s, warm, NULL);
+	ck_assert(h_wait_exit(&s, WAIT));
+	char *argv[] = {forkmon(), "run", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "value cached", 2);
+	h_write(&s, "mod.py", "VALUE = 'fresh'\n");
+	expect(&s, "value fresh", 1);
+	ck_assert_int_eq(h_count(&s, "boot"), 2); /* once warming, once under forkmon */
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 START_TEST(test_perl_require_resumes_from_the_require)
 {
 	struct h_session s;
@@ -361,6 +381,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_bare_mode_resumes_and_ctrl_c_ends_with_sigint);
 	tcase_add_test(tc, test_quiet_bare_mode_prints_nothing_of_its_own);
 	tcase_add_test(tc, test_python_resumes_from_the_import_of_the_edited_module);
+	tcase_add_test(tc, test_python_with_a_warm_bytecode_cache_still_sees_its_modules);
 	tcase_add_test(tc, test_perl_require_resumes_from_the_require);
 	tcase_add_test(tc, test_c_open64_is_seen);
 	tcase_add_test(tc, test_c_fortified_open_2_is_seen);

@@ -15,6 +15,14 @@
 
 /* ---- paths ---- */
 
+/* A template for mkdtemp under TMPDIR (the runner's temporary root). */
+static char *tmp_template(char *buf, size_t len)
+{
+	const char *t = getenv("TMPDIR");
+	snprintf(buf, len, "%s/forkmon-path-XXXXXX", t && *t ? t : "/tmp");
+	return buf;
+}
+
 static void join_is(const char *base, const char *rel, const char *want)
 {
 	char out[PATH_MAX];
@@ -49,8 +57,8 @@ END_TEST
 START_TEST(test_dirfd_base_is_used_like_cwd)
 {
 	/* openat(dirfd, rel): the hook reads dirfd's path from /proc/self/fd */
-	char tmpl[] = "/tmp/forkmon-path-XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	char tmpl[PATH_MAX];
+	ck_assert_ptr_nonnull(mkdtemp(tmp_template(tmpl, sizeof tmpl)));
 	int d = open(tmpl, O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(d, 0);
 	char link[64], base[PATH_MAX], out[PATH_MAX], want[PATH_MAX];
@@ -69,8 +77,8 @@ END_TEST
 START_TEST(test_symlinked_dir_is_kept_lexically)
 {
 	/* The filter sees the name the program used; the monitor resolves links to watch. */
-	char tmpl[] = "/tmp/forkmon-path-XXXXXX", real[PATH_MAX], link[PATH_MAX], out[PATH_MAX];
-	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	char tmpl[PATH_MAX], real[PATH_MAX], link[PATH_MAX], out[PATH_MAX];
+	ck_assert_ptr_nonnull(mkdtemp(tmp_template(tmpl, sizeof tmpl)));
 	snprintf(real, sizeof real, "%s/real", tmpl);
 	snprintf(link, sizeof link, "%s/link", tmpl);
 	ck_assert_int_eq(mkdir(real, 0700), 0);

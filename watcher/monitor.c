@@ -154,6 +154,7 @@ static struct {
 	int ep, lfd, sfd, tfd, wfd;
 	pid_t self, pgid;
 	sigset_t orig_mask;
+	struct sigaction orig_int, orig_quit;
 	char sockname[108];
 	char **env;
 	char exe[PATH_MAX];
@@ -287,6 +288,8 @@ static pid_t monitor_spawn(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_DFL);
+		sigaction(SIGINT, &M.orig_int, NULL);
+		sigaction(SIGQUIT, &M.orig_quit, NULL);
 		sigprocmask(SIG_SETMASK, &M.orig_mask, NULL);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != M.self)
@@ -1107,6 +1110,12 @@ void monitor_run(struct monitor_opts *o)
 	/* Signals are read from a signalfd: block them before the watcher thread exists,
 	 * or the kernel may hand them to that thread. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A shell starts background jobs with SIGINT and SIGQUIT ignored; forkmon still
+	 * ends its session on them (the runs get the dispositions we were given). */
+	sigaction(SIGINT, NULL, &M.orig_int);
+	sigaction(SIGQUIT, NULL, &M.orig_quit);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGCHLD);

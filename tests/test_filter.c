@@ -1,0 +1,775 @@
+/*
+ * tests/test_filter.c — filters/filter.c: matching, refusing malformed patterns with
+ * Lua's own words, hints, quoting, and a differential run against the real lua5.4.
+ *
+ * The expected complaints are Lua 5.4.4's texts (Debian 12), checked with e.g.
+ *   lua5.4 -e 'print(pcall(string.find, "", "[a"))'
+ */
+#include <check.h>
+#include <errno.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../filters/filter.h"
+#include "suites.h"
+
+extern char **environ;
+
+/* A filter holding spec, which must be accepted. */
+static struct filter *filter_of(const char *spec)
+{
+	struct filter *f = filter_new();
+	char err[256];
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_msg(filter_add(f, spec, err, sizeof(err)) == 0, "'%s' refused: %s", spec, err);
+	return f;
+}
+
+static int matches(const char *spec, const char *path)
+{
+	struct filter *f = filter_of(spec);
+	int m = filter_match(f, path);
+
+	filter_free(f);
+	return m;
+}
+
+static struct filter_hint hint_of(const char *pattern)
+{
+	struct filter *f = filter_of(pattern);
+	struct filter_hint h;
+
+	ck_assert_int_eq(filter_count(f), 1);
+	filter_hint(f, 0, &h);
+	filter_free(f);
+	return h;
+}
+
+/* ------------------------------------------------------------------ matching */
+
+START_TEST(test_empty_filter_matches_nothing)
+{
+	struct filter *f = filter_new();
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(filter_count(f), 0);
+	ck_assert_int_eq(filter_match(f, "/tmp/x/foo.lua"), 0);
+	ck_assert_int_eq(filter_match(f, ""), 0);
+	ck_assert_int_eq(filter_match(NULL, "/x"), 0);
+	filter_free(f);
+	filter_free(NULL);
+}
+END_TEST
+
+START_TEST(test_match_follows_string_find_semantics)
+{
+	/* unanchored by default */
+	ck_assert(matches("foo", "/tmp/x/foo.lua"));
+	ck_assert(matches("%.lua$", "/tmp/x/foo.lua"));
+	ck_assert(!matches("%.lua$", "/tmp/x/foo.lua~"));
+	ck_assert(!matches("%.lua$", "/tmp/x/fooxlua"));
+	ck_assert(matches(".lua$", "/tmp/x/fooxlua"));
+	ck_assert(matches("^/tmp/", "/tmp/x/foo.lua"));
+	ck_assert(!matches("^/x", "/tmp/x/foo.lua"));
+	ck_assert(matches("/[^/]+/foo", "/tmp/x/foo.lua"));
+	ck_assert(matches("%f[%w]foo%f[%W]", "/tmp/x/foo.lua"));
+	ck_assert(!matches("%f[%w]oo", "/tmp/x/foo.lua"));
+	ck_assert(matches("%b()", "/tmp/(a(b))/c"));
+	ck_assert(matches("(o)%1", "/tmp/x/foo.lua"));
+	ck_assert(matches("^(/%a+)/x", "/tmp/x/foo.lua"));
+	/* no magic at all: Lua takes it as a plain string, ')' included */
+	ck_assert(matches("a)", "/tmp/a)"));
+	ck_assert(matches("]", "/tmp/]"));
+}
+END_TEST
+
+START_TEST(test_any_pattern_matching_is_enough)
+{
+	struct filter *f = filter_of("%.py$;%.lua$");
+
+	ck_assert_int_eq(filter_count(f), 2);
+	ck_assert(filter_match(f, "/a.py"));
+	ck_assert(filter_match(f, "/a.lua"));
+	ck_assert(!filter_match(f, "/a.c"));
+	/* one -f at a time adds up too */
+	ck_assert_int_eq(filter_add(f, "%.c$", NULL, 0), 0);
+	ck_assert_int_eq(filter_count(f), 3);
+	ck_assert(filter_match(f, "/a.c"));
+	filter_free(f);
+}
+END_TEST
+
+START_TEST(test_add_splits_on_semicolons_and_skips_empty_items)
+{
+	struct filter *f = filter_of(";;%.lua$;;;^/etc/;");
+
+	ck_assert_int_eq(filter_count(f), 2);
+	ck_assert(filter_match(f, "/x/y.lua"));
+	ck_assert(filter_match(f, "/etc/passwd"));
+	ck_assert(!filter_match(f, "/x/etc/passwd"));
+	ck_assert_int_eq(filter_add(f, "", NULL, 0), 0);
+	ck_assert_int_eq(filter_add(f, ";;;", NULL, 0), 0);
+	ck_assert_int_eq(filter_add(f, NULL, NULL, 0), 0);
+	ck_assert_int_eq(filter_count(f), 2);
+	filter_free(f);
+}
+END_TEST
+
+START_TEST(test_semicolon_inside_escape_or_set_stays_in_the_pattern)
+{
+	/* a plain split would make every one of these malformed, so keeping them whole only accepts more */
+	struct filter *f = filter_of("a%;b;[;]x;%b;;");
+
+	ck_assert_int_eq(filter_count(f), 3);
+	ck_assert(filter_match(f, "/a;b"));
+	ck_assert(filter_match(f, "/;x"));
+	ck_assert(filter_match(f, "/;;"));
+	ck_assert(!filter_match(f, "/ab"));
+	filter_free(f);
+}
+END_TEST
+
+START_TEST(test_runtime_error_is_no_match_and_others_still_count)
+{
+	/* 250 "a?" then "b": Lua raises "pattern too complex" on a run of a's */
+	char pat[600], path[300];
+	struct filter *f = filter_new();
+
+	memset(pat, 0, sizeof(pat));
+	for (int i = 0; i < 250; i++)
+		memcpy(pat + 2 * i, "a?", 2);
+	strcat(pat, "b;%.lua$");
+	memset(path, 'a', 250);
+	path[250] = '\0';
+	ck_assert_int_eq(filter_add(f, pat, NULL, 0), 0);
+	ck_assert_int_eq(filter_count(f), 2);
+	ck_assert_int_eq(filter_match(f, path), 0);
+	strcat(path, ".lua");
+	ck_assert_int_eq(filter_match(f, path), 1);
+	ck_assert_int_eq(filter_match(f, "/b"), 1);
+	filter_free(f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ refusals */
+
+static const struct {
+	const char *pattern;
+	const char *complaint;
+} malformed_cases[] = {
+	{ "[a", "malformed pattern (missing ']')" },
+	{ "a[", "malformed pattern (missing ']')" },	/* Lua sees it only on a subject with 'a' */
+	{ "[]", "malformed pattern (missing ']')" },
+	{ "[^]", "malformed pattern (missing ']')" },
+	{ "[%", "malformed pattern (missing ']')" },
+	{ "%", "malformed pattern (ends with '%')" },
+	{ "%.lua%", "malformed pattern (ends with '%')" },
+	{ "%f", "missing '[' after '%f' in pattern" },
+	{ "x%fa", "missing '[' after '%f' in pattern" },
+	{ "%f[a", "malformed pattern (missing ']')" },
+	{ "%b", "malformed pattern (missing arguments to '%b')" },
+	{ "x%b(", "malformed pattern (missing arguments to '%b')" },
+	{ "x.)", "invalid pattern capture" },
+	{ "(a))", "invalid pattern capture" },
+	{ "(a", "unfinished capture" },
+	{ "^((a)", "unfinished capture" },
+	{ "%1", "invalid capture index %1" },
+	{ "(a%1)", "invalid capture index %1" },
+	{ "(a)%2", "invalid capture index %2" },
+	{ "%0", "invalid capture index %0" },
+	{ "()()()()()()()()()()()()()()()()()()()()()()()()()()()()()()()()()",
+	  "too many captures" },
+	{ "(((((((((((((((((((((((((((((((((", "too many captures" },
+};
+
+START_TEST(test_malformed_pattern_names_it_and_lua_complaint)
+{
+	const char *pattern = malformed_cases[_i].pattern;
+	struct filter *f = filter_new();
+	char err[512], want[512];
+
+	snprintf(want, sizeof(want), "malformed pattern '%s': %s", pattern,
+		 malformed_cases[_i].complaint);
+	ck_assert_int_eq(filter_add(f, pattern, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	ck_assert_int_eq(filter_count(f), 0);
+	filter_free(f);
+}
+END_TEST
+
+START_TEST(test_malformed_item_refuses_the_whole_spec)
+{
+	struct filter *f = filter_of("%.c$");
+	char err[256];
+
+	ck_assert_int_eq(filter_add(f, "%.lua$;[a;%.py$", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "malformed pattern '[a': malformed pattern (missing ']')");
+	ck_assert_int_eq(filter_count(f), 1);
+	ck_assert(!filter_match(f, "/x.lua"));
+	ck_assert(filter_match(f, "/x.c"));
+	filter_free(f);
+}
+END_TEST
+
+START_TEST(test_error_line_fits_any_buffer_and_stays_one_line)
+{
+	struct filter *f = filter_new();
+	char err[16];
+
+	memset(err, 'X', sizeof(err));
+	ck_assert_int_eq(filter_add(f, "[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", err, sizeof(err)), -1);
+	ck_assert_uint_eq(strlen(err), sizeof(err) - 1);
+	ck_assert_int_eq(filter_add(f, "[a", NULL, 0), -1);
+	ck_assert_int_eq(filter_add(f, "a\nb[", err, 1), -1);
+	ck_assert_str_eq(err, "");
+	{
+		char line[128];
+
+		ck_assert_int_eq(filter_add(f, "a\nb[", line, sizeof(line)), -1);
+		ck_assert_str_eq(line, "malformed pattern 'a\\x0ab[': malformed pattern (missing ']')");
+	}
+	filter_free(f);
+}
+END_TEST
+
+START_TEST(test_patterns_lua_never_complains_about_are_accepted)
+{
+	/* no magic character: taken as plain text, the ')' is no capture */
+	ck_assert(matches("a)", "/a)"));
+	/* ']' first in a set is a member */
+	ck_assert(matches("[]]", "/]"));
+	ck_assert(matches("[^]]$", "/a"));
+	ck_assert(!matches("[^]]$", "/]"));
+	/* a position capture is closed from the start */
+	ck_assert(!matches("()%1", "/a"));
+	ck_assert(matches("%b)(", "/)x("));
+	/* quantifier characters where no item precedes are plain characters */
+	ck_assert(matches("^*", "*x"));
+	ck_assert(matches("(*)", "a*"));
+	ck_assert(matches("a$b", "a$b"));
+	ck_assert(matches("a^", "/a^"));
+	/* back-references take no quantifier: the '?' is a plain character */
+	ck_assert(matches("(o)%1?", "/foo?"));
+	ck_assert(!matches("(o)%1?", "/fo"));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ hints */
+
+static void assert_hint(const char *pattern, const char *prefix, const char *suffix)
+{
+	struct filter_hint h = hint_of(pattern);
+
+	ck_assert_msg(strcmp(h.prefix, prefix) == 0, "'%s': prefix '%s', want '%s'", pattern,
+		      h.prefix, prefix);
+	ck_assert_msg(strcmp(h.suffix, suffix) == 0, "'%s': suffix '%s', want '%s'", pattern,
+		      h.suffix, suffix);
+}
+
+START_TEST(test_hint_suffix_is_the_literal_run_before_a_final_anchor)
+{
+	assert_hint("%.lua$", "", ".lua");
+	assert_hint("%%$", "", "%");
+	assert_hint("a*$", "", "");
+	assert_hint("[.]lua$", "", "lua");
+	assert_hint("foo%$", "", "");
+	assert_hint("[a$]", "", "");
+	assert_hint("%b$$", "", "");
+	assert_hint("x+%.lua$", "", "x.lua");
+	assert_hint("ab+c$", "", "bc");	/* "abbc" matches: only the last b is sure */
+	assert_hint("a?b$", "", "b");
+	assert_hint("%.(lua)$", "", ".lua");
+	assert_hint("%a%.py$", "", ".py");
+	assert_hint("$", "", "");
+	assert_hint("%.lua", "", "");
+	assert_hint(".lua$", "", "lua");
+}
+END_TEST
+
+START_TEST(test_hint_prefix_is_the_required_literal_start_of_an_anchored_pattern)
+{
+	assert_hint("^/home/x/%.y", "/home/x/.y", "");
+	assert_hint("/home", "", "");
+	assert_hint("^/tmp/x+y", "/tmp/x", "");
+	assert_hint("^/tmp/x*y", "/tmp/", "");
+	assert_hint("^/tmp/x?y", "/tmp/", "");
+	assert_hint("^/tmp/x-y", "/tmp/", "");
+	assert_hint("^/a.b", "/a", "");
+	assert_hint("^/a%ab", "/a", "");
+	assert_hint("^(/tmp)/x", "/tmp/x", "");
+	assert_hint("^/etc/passwd$", "/etc/passwd", "/etc/passwd");
+	assert_hint("^/x[/]y", "/x", "");
+	assert_hint("^^x", "", "");
+	assert_hint("^$", "", "");
+}
+END_TEST
+
+START_TEST(test_hint_truncates_keeping_what_is_still_necessary)
+{
+	char pat[200], path[200], want[64];
+	struct filter_hint h;
+
+	/* 100 letters: the prefix keeps the first 63, the suffix the last 63 */
+	pat[0] = '^';
+	for (int i = 0; i < 100; i++)
+		pat[1 + i] = (char)('a' + i % 26);
+	strcpy(pat + 101, "$");
+	h = hint_of(pat);
+	memcpy(want, pat + 1, 63);
+	want[63] = '\0';
+	ck_assert_str_eq(h.prefix, want);
+	memcpy(want, pat + 101 - 63, 63);
+	ck_assert_str_eq(h.suffix, want);
+	/* the pattern still matches its text through the shortened hints */
+	memcpy(path, pat + 1, 100);
+	path[100] = '\0';
+	ck_assert(matches(pat, path));
+	path[70] = '#';
+	ck_assert(!matches(pat, path));
+}
+END_TEST
+
+START_TEST(test_hint_of_a_bad_index_is_empty)
+{
+	struct filter *f = filter_of("^/x$");
+	struct filter_hint h;
+
+	memset(&h, 'z', sizeof(h));
+	filter_hint(f, 1, &h);
+	ck_assert_str_eq(h.prefix, "");
+	ck_assert_str_eq(h.suffix, "");
+	filter_hint(f, -1, &h);
+	ck_assert_str_eq(h.prefix, "");
+	filter_hint(f, 0, NULL);
+	filter_free(f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ quoting */
+
+START_TEST(test_quote_round_trips_magic_characters)
+{
+	static const char *const cases[] = {
+		"/tmp/x/foo.lua", "^$*+?.([%-])", "a;b", "%1", "%b()", "[x]", "(", ")", "x)",
+		"/home/user/My Documents/a+b (1).txt", "100%", "",
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char q[256], anchored[300];
+		struct filter *f = filter_new();
+		char err[256];
+
+		filter_quote(cases[i], q, sizeof(q));
+		snprintf(anchored, sizeof(anchored), "^%s$", q);
+		ck_assert_msg(filter_add(f, anchored, err, sizeof(err)) == 0, "%s: %s", anchored, err);
+		ck_assert_int_eq(filter_count(f), 1);
+		ck_assert_msg(filter_match(f, cases[i]), "'%s' does not match '%s'", anchored, cases[i]);
+		if (cases[i][0]) {
+			char longer[300];
+
+			snprintf(longer, sizeof(longer), "%sx", cases[i]);
+			ck_assert(!filter_match(f, longer));
+			ck_assert(!filter_match(f, cases[i] + 1));
+		}
+		filter_free(f);
+	}
+	{
+		char q[64];
+
+		filter_quote("a.b", q, sizeof(q));
+		ck_assert_str_eq(q, "a%.b");
+		ck_assert(!matches(q, "axb"));
+	}
+}
+END_TEST
+
+START_TEST(test_quote_truncates_without_a_dangling_escape)
+{
+	char q[5];
+
+	memset(q, 'Z', sizeof(q));
+	filter_quote("ab...", q, sizeof(q));
+	ck_assert_str_eq(q, "ab%.");
+	filter_quote("abc.", q, 5);
+	ck_assert_str_eq(q, "abc");
+	filter_quote("x", q, 1);
+	ck_assert_str_eq(q, "");
+	filter_quote("x", q, 0);	/* nothing written, nothing broken */
+}
+END_TEST
+
+/* ------------------------------------------------------------------ differential */
+
+/* xorshift64*: fixed seed, so every run sees the same pairs */
+static uint64_t rng_state;
+
+static unsigned rnd(unsigned n)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (unsigned)((rng_state * 2685821657736338717ULL) >> 33) % n;
+}
+
+static const char *pick(const char *const *v, size_t n)
+{
+	return v[rnd((unsigned)n)];
+}
+
+#define PICK(v) pick((v), sizeof(v) / sizeof((v)[0]))
+
+/* Patterns from a small grammar, now and then with a fault slipped in. */
+static void gen_pattern(char *out, size_t cap)
+{
+	static const char *const atoms[] = {
+		"a", "o", "l", "u", "f", "t", "m", "p", "x", "/", "1", "y", ".", ".", "%.", "%a",
+		"%d", "%s", "%w", "%/", "%-", "%(", "%)", "[a-z]", "[^/]", "[.]", "[%w_]", "[lu]",
+		"[^%.]", "]",
+	};
+	static const char *const quants[] = { "*", "+", "-", "?" };
+	static const char *const junk[] = {
+		"$", "^", ")", "(", "[", "%", "*", "+", "?", "-", "[a", "%b(", "%f", "%9", "%0",
+		"%2", "[^", "%b", ")(", "((", "%f[",
+	};
+	int depth = 0, closed = 0, items = 1 + (int)rnd(7);
+	size_t k = 0;
+
+#define PUT(s) do { \
+		const char *s_ = (s); \
+		size_t l_ = strlen(s_); \
+		if (k + l_ < cap) { \
+			memcpy(out + k, s_, l_); \
+			k += l_; \
+		} \
+	} while (0)
+	if (rnd(100) < 35)
+		PUT("^");
+	for (int i = 0; i < items; i++) {
+		unsigned r = rnd(100);
+
+		if (r < 60) {
+			PUT(PICK(atoms));
+			if (rnd(100) < 30)
+				PUT(PICK(quants));
+		} else if (r < 70) {
+			PUT("(");
+			depth++;
+		} else if (r < 78 && depth > 0) {
+			PUT(")");
+			depth--;
+			closed++;
+		} else if (r < 81) {
+			PUT("()");
+			closed++;
+		} else if (r < 85) {
+			PUT("%b()");
+		} else if (r < 89) {
+			PUT(rnd(2) ? "%f[%w]" : "%f[/]");
+		} else if (r < 92) {
+			PUT(closed > 0 && rnd(3) ? "%1" : "%3");
+		} else {
+			PUT(PICK(junk));
+		}
+	}
+	while (depth-- > 0 && rnd(100) < 85)
+		PUT(")");
+	if (rnd(100) < 35)
+		PUT("$");
+#undef PUT
+	out[k] = '\0';
+}
+
+static void gen_path(char *out, size_t cap)
+{
+	static const char *const dirs[] = {
+		"tmp", "x", "home", "usr", "lib", "a1", "b-c", "(y)", "%d", "lua", "f o",
+	};
+	static const char *const names[] = { "foo", "init", "bar", "a.b", "x1", "aa", "ll", "()", "" };
+	static const char *const exts[] = { ".lua", ".py", ".txt", "", ".lua~", ".", "lua" };
+	int depth = (int)rnd(3);
+	size_t k = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < depth + 1; i++)
+		k += (size_t)snprintf(out + k, cap - k, "/%s", PICK(dirs));
+	snprintf(out + k, cap - k, "/%s%s", PICK(names), PICK(exts));
+}
+
+/* A pattern cut from a path: a literal head or tail, sometimes blurred a little. */
+static void gen_pattern_from(const char *path, char *out, size_t cap)
+{
+	size_t n = strlen(path), from = 0, to = n, k = 0;
+	int head = rnd(2);
+
+	if (n > 0) {
+		size_t cut = 1 + rnd((unsigned)n);
+
+		if (head)
+			to = cut;
+		else
+			from = n - cut;
+	}
+	if (head)
+		out[k++] = '^';
+	for (size_t i = from; i < to && k + 4 < cap; i++) {
+		unsigned r = rnd(100);
+
+		if (r < 6) {
+			out[k++] = '.';
+		} else if (strchr("^$*+?.()[]%-", path[i])) {
+			out[k++] = '%';
+			out[k++] = path[i];
+		} else {
+			out[k++] = path[i];
+		}
+		if (r >= 94)
+			out[k++] = "*+-?"[r - 94 < 4 ? r - 94 : 0];
+	}
+	if (!head && k + 1 < cap)
+		out[k++] = '$';
+	out[k] = '\0';
+}
+
+static const char diff_script[] =
+	"local f = assert(io.open(arg[1], 'rb'))\n"
+	"local out = {}\n"
+	"while true do\n"
+	"  local p, s = f:read('l'), f:read('l')\n"
+	"  if not p then break end\n"
+	"  local ok, r = pcall(string.find, s, p)\n"
+	"  out[#out + 1] = (not ok) and ('E' .. tostring(r)) or (r and 'M' or 'N')\n"
+	"end\n"
+	"io.write(table.concat(out, '\\n'), '\\n')\n";
+
+static int write_temp(char *name, size_t cap, const char *data, size_t len)
+{
+	const char *dir = getenv("TMPDIR");
+	int fd;
+
+	snprintf(name, cap, "%s/forkmon-filter-XXXXXX", dir && *dir ? dir : "/tmp");
+	fd = mkstemp(name);
+	if (fd < 0) {
+		name[0] = '\0';
+		return -1;
+	}
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return close(fd);
+}
+
+/*
+ * Runs lua5.4 on the script over the pairs and returns its stdout (malloc'd), or NULL
+ * with why set. Both temp files are gone when this returns, whatever happened.
+ */
+static char *run_lua(const char *pairs, size_t len, const char **why)
+{
+	char script[4096], data[4096];
+	char *buf = NULL;
+	size_t used = 0, cap = 0;
+	int pipefd[2] = { -1, -1 }, status = 0;
+	pid_t pid = -1;
+	posix_spawn_file_actions_t fa;
+
+	*why = "temp files";
+	script[0] = data[0] = '\0';
+	if (write_temp(script, sizeof(script), diff_script, strlen(diff_script)) < 0 ||
+	    write_temp(data, sizeof(data), pairs, len) < 0 || pipe(pipefd) < 0)
+		goto out;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+	posix_spawn_file_actions_addclose(&fa, pipefd[1]);
+	{
+		char *argv[] = { "lua5.4", "-E", script, data, NULL };
+
+		if (posix_spawnp(&pid, "lua5.4", &fa, NULL, argv, environ) != 0) {
+			pid = -1;
+			*why = "cannot start lua5.4 (is it installed?)";
+		}
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (pid < 0)
+		goto out;
+	for (;;) {
+		ssize_t r;
+
+		if (used + 4096 > cap) {
+			char *nb = realloc(buf, cap = cap * 2 + 8192);
+
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		r = read(pipefd[0], buf + used, cap - used - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		used += (size_t)r;
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (buf)
+		buf[used] = '\0';
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		*why = "lua5.4 failed";
+		free(buf);
+		buf = NULL;
+	}
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (script[0])
+		unlink(script);
+	if (data[0])
+		unlink(data);
+	return buf;
+}
+
+/* err is "malformed pattern '<pat>': <why>" */
+static int is_complaint(const char *err, const char *pat, const char *why)
+{
+	static const char lead[] = "malformed pattern '";
+	size_t ll = sizeof(lead) - 1, pl = strlen(pat);
+
+	return strncmp(err, lead, ll) == 0 && strncmp(err + ll, pat, pl) == 0 &&
+	       strncmp(err + ll + pl, "': ", 3) == 0 && strcmp(err + ll + pl + 3, why) == 0;
+}
+
+#define DIFF_PATTERNS 900
+#define DIFF_PATHS 4
+
+START_TEST(test_matches_real_lua_on_generated_patterns)
+{
+	static char pats[DIFF_PATTERNS][96];
+	static char paths[DIFF_PATTERNS][DIFF_PATHS][96];
+	static char errs[DIFF_PATTERNS][256];
+	static int accepted[DIFF_PATTERNS];
+	size_t cap = (size_t)DIFF_PATTERNS * DIFF_PATHS * 200, len = 0;
+	char *pairs = malloc(cap), *out, *line;
+	const char *why = NULL;
+	int n_acc = 0, n_match = 0, n_raise = 0, n_hinted = 0, n_pairs = 0;
+
+	ck_assert_ptr_nonnull(pairs);
+	rng_state = 0x9e3779b97f4a7c15ULL;
+	for (int i = 0; i < DIFF_PATTERNS; i++) {
+		for (int j = 0; j < DIFF_PATHS; j++)
+			gen_path(paths[i][j], sizeof(paths[i][j]));
+		if (rnd(100) < 25)
+			gen_pattern_from(paths[i][0], pats[i], sizeof(pats[i]));
+		else
+			gen_pattern(pats[i], sizeof(pats[i]));
+		for (int j = 0; j < DIFF_PATHS; j++) {
+			len += (size_t)snprintf(pairs + len, cap - len, "%s\n%s\n", pats[i], paths[i][j]);
+		}
+	}
+	out = run_lua(pairs, len, &why);
+	free(pairs);
+	ck_assert_msg(out != NULL, "%s", why);
+
+	line = out;
+	for (int i = 0; i < DIFF_PATTERNS; i++) {
+		struct filter *f = filter_new();
+		struct filter_hint h = { "", "" };
+
+		accepted[i] = filter_add(f, pats[i], errs[i], sizeof(errs[i])) == 0;
+		ck_assert_msg(!accepted[i] || filter_count(f) == 1, "'%s' split", pats[i]);
+		if (accepted[i]) {
+			filter_hint(f, 0, &h);
+			n_acc++;
+		}
+		for (int j = 0; j < DIFF_PATHS; j++) {
+			const char *path = paths[i][j];
+			char *nl = strchr(line, '\n');
+			int mine;
+
+			ck_assert_msg(nl != NULL, "lua5.4 output too short");
+			*nl = '\0';
+			n_pairs++;
+			mine = accepted[i] ? filter_match(f, path) : -1;
+			if (line[0] == 'E' && strcmp(line + 1, "pattern too complex") != 0) {
+				n_raise++;
+				ck_assert_msg(!accepted[i], "'%s' accepted, Lua raised '%s' on '%s'",
+					      pats[i], line + 1, path);
+				/* the fault Lua reached first is the one we named, in Lua's words */
+				ck_assert_msg(is_complaint(errs[i], pats[i], line + 1),
+					      "'%s': we say \"%s\", Lua \"%s\"", pats[i], errs[i], line + 1);
+			} else if (line[0] == 'M') {
+				n_match++;
+				ck_assert_msg(accepted[i], "'%s' refused (%s) but Lua matches '%s'",
+					      pats[i], errs[i], path);
+				ck_assert_msg(mine == 1, "'%s' on '%s': Lua matches, filter does not",
+					      pats[i], path);
+				/* hints are necessary conditions */
+				ck_assert_msg(strncmp(path, h.prefix, strlen(h.prefix)) == 0,
+					      "'%s' matches '%s' but prefix hint is '%s'", pats[i], path,
+					      h.prefix);
+				ck_assert_msg(strlen(path) >= strlen(h.suffix) &&
+					      strcmp(path + strlen(path) - strlen(h.suffix), h.suffix) == 0,
+					      "'%s' matches '%s' but suffix hint is '%s'", pats[i], path,
+					      h.suffix);
+				if (h.prefix[0] || h.suffix[0])
+					n_hinted++;
+			} else {
+				ck_assert_msg(mine != 1, "'%s' on '%s': filter matches, Lua does not (%s)",
+					      pats[i], path, line);
+			}
+			line = nl + 1;
+		}
+		filter_free(f);
+	}
+	ck_assert_str_eq(line, "");
+	free(out);
+	/* the run proves something only if all outcomes occur often enough */
+	ck_assert_int_eq(n_pairs, DIFF_PATTERNS * DIFF_PATHS);
+	ck_assert_int_gt(n_acc, DIFF_PATTERNS / 2);
+	ck_assert_int_gt(n_acc, 0);
+	ck_assert_int_gt(n_match, n_pairs / 10);
+	ck_assert_int_gt(n_raise, 20);
+	ck_assert_int_gt(n_hinted, 50);
+}
+END_TEST
+
+Suite *filter_suite(void)
+{
+	Suite *s = suite_create("filter");
+	TCase *tc = tcase_create("filter");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_empty_filter_matches_nothing);
+	tcase_add_test(tc, test_match_follows_string_find_semantics);
+	tcase_add_test(tc, test_any_pattern_matching_is_enough);
+	tcase_add_test(tc, test_add_splits_on_semicolons_and_skips_empty_items);
+	tcase_add_test(tc, test_semicolon_inside_escape_or_set_stays_in_the_pattern);
+	tcase_add_test(tc, test_runtime_error_is_no_match_and_others_still_count);
+	tcase_add_loop_test(tc, test_malformed_pattern_names_it_and_lua_complaint, 0,
+			    (int)(sizeof(malformed_cases) / sizeof(malformed_cases[0])));
+	tcase_add_test(tc, test_malformed_item_refuses_the_whole_spec);
+	tcase_add_test(tc, test_error_line_fits_any_buffer_and_stays_one_line);
+	tcase_add_test(tc, test_patterns_lua_never_complains_about_are_accepted);
+	tcase_add_test(tc, test_hint_suffix_is_the_literal_run_before_a_final_anchor);
+	tcase_add_test(tc, test_hint_prefix_is_the_required_literal_start_of_an_anchored_pattern);
+	tcase_add_test(tc, test_hint_truncates_keeping_what_is_still_necessary);
+	tcase_add_test(tc, test_hint_of_a_bad_index_is_empty);
+	tcase_add_test(tc, test_quote_round_trips_magic_characters);
+	tcase_add_test(tc, test_quote_truncates_without_a_dangling_escape);
+	tcase_add_test(tc, test_matches_real_lua_on_generated_patterns);
+	suite_add_tcase(s, tc);
+	return s;
+}

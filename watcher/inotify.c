@@ -1,0 +1,757 @@
+/*
+ * watcher/inotify.c — the session's one inotify instance, drained by a watcher thread.
+ *
+ * libinotifytools (3.22) owns the instance: its descriptor, its wd <-> name table and
+ * an internal event buffer, all global and unlocked. So:
+ *
+ *  - every call into the library happens under watcher.lock;
+ *  - the thread sleeps in poll() on the library's descriptor (which the library does not
+ *    expose: we find it in /proc/self/fd) and on a wake pipe, never inside the library;
+ *    awake, it drains with inotifytools_next_events(0, 1) — a timeout of 0 is the
+ *    non-blocking call there, while inotifytools_next_event(0) means "wait forever";
+ *  - records are formatted under the lock into a shared buffer, and sent over the
+ *    SOCK_SEQPACKET pair only after the lock is released, so a slow main loop can stall
+ *    the thread (backpressure) but never watcher_add_dir().
+ *
+ * The library keeps a watch in its table after the kernel dropped it (IN_IGNORED), and
+ * cannot delete it (inotifytools_remove_watch_by_wd() calls inotify_rm_watch(), gets
+ * EINVAL, prints to stderr and keeps the entry). A stale entry keeps owning the name,
+ * so a re-created directory would look watched. We therefore keep our own set of live
+ * watch descriptors (watcher.live) as the truth, and retire a dead entry by renaming it
+ * out of the way (see watcher_retire()); retired entries are freed by
+ * inotifytools_cleanup().
+ *
+ * Ownership: watcher_stop() closes both ends of the socketpair, including the
+ * descriptor watcher_start() returned; the caller must not close it.
+ */
+#include "inotify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <inotifytools/inotifytools.h>
+
+/* What a directory watch asks for. IN_IGNORED, IN_Q_OVERFLOW, IN_UNMOUNT and IN_ISDIR
+ * come without asking. IN_ONLYDIR: a path that turned into a file is refused (ENOTDIR)
+ * instead of being watched as a file. */
+#define WATCHER_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | \
+	IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+/* Events handled per drain: bounds how long one drain holds the lock in an event storm
+ * (the thread comes back at once for the rest). */
+#define WATCHER_DRAIN_MAX 1024
+
+/* Records waiting for the socket. Past this the main loop is not keeping up: further
+ * records are dropped and replaced by one IN_Q_OVERFLOW record, as the kernel does. */
+#define WATCHER_PENDING_MAX 8192
+
+/* Upper bound on events thrown away when stopping (see watcher_stop()). */
+#define WATCHER_DISCARD_MAX 1000000
+
+/* Bytes of a record before its path, on the wire and in struct fsevent. */
+#define WATCHER_HDR offsetof(struct fsevent, path)
+
+/* Records formatted but not yet sent: each is a uint32_t length, then that many bytes
+ * of datagram (the mask, then the path without its NUL). */
+struct watcher_buf {
+	char *data;
+	size_t len, cap;
+	size_t nrec;
+	int lost; /* records were dropped: an IN_Q_OVERFLOW record goes after the rest */
+};
+
+static pthread_mutex_t watcher_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct {
+	int running;
+	int ino_fd;   /* libinotifytools' descriptor, found by watcher_find_fd() */
+	int sock[2];  /* [0] the main loop's end, [1] the thread's */
+	int wake[2];  /* [1] written to wake the thread, [0] polled by it */
+	atomic_int stopping;
+	pthread_t thread;
+	/* Under watcher_lock: */
+	int *live;    /* watch descriptors in force, sorted */
+	size_t nlive, caplive;
+	struct watcher_buf pending;
+	int more;     /* a drain stopped early: events may wait in the library's buffer,
+	               * where poll() cannot see them */
+} watcher = {
+	.ino_fd = -1,
+	.sock = { -1, -1 },
+	.wake = { -1, -1 },
+};
+
+/* Tombstone names must never repeat (see watcher_retire()); not reset by stop. */
+static uint64_t watcher_tomb_seq;
+
+/* ---- the set of live watch descriptors ---- */
+
+/* Index of wd in watcher.live, or of where it would go. */
+static size_t watcher_live_pos(int wd)
+{
+	size_t lo = 0, hi = watcher.nlive;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (watcher.live[mid] < wd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int watcher_live_has(int wd)
+{
+	size_t i = watcher_live_pos(wd);
+
+	return i < watcher.nlive && watcher.live[i] == wd;
+}
+
+static int watcher_live_add(int wd)
+{
+	size_t i = watcher_live_pos(wd);
+
+	if (i < watcher.nlive && watcher.live[i] == wd)
+		return 0;
+	if (watcher.nlive == watcher.caplive) {
+		size_t cap = watcher.caplive ? 2 * watcher.caplive : 64;
+		int *p = realloc(watcher.live, cap * sizeof *p);
+
+		if (!p)
+			return -1;
+		watcher.live = p;
+		watcher.caplive = cap;
+	}
+	memmove(watcher.live + i + 1, watcher.live + i, (watcher.nlive - i) * sizeof *watcher.live);
+	watcher.live[i] = wd;
+	watcher.nlive++;
+	return 0;
+}
+
+static void watcher_live_del(int wd)
+{
+	size_t i = watcher_live_pos(wd);
+
+	if (i == watcher.nlive || watcher.live[i] != wd)
+		return;
+	memmove(watcher.live + i, watcher.live + i + 1, (watcher.nlive - i - 1) * sizeof *watcher.live);
+	watcher.nlive--;
+}
+
+/* ---- records ---- */
+
+static void watcher_push(uint32_t mask, const char *path, size_t plen)
+{
+	struct watcher_buf *b = &watcher.pending;
+	uint32_t wire = (uint32_t)(WATCHER_HDR + plen);
+	size_t need = sizeof wire + wire;
+
+	if (b->lost)
+		return; /* keep order: nothing after the gap until the overflow record is out */
+	if (b->nrec >= WATCHER_PENDING_MAX) {
+		b->lost = 1;
+		return;
+	}
+	if (b->len + need > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		char *p;
+
+		while (cap < b->len + need)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p) {
+			/* Out of memory is reported like any other loss: by IN_Q_OVERFLOW. */
+			b->lost = 1;
+			return;
+		}
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, &wire, sizeof wire);
+	memcpy(b->data + b->len + sizeof wire, &mask, sizeof mask);
+	memcpy(b->data + b->len + sizeof wire + WATCHER_HDR, path, plen);
+	b->len += need;
+	b->nrec++;
+}
+
+/* Queues {mask, "dir/name"} for the watch libinotifytools calls libname ("dir/" for a
+ * directory, "dir" for a symlink to one); name empty: the event is on dir itself. */
+static void watcher_queue(uint32_t mask, const char *libname, const char *name)
+{
+	char path[PATH_MAX];
+	size_t dlen = strlen(libname), nlen = strlen(name), len;
+
+	if (dlen > 1 && libname[dlen - 1] == '/')
+		dlen--; /* "dir/" -> "dir"; the root stays "/" */
+	len = dlen + (nlen && !(dlen == 1 && libname[0] == '/')) + nlen;
+	if (len >= sizeof path) {
+		/* Not representable in struct fsevent: say something was missed rather than
+		 * report a truncated, wrong path. */
+		watcher_push(IN_Q_OVERFLOW, "", 0);
+		return;
+	}
+	memcpy(path, libname, dlen);
+	if (nlen) {
+		size_t at = dlen;
+
+		if (!(dlen == 1 && libname[0] == '/'))
+			path[at++] = '/';
+		memcpy(path + at, name, nlen);
+	}
+	watcher_push(mask, path, len);
+}
+
+/* ---- the library's table ---- */
+
+/*
+ * Retires watch wd (named libname), which the kernel no longer has or is about to drop.
+ *
+ * The library's name table is a tree ordered by strcmp() of the names, and
+ * inotifytools_set_filename_by_wd() changes a name without re-inserting the entry. So the
+ * new name must sort exactly where the old one did: libname + "\001" + a hex number that
+ * decreases with every retirement. Only earlier tombstones of the same name sort between
+ * libname and it, and they sort after it. The name is free again for a re-created
+ * directory, and the entry (unreachable by name) is freed by inotifytools_cleanup().
+ */
+static void watcher_retire(int wd, const char *libname)
+{
+	char tomb[PATH_MAX + 32];
+
+	snprintf(tomb, sizeof tomb, "%s\001%016" PRIx64, libname, UINT64_MAX - ++watcher_tomb_seq);
+	inotifytools_set_filename_by_wd(wd, tomb);
+	watcher_live_del(wd);
+}
+
+/* After IN_Q_OVERFLOW, the IN_IGNORED of a vanished directory may have been among the
+ * lost events. The kernel lists the watches it still has in fdinfo ("inotify wd:%x ...");
+ * anything we believe live and it does not list is reported and retired. */
+static void watcher_resync(void)
+{
+	char fdinfo[64], *line = NULL;
+	size_t linecap = 0, nalive = 0, capalive = 0, i;
+	int *alive = NULL, ok = 1;
+	FILE *f;
+
+	snprintf(fdinfo, sizeof fdinfo, "/proc/self/fdinfo/%d", watcher.ino_fd);
+	f = fopen(fdinfo, "re");
+	if (!f)
+		return; /* cannot tell: keep believing the table */
+	while (getline(&line, &linecap, f) > 0) {
+		unsigned int wd;
+
+		if (sscanf(line, "inotify wd:%x", &wd) != 1)
+			continue;
+		if (nalive == capalive) {
+			size_t cap = capalive ? 2 * capalive : 64;
+			int *p = realloc(alive, cap * sizeof *p);
+
+			if (!p) {
+				ok = 0;
+				break;
+			}
+			alive = p;
+			capalive = cap;
+		}
+		alive[nalive++] = (int)wd;
+	}
+	free(line);
+	fclose(f);
+	/* Walk backwards: watcher_retire() removes the current element. */
+	for (i = watcher.nlive; ok && i-- > 0;) {
+		int wd = watcher.live[i];
+		const char *name;
+		size_t j;
+
+		for (j = 0; j < nalive && alive[j] != wd; j++)
+			;
+		if (j < nalive)
+			continue;
+		name = inotifytools_filename_from_wd(wd);
+		if (name) {
+			watcher_queue(IN_IGNORED, name, "");
+			watcher_retire(wd, name);
+		} else {
+			watcher_live_del(wd);
+		}
+	}
+	free(alive);
+}
+
+static void watcher_handle(const struct inotify_event *ev)
+{
+	const char *name;
+
+	if (ev->mask & IN_Q_OVERFLOW) {
+		watcher_push(IN_Q_OVERFLOW, "", 0);
+		watcher_resync();
+		return;
+	}
+	/* Not live: a watch we retired on IN_MOVE_SELF, whose IN_IGNORED arrives later. */
+	if (!watcher_live_has(ev->wd))
+		return;
+	name = inotifytools_filename_from_wd(ev->wd);
+	if (!name)
+		return;
+	watcher_queue(ev->mask, name, ev->len ? ev->name : "");
+	if (ev->mask & IN_IGNORED) {
+		watcher_retire(ev->wd, name);
+	} else if (ev->mask & IN_MOVE_SELF) {
+		/* The watch follows the directory to a path we do not know, and would report
+		 * its events under the old one. Drop it and say so; the main loop re-adds the
+		 * path if it still cares. The kernel's IN_IGNORED that follows is skipped. */
+		inotify_rm_watch(watcher.ino_fd, ev->wd);
+		watcher_queue(IN_IGNORED, name, "");
+		watcher_retire(ev->wd, name);
+	}
+}
+
+/* Handles up to limit waiting events; with watcher_lock held. */
+static void watcher_drain(size_t limit)
+{
+	struct inotify_event *ev;
+	size_t n;
+
+	for (n = 0; n < limit; n++) {
+		/* Timeout 0: select() with a zero timeout, returns NULL when nothing waits. */
+		ev = inotifytools_next_events(0, 1);
+		if (!ev) {
+			watcher.more = 0;
+			return;
+		}
+		watcher_handle(ev);
+	}
+	watcher.more = 1;
+}
+
+/* ---- the thread ---- */
+
+static void watcher_kick(void)
+{
+	/* A full pipe already wakes the thread: EAGAIN is fine. */
+	while (write(watcher.wake[1], "", 1) < 0 && errno == EINTR)
+		;
+}
+
+static void watcher_unkick(void)
+{
+	char buf[64];
+
+	for (;;) {
+		ssize_t n = read(watcher.wake[0], buf, sizeof buf);
+
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		return;
+	}
+}
+
+/* Sends one datagram, waiting (stoppably) while the main loop's queue is full. */
+static int watcher_send_one(const void *dgram, size_t len)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = watcher.sock[1], .events = POLLOUT },
+			{ .fd = watcher.wake[0], .events = POLLIN },
+		};
+
+		if (send(watcher.sock[1], dgram, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1; /* EPIPE: nobody will read any more */
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return -1;
+		if (p[1].revents) {
+			/* Also eats add_dir's kicks; the main loop rechecks pending anyway. */
+			watcher_unkick();
+			if (atomic_load(&watcher.stopping))
+				return -1;
+		}
+	}
+}
+
+static int watcher_send(const struct watcher_buf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		uint32_t wire;
+
+		memcpy(&wire, b->data + off, sizeof wire);
+		if (watcher_send_one(b->data + off + sizeof wire, wire) < 0)
+			return -1;
+		off += sizeof wire + wire;
+	}
+	if (b->lost) {
+		uint32_t mask = IN_Q_OVERFLOW;
+
+		return watcher_send_one(&mask, sizeof mask);
+	}
+	return 0;
+}
+
+static void *watcher_main(void *arg)
+{
+	struct watcher_buf out = { 0 };
+
+	(void)arg;
+	while (!atomic_load(&watcher.stopping)) {
+		struct pollfd p[2] = {
+			{ .fd = watcher.ino_fd, .events = POLLIN },
+			{ .fd = watcher.wake[0], .events = POLLIN },
+		};
+		struct watcher_buf t;
+		int busy;
+
+		/* Work may be waiting where poll() cannot see it: records queued by
+		 * watcher_add_dir() while we were sending (its kick may have been eaten), or
+		 * events left in the library's buffer by a drain that stopped early. */
+		pthread_mutex_lock(&watcher_lock);
+		busy = watcher.more || watcher.pending.nrec || watcher.pending.lost;
+		pthread_mutex_unlock(&watcher_lock);
+		if (poll(p, 2, busy ? 0 : -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if ((p[0].revents | p[1].revents) & POLLNVAL)
+			break;
+		if (p[1].revents)
+			watcher_unkick();
+		if (atomic_load(&watcher.stopping))
+			break;
+
+		pthread_mutex_lock(&watcher_lock);
+		watcher_drain(WATCHER_DRAIN_MAX);
+		/* Take the records; the emptied buffer (and its memory) becomes pending. */
+		t = watcher.pending;
+		watcher.pending = out;
+		watcher.pending.len = watcher.pending.nrec = 0;
+		watcher.pending.lost = 0;
+		out = t;
+		pthread_mutex_unlock(&watcher_lock);
+
+		if (watcher_send(&out) < 0)
+			break;
+	}
+	/* If we stopped on an error, the main loop reads end-of-file: "thread gone". */
+	shutdown(watcher.sock[1], SHUT_WR);
+	free(out.data);
+	return NULL;
+}
+
+/* ---- finding the library's descriptor ---- */
+
+/* The inotify descriptors open in this process, into a malloc'd array. */
+static int watcher_inotify_fds(int **out, size_t *n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int *fds = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char link[64], target[32];
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		ssize_t t;
+
+		if (end == e->d_name || *end || fd == dirfd(d))
+			continue;
+		snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
+		t = readlink(link, target, sizeof target - 1);
+		if (t < 0)
+			continue;
+		target[t] = '\0';
+		if (strcmp(target, "anon_inode:inotify"))
+			continue;
+		if (*n == cap) {
+			int *p;
+
+			cap = cap ? 2 * cap : 8;
+			p = realloc(fds, cap * sizeof *p);
+			if (!p) {
+				free(fds);
+				closedir(d);
+				return -1;
+			}
+			fds = p;
+		}
+		fds[(*n)++] = (int)fd;
+	}
+	closedir(d);
+	*out = fds;
+	return 0;
+}
+
+/*
+ * Initialises libinotifytools and returns its descriptor: the one inotify descriptor
+ * that appeared across inotifytools_initialize(). Comparing the sets, rather than taking
+ * the highest inotify descriptor, is what makes it ours even if the process already has
+ * other inotify instances.
+ */
+static int watcher_find_fd(void)
+{
+	int *before = NULL, *after = NULL, fd = -1, err = EIO;
+	size_t nbefore, nafter, i, j, found = 0;
+
+	if (watcher_inotify_fds(&before, &nbefore) < 0) {
+		errno = ENOSYS; /* no /proc: the descriptor cannot be found */
+		return -1;
+	}
+	if (!inotifytools_initialize()) {
+		err = inotifytools_error() > 0 ? inotifytools_error() : EIO;
+		free(before);
+		errno = err;
+		return -1;
+	}
+	if (watcher_inotify_fds(&after, &nafter) == 0) {
+		for (i = 0; i < nafter; i++) {
+			for (j = 0; j < nbefore && before[j] != after[i]; j++)
+				;
+			if (j == nbefore) {
+				fd = after[i];
+				found++;
+			}
+		}
+	}
+	free(before);
+	free(after);
+	if (found != 1) {
+		/* None: the library was already initialised (or /proc failed us). Several:
+		 * another thread opened one meanwhile, and we cannot tell which is ours. */
+		inotifytools_cleanup();
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- the API ---- */
+
+int watcher_start(void)
+{
+	sigset_t all, old;
+	int fd, err, flags;
+
+	if (watcher.running) {
+		errno = EBUSY;
+		return -1;
+	}
+	fd = watcher_find_fd();
+	if (fd < 0)
+		return -1;
+	if (fd >= FD_SETSIZE) {
+		/* The library would abort in FD_SET() on its first read. */
+		inotifytools_cleanup();
+		errno = EMFILE;
+		return -1;
+	}
+	/* The library opens it with inotify_init(), inheritable: programs we never meant to
+	 * share the instance with would hold it (and its watches) open. */
+	flags = fcntl(fd, F_GETFD);
+	if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+		goto fail_lib;
+	watcher.ino_fd = fd;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, watcher.sock) < 0)
+		goto fail_lib;
+	if (pipe2(watcher.wake, O_CLOEXEC | O_NONBLOCK) < 0)
+		goto fail_sock;
+
+	watcher.nlive = 0;
+	watcher.more = 0;
+	watcher.pending.len = watcher.pending.nrec = 0;
+	watcher.pending.lost = 0;
+	atomic_store(&watcher.stopping, 0);
+
+	/* The thread must not take the process's signals: the main loop handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&watcher.thread, NULL, watcher_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		errno = err;
+		goto fail_pipe;
+	}
+	watcher.running = 1;
+	return watcher.sock[0];
+
+fail_pipe:
+	err = errno;
+	close(watcher.wake[0]);
+	close(watcher.wake[1]);
+	watcher.wake[0] = watcher.wake[1] = -1;
+	errno = err;
+fail_sock:
+	err = errno;
+	close(watcher.sock[0]);
+	close(watcher.sock[1]);
+	watcher.sock[0] = watcher.sock[1] = -1;
+	errno = err;
+fail_lib:
+	err = errno;
+	inotifytools_cleanup();
+	watcher.ino_fd = -1;
+	errno = err;
+	return -1;
+}
+
+/* The watch descriptor the library has for dir ("dir/" for a directory, "dir" when dir
+ * is a symlink to one: the library keys by lstat()), or -1. */
+static int watcher_lookup(const char *dir, const char *key)
+{
+	int wd = inotifytools_wd_from_filename(key);
+
+	if (wd < 0 && strcmp(key, dir))
+		wd = inotifytools_wd_from_filename(dir);
+	return wd;
+}
+
+int watcher_add_dir(const char *dir)
+{
+	char clean[PATH_MAX], key[PATH_MAX];
+	size_t len;
+	int wd, err = 0, kick;
+
+	if (!watcher.running || !dir || dir[0] != '/') {
+		errno = EINVAL;
+		return -1;
+	}
+	len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (len + 2 > sizeof clean) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(clean, dir, len);
+	clean[len] = '\0';
+	snprintf(key, sizeof key, "%s%s", clean, len > 1 ? "/" : "");
+
+	pthread_mutex_lock(&watcher_lock);
+	/* Let waiting IN_IGNORED / IN_MOVE_SELF update the table first: a directory deleted
+	 * and re-created just now must not be mistaken for the one we watch. (For a
+	 * directory, rmdir() and rename() queue those events before they return.) */
+	watcher_drain(WATCHER_DRAIN_MAX);
+	wd = watcher_lookup(clean, key);
+	if (wd < 0 || !watcher_live_has(wd)) {
+		/* Ask the kernel first: for a directory it already watches (one we watch
+		 * under another path, through a symlink or a bind mount) it returns that wd,
+		 * and we leave the library alone, because it would allocate an entry, find the
+		 * old one and leak the new. Such a directory stays one watch, reported under
+		 * the path it was first added with. */
+		wd = inotify_add_watch(watcher.ino_fd, clean, WATCHER_MASK);
+		if (wd < 0) {
+			err = errno; /* ENOENT, ENOTDIR, EACCES, ENOSPC (the watch limit)... */
+		} else if (!watcher_live_has(wd)) {
+			/* New: let the library name it (the kernel hands it the same wd). If
+			 * that fails, drop the kernel watch: its events would have no name. */
+			if (!inotifytools_watch_file(clean, WATCHER_MASK)) {
+				err = inotifytools_error() > 0 ? inotifytools_error() : EIO;
+				inotify_rm_watch(watcher.ino_fd, wd);
+			} else if (watcher_live_add(wd) < 0) {
+				const char *name = inotifytools_filename_from_wd(wd);
+
+				err = ENOMEM;
+				inotify_rm_watch(watcher.ino_fd, wd);
+				if (name)
+					watcher_retire(wd, name);
+			}
+		}
+	}
+	kick = watcher.pending.nrec || watcher.pending.lost || watcher.more;
+	pthread_mutex_unlock(&watcher_lock);
+	if (kick)
+		watcher_kick();
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int watcher_read(int fd, struct fsevent *ev)
+{
+	ssize_t n;
+
+	do
+		n = recv(fd, ev, sizeof *ev, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	if (n == 0)
+		return -1; /* end-of-file: the thread is gone (records are never empty) */
+	if ((size_t)n < WATCHER_HDR || (size_t)n >= sizeof *ev) {
+		errno = EPROTO;
+		return -1;
+	}
+	ev->path[n - WATCHER_HDR] = '\0';
+	return 1;
+}
+
+int watcher_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&watcher_lock);
+	n = (int)watcher.nlive;
+	pthread_mutex_unlock(&watcher_lock);
+	return n;
+}
+
+void watcher_stop(void)
+{
+	size_t i;
+
+	if (!watcher.running)
+		return;
+	atomic_store(&watcher.stopping, 1);
+	watcher_kick();
+	pthread_join(watcher.thread, NULL);
+
+	pthread_mutex_lock(&watcher_lock);
+	/* libinotifytools buffers events in static storage that inotifytools_cleanup() does
+	 * not reset: leftovers would come out of the next instance (measured). Empty it.
+	 * Removing the kernel watches first makes the stream end (with their IN_IGNORED). */
+	for (i = 0; i < watcher.nlive; i++)
+		inotify_rm_watch(watcher.ino_fd, watcher.live[i]);
+	for (i = 0; i < WATCHER_DISCARD_MAX && inotifytools_next_events(0, 1); i++)
+		;
+	inotifytools_cleanup();
+	watcher.ino_fd = -1;
+	free(watcher.live);
+	watcher.live = NULL;
+	watcher.nlive = watcher.caplive = 0;
+	free(watcher.pending.data);
+	memset(&watcher.pending, 0, sizeof watcher.pending);
+	watcher.more = 0;
+	pthread_mutex_unlock(&watcher_lock);
+
+	close(watcher.sock[0]);
+	close(watcher.sock[1]);
+	close(watcher.wake[0]);
+	close(watcher.wake[1]);
+	watcher.sock[0] = watcher.sock[1] = watcher.wake[0] = watcher.wake[1] = -1;
+	watcher.running = 0;
+}
