@@ -75,6 +75,10 @@ check: all $(B)/forkmon-tests $(TEST_PROGS)
 demo: all
 	@scripts/demo
 
+# Performance, side by side with the baselines (not part of check): bench/results.md
+bench: all
+	@bench/run
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/forkmon
 	install -m 755 $(B)/forkmon $(DESTDIR)$(PREFIX)/lib/forkmon/forkmon
@@ -84,5 +88,5 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check demo install clean
+.PHONY: all deps check demo bench install clean
 -include $(MON_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

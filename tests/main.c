@@ -28,6 +28,8 @@ int main(void)
 	srunner_add_suite(sr, debounce_suite());
 	srunner_add_suite(sr, inotify_suite());
 	srunner_add_suite(sr, engine_suite());
+	srunner_add_suite(sr, live_suite());
+	srunner_add_suite(sr, monitor_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -9,5 +9,7 @@ Suite *policy_suite(void);
 Suite *debounce_suite(void);
 Suite *inotify_suite(void);
 Suite *engine_suite(void);
+Suite *live_suite(void);
+Suite *monitor_suite(void);
 
 #endif
