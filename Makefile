@@ -40,8 +40,8 @@ $(DEPS_STAMP): scripts/install-deps
 deps: $(DEPS_STAMP)
 
 # pkg-config is evaluated lazily, after the dependencies are installed.
-MON_CFLAGS = $(CFLAGS) $(WARN) $(shell pkg-config --cflags lua5.4 2>/dev/null) -pthread
-MON_LIBS = $(shell pkg-config --libs lua5.4 2>/dev/null) -linotifytools -pthread
+MON_CFLAGS = $(CFLAGS) $(WARN) $(shell pkg-config --cflags lua5.4 jansson 2>/dev/null) -pthread
+MON_LIBS = $(shell pkg-config --libs lua5.4 jansson 2>/dev/null) -linotifytools -pthread
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 

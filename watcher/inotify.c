@@ -51,9 +51,13 @@
 #define WATCHER_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | \
 	IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
-/* Events handled per drain: bounds how long one drain holds the lock in an event storm
- * (the thread comes back at once for the rest). */
+/* Events handled per drain by the thread: bounds how long it holds the lock in an event
+ * storm (it comes back at once for the rest). */
 #define WATCHER_DRAIN_MAX 1024
+
+/* Events libinotifytools can hold in its own buffer: it reads at most 4096 struct
+ * inotify_event's worth of bytes, and an event takes at least that much. */
+#define WATCHER_LIB_EVENTS 4096
 
 /* Records waiting for the socket. Past this the main loop is not keeping up: further
  * records are dropped and replaced by one IN_Q_OVERFLOW record, as the kernel does. */
@@ -89,6 +93,7 @@ static struct {
 	struct watcher_buf pending;
 	int more;     /* a drain stopped early: events may wait in the library's buffer,
 	               * where poll() cannot see them */
+	size_t add_drain; /* see watcher_add_dir() */
 } watcher = {
 	.ino_fd = -1,
 	.sock = { -1, -1 },
@@ -549,6 +554,21 @@ static int watcher_find_fd(void)
 
 /* ---- the API ---- */
 
+/* The kernel's queue limit. (inotifytools_get_max_queued_events() reads a file that does
+ * not exist, max_queued_watches, and returns -1.) */
+static size_t watcher_queue_max(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "re");
+	long n = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n > 0 ? (size_t)n : 65536;
+}
+
 int watcher_start(void)
 {
 	sigset_t all, old;
@@ -581,6 +601,7 @@ int watcher_start(void)
 
 	watcher.nlive = 0;
 	watcher.more = 0;
+	watcher.add_drain = watcher_queue_max() + WATCHER_LIB_EVENTS + 1;
 	watcher.pending.len = watcher.pending.nrec = 0;
 	watcher.pending.lost = 0;
 	atomic_store(&watcher.stopping, 0);
@@ -647,13 +668,22 @@ int watcher_add_dir(const char *dir)
 	}
 	memcpy(clean, dir, len);
 	clean[len] = '\0';
-	snprintf(key, sizeof key, "%s%s", clean, len > 1 ? "/" : "");
+	/* The library's key for a directory: "dir/" (the root is "/" already). */
+	memcpy(key, clean, len + 1);
+	if (len > 1) {
+		key[len] = '/';
+		key[len + 1] = '\0';
+	}
 
 	pthread_mutex_lock(&watcher_lock);
 	/* Let waiting IN_IGNORED / IN_MOVE_SELF update the table first: a directory deleted
-	 * and re-created just now must not be mistaken for the one we watch. (For a
-	 * directory, rmdir() and rename() queue those events before they return.) */
-	watcher_drain(WATCHER_DRAIN_MAX);
+	 * and re-created just now must not be mistaken for the one we watch. For a
+	 * directory, rmdir() and rename() queue those events before they return, so they
+	 * are at most a full kernel queue plus the library's buffer away, even when the
+	 * thread is stalled on a slow main loop; past the kernel's limit an IN_Q_OVERFLOW
+	 * stands for them, and watcher_resync() finds what they said. Normally the queue
+	 * is empty and this returns at once. */
+	watcher_drain(watcher.add_drain);
 	wd = watcher_lookup(clean, key);
 	if (wd < 0 || !watcher_live_has(wd)) {
 		/* Ask the kernel first: for a directory it already watches (one we watch

@@ -25,7 +25,8 @@
 #define FORKMON_VERSION "0.1.0"
 #endif
 
-static const char usage_line[] = "usage: forkmon run [-f PATTERN]... [-i PATTERN]... [-q] [-d MS] [-e] [--] COMMAND [ARG]...";
+static const char usage_line[] =
+	"usage: forkmon run [-f PATTERN]... [-i PATTERN]... [-qce] [-d MS] [-E FILE] [--] COMMAND [ARG]...";
 
 static pid_t bare_child; /* bare mode: the program waiting for our go */
 
@@ -71,6 +72,10 @@ static void help_run(void)
 	       "  -d, --delay MS          quiet window after a save (5)    [FORKMON_DELAY]\n"
 	       "  -e, --every             a checkpoint at every watched read, not spaced by\n"
 	       "                          cost                             [FORKMON_EVERY]\n"
+	       "  -c, --clear             clear the terminal before each new copy runs\n"
+	       "                                                           [FORKMON_CLEAR]\n"
+	       "  -E, --events FILE       write every event as a JSON line to FILE\n"
+	       "                                                           [FORKMON_EVENTS]\n"
 	       "  -g, --grace MS          SIGTERM to SIGKILL when replacing a copy (1000)\n"
 	       "  -m, --max-checkpoints N at most N checkpoints alive (512)\n"
 	       "  -h, --help              this help\n\n"
@@ -124,6 +129,7 @@ static void opts_from_env(struct monitor_opts *o)
 {
 	o->quiet = env_flag("FORKMON_QUIET");
 	o->every = env_flag("FORKMON_EVERY");
+	o->clear = env_flag("FORKMON_CLEAR");
 	o->delay_ns = 5000000;
 	o->grace_ns = 1000000000;
 	o->max_checkpoints = 512;
@@ -160,6 +166,7 @@ static int cmd_run(int argc, char **argv)
 		{"quiet", no_argument, 0, 'q'},        {"delay", required_argument, 0, 'd'},
 		{"every", no_argument, 0, 'e'},        {"grace", required_argument, 0, 'g'},
 		{"max-checkpoints", required_argument, 0, 'm'},
+		{"clear", no_argument, 0, 'c'},        {"events", required_argument, 0, 'E'},
 		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
 	};
 	struct monitor_opts o = {.listen_fd = -1};
@@ -172,9 +179,10 @@ static int cmd_run(int argc, char **argv)
 	out_init(env_flag("FORKMON_QUIET"));
 	opts_from_env(&o);
 	int nfilters = 0, c;
+	const char *events = getenv("FORKMON_EVENTS");
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:f:i:qd:eg:m:h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:i:qd:eg:m:hcE:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			add_patterns(o.filter, optarg);
@@ -201,6 +209,12 @@ static int cmd_run(int argc, char **argv)
 		case 'h':
 			help_run();
 			return 0;
+		case 'c':
+			o.clear = 1;
+			break;
+		case 'E':
+			events = optarg;
+			break;
 		case ':':
 			usage_error("option '%s' needs a value", argv[optind - 1]);
 			break;
@@ -224,6 +238,10 @@ static int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	out_init(o.quiet);
+	if (events && *events && out_events_open(events) < 0) {
+		out_error("cannot write events to '%s': %s", events, strerror(errno));
+		return 2;
+	}
 	monitor_run(&o);
 }
 
@@ -250,6 +268,11 @@ static int cmd_bare(int argc, char **argv)
 	}
 	/* A bad pattern is said, and the program (waiting for our go) never runs. */
 	opts_from_env(&o);
+	const char *events = getenv("FORKMON_EVENTS");
+	if (events && *events && out_events_open(events) < 0) {
+		out_error("cannot write events to '%s': %s", events, strerror(errno));
+		fail(2);
+	}
 	bare_child = 0;
 	if (filter_count(o.filter) == 0)
 		add_default_filter(o.filter);

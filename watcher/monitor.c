@@ -134,10 +134,11 @@ enum ckpt_state { CK_FREE, CK_PENDING, CK_READY };
 
 struct ckpt {
 	enum ckpt_state state;
-	int conn;      /* index in M.conns, -1 until registered */
-	pid_t pid;     /* 0 until known */
+	int conn;        /* index in M.conns, -1 until registered */
+	pid_t pid;       /* 0 until known */
 	uint64_t seq;
 	int file;
+	int64_t work_ns; /* the program's work before it: what resuming from it saves */
 };
 
 struct wfile {
@@ -147,7 +148,7 @@ struct wfile {
 
 enum phase { PH_IDLE, PH_KILLING, PH_RESUMING };
 
-enum { EV_LISTEN = 1, EV_SIGNAL, EV_TIMER, EV_WATCHER, EV_CONN };
+enum { EV_LISTEN = 1, EV_SIGNAL, EV_TIMER, EV_WATCHER, EV_CONN, EV_OUT };
 
 static struct {
 	struct monitor_opts *o;
@@ -173,6 +174,12 @@ static struct {
 
 	pid_t run;
 	int64_t run_started;
+	int64_t lineage_start; /* when the current run would have started, had it not resumed */
+	struct {
+		unsigned copies, resumes, restarts;
+		int64_t saved_ns;
+	} stats;
+	int out_registered[4];
 	enum phase phase;
 	struct policy_decision dec;
 	int changed[64];
@@ -519,6 +526,7 @@ static void monitor_set_run(pid_t pid)
 {
 	M.run = pid;
 	M.run_started = mono_ns();
+	M.stats.copies++;
 	if (M.phase == PH_RESUMING)
 		M.phase = PH_IDLE;
 	for (int i = 0; i < M.nunclaimed; i++)
@@ -528,6 +536,13 @@ static void monitor_set_run(pid_t pid)
 			run_exited(st);
 			return;
 		}
+}
+
+static void event_watch(int file, uint64_t seq, pid_t pid)
+{
+	if (out_events_enabled())
+		out_event("watch", json_pack("{s:s, s:I, s:i}", "path", M.files[file].named, "seq",
+					     (json_int_t)seq, "pid", (int)pid));
 }
 
 static void on_hello(int i, const struct fm_hello *m)
@@ -562,9 +577,13 @@ static void on_read(int i, const struct fm_read *m, size_t len)
 	if (file >= 0) {
 		r.seq = policy_read(M.pol, file);
 		c->role = c->pid == M.run ? FM_ROLE_RUN : FM_ROLE_SUB;
+		int k;
 		if ((m->flags & FM_READ_WANT_CKPT) && c->role == FM_ROLE_RUN && M.phase == PH_IDLE &&
-		    policy_checkpoint_count(M.pol) < M.o->max_checkpoints && ckpt_new(r.seq, file) >= 0)
+		    policy_checkpoint_count(M.pol) < M.o->max_checkpoints && (k = ckpt_new(r.seq, file)) >= 0) {
 			r.grant = 1;
+			M.ckpts[k].work_ns = mono_ns() - M.lineage_start;
+		}
+		event_watch(file, r.seq, c->pid);
 	}
 	conn_send(i, &r, sizeof r);
 }
@@ -575,7 +594,7 @@ static void on_read_again(int i, const struct fm_read *m, size_t len)
 		return;
 	int file = strmap_get(&M.names, m->path);
 	if (file >= 0)
-		policy_read(M.pol, file);
+		event_watch(file, policy_read(M.pol, file), M.conns[i]->pid);
 }
 
 static void on_note(int i, const struct fm_note *m)
@@ -623,7 +642,11 @@ static void on_pid(int i, const struct fm_pid *m)
 	if (c->kind != CONN_CKPT || c->ckpt < 0)
 		return;
 	if (m->h.type == FM_CKPT_PID) {
-		M.ckpts[c->ckpt].pid = m->pid;
+		struct ckpt *ck = &M.ckpts[c->ckpt];
+		ck->pid = m->pid;
+		if (out_events_enabled())
+			out_event("checkpoint", json_pack("{s:s, s:I, s:i}", "path", M.files[ck->file].named,
+							  "seq", (json_int_t)ck->seq, "pid", (int)ck->pid));
 		return;
 	}
 	/* FM_RESUMED */
@@ -764,6 +787,8 @@ static void finish_kill(void)
 		fm_init(&r.h, FM_RESUME, sizeof r);
 		r.monitor_pid = M.self;
 		r.job_pgid = M.pgid;
+		if (M.o->clear)
+			out_clear_screen();
 		if (ck->conn >= 0)
 			conn_send(ck->conn, &r, sizeof r);
 		if (ck->conn < 0) {
@@ -775,16 +800,25 @@ static void finish_kill(void)
 		M.phase = PH_RESUMING;
 		M.resume_ckpt = d->ckpt;
 		M.resume_deadline = mono_ns() + 5000000000ll;
+		M.stats.resumes++;
+		M.stats.saved_ns += ck->work_ns;
+		M.lineage_start = mono_ns() - ck->work_ns;
 	} else {
 		int n = policy_reset(M.pol, dropped, 4096);
 		for (int k = 0; k < n && k < 4096; k++)
 			ckpt_drop(dropped[k]);
 		ckpt_drop_pending_after(0);
+		if (M.o->clear)
+			out_clear_screen();
 		pid_t pid = monitor_spawn();
-		if (pid < 0)
+		M.stats.restarts++;
+		if (pid < 0) {
 			spawn_error(pid);
-		else
+		} else {
 			M.run = pid;
+			M.stats.copies++;
+			M.lineage_start = M.run_started;
+		}
 		M.phase = PH_IDLE;
 	}
 	arm_timer();
@@ -807,14 +841,28 @@ static void start_change(void)
 	char others[64] = "";
 	if (M.nchanged > 1)
 		snprintf(others, sizeof others, " (and %d more)", M.nchanged - 1);
+	if (out_events_enabled()) {
+		json_t *paths = json_array();
+		for (int k = 0; k < M.nchanged; k++)
+			json_array_append_new(paths, json_string(file_name(M.changed[k])));
+		out_event("change", json_pack("{s:o}", "paths", paths));
+	}
 	if (M.dec.action == POLICY_RESUME) {
 		int from = M.ckpts[M.dec.ckpt].file;
 		if (from == M.dec.first_file)
 			out_status("file '%s'%s changed, resuming from it", what, others);
 		else
 			out_status("file '%s'%s changed, resuming from '%s'", what, others, file_name(from));
+		if (out_events_enabled())
+			out_event("resume", json_pack("{s:s, s:I, s:s}", "path", file_name(from), "seq",
+						      (json_int_t)M.dec.seq, "changed", what));
 	} else {
 		out_status("file '%s'%s changed, restarting", what, others);
+		if (out_events_enabled()) {
+			char why[PATH_MAX + 64];
+			snprintf(why, sizeof why, "no checkpoint before the first read of '%s'", what);
+			out_event("restart", json_pack("{s:s}", "reason", why));
+		}
 	}
 	M.nchanged = 0;
 	M.phase = PH_KILLING;
@@ -836,6 +884,15 @@ __attribute__((noreturn)) static void monitor_exit(int sig, int status);
 static void run_exited(int st)
 {
 	M.run = 0;
+	if (out_events_enabled()) {
+		double ms = (double)(mono_ns() - M.run_started) / 1e6;
+		json_t *f = WIFSIGNALED(st) ? json_pack("{s:s, s:f, s:b}", "signal",
+							sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
+							"run_ms", ms, "replaced", M.phase != PH_IDLE)
+					    : json_pack("{s:i, s:f, s:b}", "status", WEXITSTATUS(st), "run_ms", ms,
+							"replaced", M.phase != PH_IDLE);
+		out_event("exit", f);
+	}
 	if (M.phase != PH_IDLE)
 		return; /* we are replacing it: no news */
 	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
@@ -884,6 +941,20 @@ static void reap(void)
 
 /* ---- the end ---------------------------------------------------------------------------------------- */
 
+static void monitor_summary(void)
+{
+	if (!M.stats.copies)
+		return;
+	out_status("%u cop%s run, %u resume%s, %u restart%s; %.2f s of start-up work skipped",
+		   M.stats.copies, M.stats.copies == 1 ? "y" : "ies", M.stats.resumes,
+		   M.stats.resumes == 1 ? "" : "s", M.stats.restarts, M.stats.restarts == 1 ? "" : "s",
+		   (double)M.stats.saved_ns / 1e9);
+	if (out_events_enabled())
+		out_event("end", json_pack("{s:i, s:i, s:i, s:f}", "copies", (int)M.stats.copies, "resumes",
+					   (int)M.stats.resumes, "restarts", (int)M.stats.restarts, "saved_ms",
+					   (double)M.stats.saved_ns / 1e6));
+}
+
 __attribute__((noreturn)) static void monitor_exit(int sig, int status)
 {
 	for (int i = 0; i < M.nckpts; i++)
@@ -914,6 +985,8 @@ __attribute__((noreturn)) static void monitor_exit(int sig, int status)
 	while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
 		;
 	watcher_stop();
+	monitor_summary();
+	out_drain(2000);
 	if (sig) {
 		signal(sig, SIG_DFL);
 		sigset_t s;
@@ -1095,6 +1168,26 @@ static int listen_socket(void)
 	return s;
 }
 
+/* Output that waits for a slow reader is written when its descriptor takes more. */
+static void out_watch(void)
+{
+	int fds[4], ids[4], want[4] = {0};
+	int n = out_pending(fds, ids, 4);
+	for (int k = 0; k < n; k++)
+		want[ids[k]] = fds[k] + 1;
+	for (int id = 0; id < 4; id++) {
+		if (want[id] && !M.out_registered[id]) {
+			struct epoll_event ev = {.events = EPOLLOUT,
+						 .data.u64 = ((uint64_t)EV_OUT << 32) | (uint32_t)id};
+			if (epoll_ctl(M.ep, EPOLL_CTL_ADD, want[id] - 1, &ev) == 0)
+				M.out_registered[id] = want[id];
+		} else if (!want[id] && M.out_registered[id]) {
+			epoll_ctl(M.ep, EPOLL_CTL_DEL, M.out_registered[id] - 1, NULL);
+			M.out_registered[id] = 0;
+		}
+	}
+}
+
 static void epoll_add(int fd, int kind)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)kind << 32};
@@ -1165,14 +1258,25 @@ void monitor_run(struct monitor_opts *o)
 	epoll_add(M.tfd, EV_TIMER);
 	epoll_add(M.wfd, EV_WATCHER);
 
+	out_start();
 	if (M.run == 0) {
 		pid_t pid = monitor_spawn();
 		if (pid < 0) {
 			spawn_error(pid);
 			watcher_stop();
+			out_drain(1000);
 			exit(pid == -ENOENT ? 127 : 126);
 		}
 		M.run = pid;
+	}
+	M.run_started = M.lineage_start = mono_ns();
+	M.stats.copies = 1;
+	if (out_events_enabled()) {
+		json_t *argv = json_array();
+		for (char **a = o->argv; *a; a++)
+			json_array_append_new(argv, json_string(*a));
+		out_event("start", json_pack("{s:o, s:i, s:i}", "command", argv, "pid", (int)M.run, "monitor",
+					     (int)M.self));
 	}
 
 	for (;;) {
@@ -1197,6 +1301,8 @@ void monitor_run(struct monitor_opts *o)
 				timer = 1;
 			else if (kind == EV_WATCHER)
 				watch = 1;
+			else if (kind == EV_OUT)
+				out_on_writable((int)(uint32_t)evs[k].data.u64);
 		}
 		on_accept(); /* checkpoints registered by a run that has moved on */
 		if (watch)
@@ -1205,5 +1311,6 @@ void monitor_run(struct monitor_opts *o)
 			on_signal();
 		if (timer)
 			on_timer();
+		out_watch();
 	}
 }

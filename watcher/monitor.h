@@ -24,6 +24,7 @@ struct monitor_opts {
 	int64_t delay_ns;       /* quiet window after a completed save */
 	int64_t grace_ns;       /* SIGTERM to SIGKILL when replacing a run */
 	int every;              /* checkpoint at every watched read */
+	int clear;              /* clear the terminal before each new copy runs */
 	int max_checkpoints;
 	/* the command */
 	char **argv;            /* argv of the program */

@@ -1,19 +1,188 @@
-/* watcher/out.c — status lines and errors (see out.h). */
+/* watcher/out.c — the terminal and the event stream, never blocking (see out.h). */
 #include "out.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+enum sink_mode {
+	SINK_DIRECT,  /* blocking writes: before out_start, or a regular file */
+	SINK_PRIVATE, /* our own non-blocking open file description */
+	SINK_SOCKET,  /* a socket shared with the program: send(MSG_DONTWAIT) */
+};
+
+struct sink {
+	int fd;
+	enum sink_mode mode;
+	char *buf;
+	size_t len, cap;
+	size_t limit;     /* 0: unbounded */
+	unsigned dropped; /* lines dropped since the queue last drained */
+};
+
+enum { SINK_TERM, SINK_EVENTS, NSINKS };
+enum { TERM_QUEUE_LIMIT = 64 * 1024 };
+
+static struct sink sinks[NSINKS] = {{.fd = 2}, {.fd = -1}};
 static int out_quiet, out_colour;
+static struct timespec out_t0;
+
+double out_clock_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - out_t0.tv_sec) * 1e3 + (double)(t.tv_nsec - out_t0.tv_nsec) / 1e6;
+}
 
 void out_init(int quiet)
 {
 	const char *nc = getenv("NO_COLOR"), *fnc = getenv("FORKMON_NO_COLORS");
 	out_quiet = quiet;
 	out_colour = isatty(2) && !(nc && *nc) && !(fnc && *fnc);
+	if (!out_t0.tv_sec)
+		clock_gettime(CLOCK_MONOTONIC, &out_t0);
+}
+
+/* A private, non-blocking way to write what fd points to, or the fd itself. */
+static void sink_setup(struct sink *s, int fd)
+{
+	struct stat st;
+	s->fd = fd;
+	s->mode = SINK_DIRECT;
+	if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode))
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		s->mode = SINK_SOCKET;
+		return;
+	}
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	int p = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_APPEND);
+	if (p >= 0) {
+		s->fd = p;
+		s->mode = SINK_PRIVATE;
+	}
+}
+
+void out_start(void)
+{
+	sink_setup(&sinks[SINK_TERM], 2);
+	sinks[SINK_TERM].limit = TERM_QUEUE_LIMIT;
+}
+
+int out_events_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* a FIFO or a terminal: it is ours alone, so non-blocking is fine */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		sinks[SINK_EVENTS].mode = SINK_PRIVATE;
+	} else {
+		sinks[SINK_EVENTS].mode = SINK_DIRECT;
+	}
+	sinks[SINK_EVENTS].fd = fd;
+	sinks[SINK_EVENTS].limit = 0;
+	return 0;
+}
+
+int out_events_enabled(void)
+{
+	return sinks[SINK_EVENTS].fd >= 0;
+}
+
+/* Writes without blocking (but for SINK_DIRECT); returns bytes written or -1. */
+static ssize_t sink_try(struct sink *s, const char *p, size_t n)
+{
+	ssize_t w;
+	do {
+		if (s->mode == SINK_SOCKET)
+			w = send(s->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			w = write(s->fd, p, n);
+	} while (w < 0 && errno == EINTR);
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return w;
+}
+
+static void sink_queue(struct sink *s, const char *p, size_t n)
+{
+	if (s->len + n > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + n)
+			cap *= 2;
+		char *b = realloc(s->buf, cap);
+		if (!b)
+			return;
+		s->buf = b;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+}
+
+/* Flushes the queue as far as the sink takes it now. */
+static void sink_pump(struct sink *s)
+{
+	while (s->len) {
+		ssize_t w = sink_try(s, s->buf, s->len);
+		if (w < 0) {
+			s->len = 0; /* the reader is gone: nothing more to do */
+			return;
+		}
+		if (w == 0)
+			return;
+		memmove(s->buf, s->buf + w, s->len - (size_t)w);
+		s->len -= (size_t)w;
+	}
+	if (s->dropped) {
+		char note[96];
+		int n = snprintf(note, sizeof note, "[forkmon] %u line%s dropped (the terminal was not reading)\n",
+				 s->dropped, s->dropped == 1 ? "" : "s");
+		s->dropped = 0;
+		sink_queue(s, note, (size_t)n);
+		sink_pump(s);
+	}
+}
+
+/* One whole line (or event): written now, queued, or (terminal, queue full) dropped. */
+static void sink_line(struct sink *s, const char *p, size_t n)
+{
+	if (s->fd < 0)
+		return;
+	if (s->mode == SINK_DIRECT) {
+		for (size_t off = 0; off < n;) {
+			ssize_t w = write(s->fd, p + off, n - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return;
+			off += (size_t)w;
+		}
+		return;
+	}
+	if (s->len == 0) {
+		ssize_t w = sink_try(s, p, n);
+		if (w < 0 || (size_t)w == n)
+			return;
+		p += w;
+		n -= (size_t)w;
+	} else if (s->limit && s->len + n > s->limit) {
+		s->dropped++;
+		return;
+	}
+	sink_queue(s, p, n);
 }
 
 static void out_line(const char *pre, const char *colour, const char *fmt, va_list ap)
@@ -31,13 +200,7 @@ static void out_line(const char *pre, const char *colour, const char *fmt, va_li
 	if (n > (int)sizeof buf - 2)
 		n = (int)sizeof buf - 2;
 	buf[n++] = '\n';
-	/* One write per line, so lines from the program and ours never interleave mid-line. */
-	for (int off = 0; off < n;) {
-		ssize_t w = write(2, buf + off, (size_t)(n - off));
-		if (w <= 0)
-			return;
-		off += (int)w;
-	}
+	sink_line(&sinks[SINK_TERM], buf, (size_t)n);
 }
 
 void out_status(const char *fmt, ...)
@@ -50,10 +213,95 @@ void out_status(const char *fmt, ...)
 	va_end(ap);
 }
 
-void out_error(const char *fmt, ...)
+static void out_error_line(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	out_line("forkmon:", "\033[1;31m", fmt, ap);
 	va_end(ap);
+}
+
+void out_error(const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	out_error_line("%s", msg);
+	if (sinks[SINK_EVENTS].fd >= 0)
+		out_event("error", json_pack("{s:s}", "message", msg));
+}
+
+void out_event(const char *name, json_t *fields)
+{
+	if (sinks[SINK_EVENTS].fd < 0) {
+		json_decref(fields);
+		return;
+	}
+	json_t *o = json_object();
+	json_object_set_new(o, "event", json_string(name));
+	json_object_set_new(o, "time", json_real((double)(long long)(out_clock_ms() * 1000) / 1000));
+	if (fields)
+		json_object_update(o, fields);
+	json_decref(fields);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (!s)
+		return;
+	size_t n = strlen(s);
+	s[n] = '\n'; /* json_dumps' terminator becomes the line's end */
+	sink_line(&sinks[SINK_EVENTS], s, n + 1);
+	free(s);
+}
+
+void out_clear_screen(void)
+{
+	if (isatty(1)) {
+		static const char clear[] = "\033[H\033[2J\033[3J";
+		ssize_t w = write(1, clear, sizeof clear - 1);
+		(void)w;
+	}
+}
+
+int out_pending(int *fds, int *ids, int max)
+{
+	int k = 0;
+	for (int i = 0; i < NSINKS && k < max; i++)
+		if (sinks[i].len) {
+			fds[k] = sinks[i].fd;
+			ids[k++] = i;
+		}
+	return k;
+}
+
+void out_on_writable(int id)
+{
+	if (id >= 0 && id < NSINKS)
+		sink_pump(&sinks[id]);
+}
+
+void out_drain(int timeout_ms)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int fds[NSINKS], ids[NSINKS];
+		int n = out_pending(fds, ids, NSINKS);
+		if (n == 0)
+			return;
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return;
+		struct pollfd pf[NSINKS];
+		for (int i = 0; i < n; i++)
+			pf[i] = (struct pollfd){.fd = fds[i], .events = POLLOUT};
+		if (poll(pf, (nfds_t)n, (int)left) <= 0)
+			return;
+		for (int i = 0; i < n; i++)
+			if (pf[i].revents)
+				sink_pump(&sinks[ids[i]]);
+	}
 }

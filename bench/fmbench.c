@@ -1,0 +1,343 @@
+/*
+ * bench/fmbench.c — the measuring side of `make bench` (see bench/run).
+ *
+ *   fmbench latency [opts] -- CMD...   edits a file, times save → marker in CMD's output
+ *       --file F        the file to edit (its content becomes the edit number)
+ *       --mode M        inplace (open O_TRUNC, write, close) or rename (tmp + rename)
+ *       --edits N       number of edits (default 30)
+ *       --gap MS        pause between edits, outside the measured path (default 150)
+ *       --stdin F       CMD's standard input (default /dev/null)
+ *       --log F         CMD's standard error (default /dev/null)
+ *     CMD must print "MARK <content>" after reading F; the first run must print
+ *     "MARK 0" (F holds "0" on start). Prints "samples_ms ..." and "lost N".
+ *
+ *   fmbench startup [opts] -- CMD...   time from spawn to the line "done" on stdout
+ *       --pss           then wait for the tree to settle and print its PSS
+ *       --log F
+ *     Prints "ms X" (and "pss_kb K procs P").
+ *
+ * CMD runs in a process group of its own; at the end it gets SIGTERM (the pid only:
+ * forkmon ends its session and cleans up, entr stops its child), then the whole group
+ * SIGKILL if it is still there after 5 s. Output is read through a pipe with poll();
+ * all times are CLOCK_MONOTONIC.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void sleep_ms(double ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (time_t)(ms / 1000) * 1000) * 1e6)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static pid_t child;
+static int outfd = -1;
+static char linebuf[1 << 16];
+static size_t linelen;
+
+static pid_t spawn(char **argv, const char *in, const char *log)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		perror("pipe");
+		exit(1);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		int i = open(in ? in : "/dev/null", O_RDONLY);
+		int e = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (i < 0 || e < 0)
+			_exit(126);
+		dup2(i, 0);
+		dup2(p[1], 1);
+		dup2(e, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	close(p[1]);
+	outfd = p[0];
+	return pid;
+}
+
+/* Reads output until a line equal to want appears. Returns 0, or -1 on timeout/EOF. */
+static int wait_line(const char *want, double timeout_ms)
+{
+	double end = now_ms() + timeout_ms;
+	for (;;) {
+		char *nl;
+		while ((nl = memchr(linebuf, '\n', linelen))) {
+			*nl = '\0';
+			int hit = strcmp(linebuf, want) == 0;
+			size_t used = (size_t)(nl + 1 - linebuf);
+			memmove(linebuf, nl + 1, linelen - used);
+			linelen -= used;
+			if (hit)
+				return 0;
+		}
+		double left = end - now_ms();
+		if (left <= 0)
+			return -1;
+		struct pollfd pf = {outfd, POLLIN, 0};
+		int r = poll(&pf, 1, (int)left + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		if (linelen == sizeof linebuf)
+			linelen = 0; /* a huge line: not ours */
+		ssize_t n = read(outfd, linebuf + linelen, sizeof linebuf - linelen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		linelen += (size_t)n;
+	}
+}
+
+static void finish(void)
+{
+	if (child <= 0)
+		return;
+	kill(child, SIGTERM);
+	double end = now_ms() + 5000;
+	int st;
+	for (;;) {
+		pid_t r = waitpid(child, &st, WNOHANG);
+		if (r == child || (r < 0 && errno == ECHILD))
+			break;
+		if (now_ms() > end) {
+			fprintf(stderr, "fmbench: pid %d ignored SIGTERM for 5 s; SIGKILL to its group\n", (int)child);
+			kill(-child, SIGKILL);
+			waitpid(child, &st, 0);
+			break;
+		}
+		sleep_ms(2);
+	}
+	/* anything left in its process group (entr's child, a run) */
+	kill(-child, SIGKILL);
+	child = 0;
+}
+
+static void on_signal(int sig)
+{
+	if (child > 0) {
+		kill(child, SIGTERM);
+		kill(-child, SIGKILL);
+	}
+	_exit(128 + sig);
+}
+
+static void write_file(const char *f, const char *mode, const char *text)
+{
+	size_t n = strlen(text);
+	if (strcmp(mode, "rename") == 0) {
+		char tmp[4096];
+		snprintf(tmp, sizeof tmp, "%s.tmp~", f);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || write(fd, text, n) != (ssize_t)n || close(fd) < 0 || rename(tmp, f) < 0) {
+			perror(tmp);
+			finish();
+			exit(1);
+		}
+	} else {
+		int fd = open(f, O_WRONLY | O_TRUNC);
+		if (fd < 0 || write(fd, text, n) != (ssize_t)n || close(fd) < 0) {
+			perror(f);
+			finish();
+			exit(1);
+		}
+	}
+}
+
+/* ---- process trees and PSS ---- */
+
+struct proc {
+	int pid, ppid;
+};
+
+static int read_procs(struct proc *v, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d)) && n < max) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char p[300], buf[1024];
+		snprintf(p, sizeof p, "/proc/%s/stat", e->d_name);
+		int fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t r = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		buf[r] = '\0';
+		char *q = strrchr(buf, ')');
+		char st;
+		int ppid;
+		if (!q || sscanf(q + 2, "%c %d", &st, &ppid) != 2 || st == 'Z')
+			continue;
+		v[n].pid = atoi(e->d_name);
+		v[n].ppid = ppid;
+		n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The pids of root and all its descendants; returns how many. */
+static int tree(int root, int *out, int max)
+{
+	static struct proc v[65536];
+	int n = read_procs(v, 65536), k = 0;
+	out[k++] = root;
+	for (int i = 0; i < k; i++)
+		for (int j = 0; j < n && k < max; j++)
+			if (v[j].ppid == out[i])
+				out[k++] = v[j].pid;
+	return k;
+}
+
+static long pss_kb(int pid)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof p, "/proc/%d/smaps_rollup", pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return 0;
+	long kb = 0;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "Pss:", 4) == 0) {
+			kb = atol(line + 4);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: fmbench latency|startup [options] -- CMD...\n");
+		return 2;
+	}
+	const char *what = argv[1], *file = NULL, *mode = "inplace", *in = NULL, *log = NULL;
+	int edits = 30, pss = 0;
+	double gap = 150;
+	int i;
+	for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (!strcmp(argv[i], "--file"))
+			file = argv[++i];
+		else if (!strcmp(argv[i], "--mode"))
+			mode = argv[++i];
+		else if (!strcmp(argv[i], "--edits"))
+			edits = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--gap"))
+			gap = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--stdin"))
+			in = argv[++i];
+		else if (!strcmp(argv[i], "--log"))
+			log = argv[++i];
+		else if (!strcmp(argv[i], "--pss"))
+			pss = 1;
+		else {
+			fprintf(stderr, "fmbench: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i >= argc - 1) {
+		fprintf(stderr, "fmbench: no command\n");
+		return 2;
+	}
+	char **cmd = argv + i + 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (strcmp(what, "startup") == 0) {
+		double t0 = now_ms();
+		child = spawn(cmd, in, log);
+		if (wait_line("done", 60000) < 0) {
+			fprintf(stderr, "fmbench: no 'done' from %s\n", cmd[0]);
+			finish();
+			return 1;
+		}
+		double t1 = now_ms();
+		printf("ms %.3f\n", t1 - t0);
+		if (pss) {
+			/* settle: the run ends after "done"; wait until the tree stops changing */
+			static int pids[65536];
+			int last = -1, stable = 0;
+			for (int k = 0; k < 1000 && stable < 5; k++) {
+				sleep_ms(20);
+				int n = tree(child, pids, 65536);
+				stable = n == last ? stable + 1 : 0;
+				last = n;
+			}
+			int n = tree(child, pids, 65536);
+			long sum = 0;
+			for (int k = 0; k < n; k++)
+				sum += pss_kb(pids[k]);
+			printf("pss_kb %ld procs %d\n", sum, n);
+		}
+		fflush(stdout);
+		finish();
+		return 0;
+	}
+	if (strcmp(what, "latency") != 0 || !file) {
+		fprintf(stderr, "fmbench: latency needs --file\n");
+		return 2;
+	}
+	write_file(file, "inplace", "0");
+	child = spawn(cmd, in, log);
+	if (wait_line("MARK 0", 30000) < 0) {
+		fprintf(stderr, "fmbench: no first 'MARK 0' from %s\n", cmd[0]);
+		finish();
+		return 1;
+	}
+	double *s = calloc((size_t)edits, sizeof *s);
+	int got = 0, lost = 0;
+	for (int e = 1; e <= edits; e++) {
+		sleep_ms(gap);
+		char text[32], want[48];
+		snprintf(text, sizeof text, "%d", e);
+		snprintf(want, sizeof want, "MARK %d", e);
+		double t0 = now_ms();
+		write_file(file, mode, text);
+		if (wait_line(want, 5000) < 0) {
+			lost++;
+			continue;
+		}
+		s[got++] = now_ms() - t0;
+	}
+	finish();
+	printf("samples_ms");
+	for (int k = 0; k < got; k++)
+		printf(" %.3f", s[k]);
+	printf("\nlost %d\n", lost);
+	return 0;
+}
