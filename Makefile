@@ -84,6 +84,8 @@ install: all
 	install -m 755 $(B)/forkmon $(DESTDIR)$(PREFIX)/lib/forkmon/forkmon
 	install -m 644 $(B)/forkmonhook.so $(DESTDIR)$(PREFIX)/lib/forkmon/forkmonhook.so
 	install -m 755 scripts/forkmon $(DESTDIR)$(PREFIX)/bin/forkmon
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 forkmon.1 $(DESTDIR)$(PREFIX)/share/man/man1/forkmon.1
 
 clean:
 	rm -rf $(B)

@@ -283,3 +283,109 @@ void h_cleanup(struct h_session *s)
 	if (h_current == s)
 		h_current = NULL;
 }
+
+/* ---- additions for the live suite ---------------------------------------------- */
+
+double h_clock(void)
+{
+	return h_now();
+}
+
+void h_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int h_run(struct h_session *s, char *const argv[])
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (chdir(s->dir) < 0)
+			_exit(126);
+		unsetenv("LD_PRELOAD");
+		unsetenv("FORKMON_SOCKET");
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			ck_abort_msg("waitpid: %s", strerror(errno));
+	}
+	return st;
+}
+
+void h_start_io(struct h_session *s, char *const argv[], char *const env[], int in, int out)
+{
+	int o = out >= 0 ? out : open(s->out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	ck_assert_int_ge(o, 0);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(126);
+		if (in >= 0) {
+			dup2(in, 0);
+		} else {
+			int nul = open("/dev/null", O_RDONLY);
+			dup2(nul, 0);
+		}
+		dup2(o, 1);
+		dup2(o, 2);
+		if (chdir(s->dir) < 0)
+			_exit(126);
+		char tagvar[128];
+		snprintf(tagvar, sizeof tagvar, "FORKMON_TEST_TAG=%s", s->tag);
+		putenv(tagvar);
+		unsetenv("LD_PRELOAD");
+		unsetenv("FORKMON_SOCKET");
+		for (int i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	if (out < 0)
+		close(o);
+	s->pid = pid;
+}
+
+pid_t h_copier(struct h_session *s, int fd)
+{
+	int o = open(s->out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	ck_assert_int_ge(o, 0);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		char buf[65536];
+		for (;;) {
+			ssize_t n = read(fd, buf, sizeof buf);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				_exit(0);
+			for (ssize_t off = 0; off < n;) {
+				ssize_t w = write(o, buf + off, (size_t)(n - off));
+				if (w <= 0)
+					_exit(1);
+				off += w;
+			}
+		}
+	}
+	close(o);
+	return pid;
+}

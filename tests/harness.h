@@ -60,6 +60,27 @@ void h_cleanup(struct h_session *s);
 /* Removes a directory tree. */
 void h_rm_rf(const char *dir);
 
+/* ---- additions for the live suite (tests/test_live.c) ---------------------------- */
+
+/* Runs argv (a path or a name in PATH) in s->dir, its stdin and output on /dev/null,
+ * and waits for it by pid; returns its wait status. How a user's editor or tool runs. */
+int h_run(struct h_session *s, char *const argv[]);
+
+/* h_start with the session's stdin (in) and stdout+stderr (out) given; -1 keeps
+ * h_start's choice (/dev/null, the output file). The fds stay open in the caller. */
+void h_start_io(struct h_session *s, char *const argv[], char *const env[], int in, int out);
+
+/* Copies everything read from fd to the session's output file in a process of its
+ * own, until end of file (or EIO: a pseudo-terminal's other side closed). Returns its
+ * pid; the caller waits for it. */
+pid_t h_copier(struct h_session *s, int fd);
+
+/* Sleeps: only to space a user's actions apart in time, never to wait for behaviour. */
+void h_sleep_ms(int ms);
+
+/* Seconds on a monotonic clock. */
+double h_clock(void);
+
 #define H_ENV_END ((char *)0)
 
 #endif

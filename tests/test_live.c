@@ -1,8 +1,429 @@
-/* tests/test_live.c — the live loop hardened (issue 3): filled in by its owner. */
+/*
+ * tests/test_live.c — the live loop hardened (issue 3): what a user sees, end to end.
+ *
+ * Every test drives real programs under `forkmon run` the way a user does: editors and
+ * tools save files (sed, vim, cp, mv, python3, touch, run by fork/exec and waited for by
+ * pid), a terminal is typed into, jobs are stopped and continued, programs crash or
+ * ignore SIGTERM. The program's output must show exactly the saved content after each
+ * save, resumed once per completed save, with its start-up not run again when a
+ * checkpoint covers the edited file. Every test ends its session with a real signal
+ * and proves that no process of it is left (the runner's TMPDIR takes the files).
+ *
+ * Waiting is by polling with generous deadlines. The only sleeps space a user's
+ * actions apart in time where the scenario is about that spacing (delete, then
+ * re-create 1 s later; two saves 120 ms apart; ...).
+ */
 #include "harness.h"
 #include "suites.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define WAIT 20.0 /* seconds: generous, for a slow shared machine */
+
+/* ---- common ---------------------------------------------------------------------- */
+
+static char *forkmon(void)
+{
+	static char buf[4096];
+	snprintf(buf, sizeof buf, "%s", h_path("build/forkmon"));
+	return buf;
+}
+
+static char *prog(const char *name)
+{
+	static char buf[8][4096];
+	static int k;
+	char *b = buf[k++ % 8];
+	snprintf(b, 4096, "%s/build/progs/%s", h_top(), name);
+	return b;
+}
+
+static void expect(struct h_session *s, const char *needle, int count)
+{
+	if (!h_wait_for(s, needle, count, WAIT))
+		ck_abort_msg("waited for %d× \"%s\"; output was:\n%s", count, needle, h_output(s));
+}
+
+/* Waits for count occurrences, then insists there are no more. */
+static void expect_exactly(struct h_session *s, const char *needle, int count)
+{
+	expect(s, needle, count);
+	int n = h_count(s, needle);
+	ck_assert_msg(n == count, "\"%s\" %d times, expected %d; output was:\n%s", needle, n, count,
+		      h_output(s));
+}
+
+static void expect_none(struct h_session *s, const char *needle)
+{
+	int n = h_count(s, needle);
+	ck_assert_msg(n == 0, "\"%s\" %d times, expected none; output was:\n%s", needle, n, h_output(s));
+}
+
+static void end_session(struct h_session *s, int sig, int group)
+{
+	int st = h_stop(s, sig, group);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig,
+		      "forkmon should end by signal %d (status %d), got status 0x%x; output:\n%s", sig,
+		      128 + sig, st, h_output(s));
+	ck_assert_msg(h_none_left(s, 5), "%d processes of the session are left", h_left(s));
+	h_cleanup(s);
+}
+
+/* Runs a command in the session's directory (an editor, a tool) and insists it worked. */
+static void run_ok(struct h_session *s, ...)
+{
+	char *argv[32];
+	va_list ap;
+	va_start(ap, s);
+	int n = 0;
+	while (n < 31 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	argv[n] = NULL;
+	va_end(ap);
+	int st = h_run(s, argv);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "'%s %s' failed: status 0x%x", argv[0],
+		      n > 1 ? argv[1] : "", st);
+}
+
+/* The text of the last line containing needle (static buffer), "" if none. */
+static const char *last_line_with(struct h_session *s, const char *needle)
+{
+	static char line[4096];
+	const char *out = h_output(s), *p = out, *hit = NULL;
+	while ((p = strstr(p, needle))) {
+		hit = p;
+		p += strlen(needle);
+	}
+	line[0] = '\0';
+	if (hit) {
+		const char *b = hit;
+		while (b > out && b[-1] != '\n')
+			b--;
+		const char *e = strchr(hit, '\n');
+		size_t l = e ? (size_t)(e - b) : strlen(b);
+		if (l >= sizeof line)
+			l = sizeof line - 1;
+		memcpy(line, b, l);
+		line[l] = '\0';
+	}
+	return line;
+}
+
+static const char *resume_line(struct h_session *s, const char *file)
+{
+	static char line[4096];
+	snprintf(line, sizeof line, "[forkmon] file '%s' changed, resuming from it", h_file(s, file));
+	return line;
+}
+
+static const char *restart_line(struct h_session *s, const char *file)
+{
+	static char line[4096];
+	snprintf(line, sizeof line, "[forkmon] file '%s' changed, restarting", h_file(s, file));
+	return line;
+}
+
+/* ---- 1. save styles ---------------------------------------------------------------- */
+/*
+ * The subject: a Lua program with a start-up line, then a module it reads. Each save
+ * of the module must resume the program once, from the checkpoint taken just before
+ * the module's read: "startup" is printed once, a "value=" line per completed save.
+ */
+static const char lua_subject[] = "print('startup')\n"
+				  "local v = dofile('mod.lua')\n"
+				  "print('value=' .. tostring(v) .. ';')\n";
+
+static void mod_content(int k, char *buf, size_t len)
+{
+	snprintf(buf, len, "return 'v%d'\n", k);
+}
+
+/* A save style: saves version k of mod.lua (version k-1 is on disk). */
+typedef void (*save_fn)(struct h_session *s, int k);
+
+static void save_shell_redirect(struct h_session *s, int k)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "echo \"return 'v%d'\" > mod.lua", k);
+	run_ok(s, "/bin/sh", "-c", cmd, NULL);
+}
+
+static void save_cp(struct h_session *s, int k)
+{
+	char c[64];
+	mod_content(k, c, sizeof c);
+	h_write(s, "staged.txt", c);
+	run_ok(s, "cp", "staged.txt", "mod.lua", NULL);
+}
+
+static void save_temp_and_mv(struct h_session *s, int k)
+{
+	char c[64];
+	mod_content(k, c, sizeof c);
+	h_write(s, "mod.lua.new", c);
+	run_ok(s, "mv", "mod.lua.new", "mod.lua", NULL);
+}
+
+static void save_sed_in_place(struct h_session *s, int k)
+{
+	char expr[64];
+	snprintf(expr, sizeof expr, "s/v%d/v%d/", k - 1, k);
+	run_ok(s, "sed", "-i", expr, "mod.lua", NULL);
+}
+
+static void save_vim(struct h_session *s, int k)
+{
+	char cmd[64];
+	snprintf(cmd, sizeof cmd, "%%s/v%d/v%d/", k - 1, k);
+	run_ok(s, "vim", "-es", "-u", "NONE", "-i", "NONE", "-c", cmd, "-c", "wq", "mod.lua", NULL);
+}
+
+static void save_python_os_replace(struct h_session *s, int k)
+{
+	char c[64];
+	mod_content(k, c, sizeof c);
+	run_ok(s, "/usr/bin/python3", "-c",
+	       "import os, sys\n"
+	       "with open('mod.lua.tmp', 'w') as f:\n"
+	       "    f.write(sys.argv[1])\n"
+	       "os.replace('mod.lua.tmp', 'mod.lua')\n",
+	       c, NULL);
+}
+
+/* Drives `edits` saves of mod.lua, each by `save`, each followed by one resume. */
+static void save_style(save_fn save, int edits)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_subject);
+	h_write(&s, "mod.lua", "return 'v0'\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "value=v0;", 1);
+	for (int k = 1; k <= edits; k++) {
+		save(&s, k);
+		char want[64];
+		snprintf(want, sizeof want, "value=v%d;", k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, resume_line(&s, "mod.lua"), k);
+		expect_exactly(&s, "value=", k + 1);
+		ck_assert_str_eq(last_line_with(&s, "value="), want);
+	}
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	expect_none(&s, "restarting");
+	end_session(&s, SIGTERM, 0);
+	/* nothing came late: still one resume per save */
+}
+
+START_TEST(test_save_by_shell_redirect_resumes_once_per_save)
+{
+	save_style(save_shell_redirect, 20);
+}
+END_TEST
+
+START_TEST(test_save_by_cp_resumes_once_per_save)
+{
+	save_style(save_cp, 20);
+}
+END_TEST
+
+START_TEST(test_save_by_temp_file_and_mv_resumes_once_per_save)
+{
+	save_style(save_temp_and_mv, 20);
+}
+END_TEST
+
+START_TEST(test_save_by_sed_in_place_resumes_once_per_save)
+{
+	save_style(save_sed_in_place, 20);
+}
+END_TEST
+
+START_TEST(test_save_by_vim_resumes_once_per_save)
+{
+	save_style(save_vim, 20);
+}
+END_TEST
+
+START_TEST(test_save_by_python_os_replace_resumes_once_per_save)
+{
+	save_style(save_python_os_replace, 20);
+}
+END_TEST
+
+/* Deleted, then re-created 1 s later: nothing happens while the file is gone, one
+ * resume when it is back. Five edits (each takes over a second). */
+START_TEST(test_delete_then_recreate_1s_later_resumes_once_with_the_new_content)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_subject);
+	h_write(&s, "mod.lua", "return 'v0'\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "value=v0;", 1);
+	for (int k = 1; k <= 5; k++) {
+		run_ok(&s, "rm", "mod.lua", NULL);
+		h_sleep_ms(1000); /* the user takes a second to write the file again */
+		ck_assert_int_eq(h_count(&s, resume_line(&s, "mod.lua")), k - 1);
+		ck_assert_int_eq(h_count(&s, "value="), k);
+		char cmd[256];
+		snprintf(cmd, sizeof cmd, "echo \"return 'v%d'\" > mod.lua", k);
+		run_ok(&s, "/bin/sh", "-c", cmd, NULL);
+		char want[64];
+		snprintf(want, sizeof want, "value=v%d;", k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, resume_line(&s, "mod.lua"), k);
+		expect_exactly(&s, "value=", k + 1);
+	}
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	expect_none(&s, "value=nil");
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* Truncated (and closed empty), written 150 ms later: one resume, with the content,
+ * never a run of the empty file. Ten edits. */
+START_TEST(test_truncate_then_write_150ms_later_resumes_once_with_the_content)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_subject);
+	h_write(&s, "mod.lua", "return 'v0'\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "value=v0;", 1);
+	for (int k = 1; k <= 10; k++) {
+		run_ok(&s, "truncate", "-s", "0", "mod.lua", NULL);
+		h_sleep_ms(150); /* the writer is slow to write the content */
+		char cmd[256];
+		snprintf(cmd, sizeof cmd, "echo \"return 'v%d'\" >> mod.lua", k);
+		run_ok(&s, "/bin/sh", "-c", cmd, NULL);
+		char want[64];
+		snprintf(want, sizeof want, "value=v%d;", k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, resume_line(&s, "mod.lua"), k);
+		expect_exactly(&s, "value=", k + 1);
+	}
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	expect_none(&s, "value=nil");
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* Two saves 120 ms apart (a save, a quick fix): both are resumed, the last one wins. */
+START_TEST(test_two_saves_120ms_apart_both_resume_and_the_last_wins)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_subject);
+	h_write(&s, "mod.lua", "return 'v0'\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "value=v0;", 1);
+	for (int k = 1; k <= 10; k++) {
+		save_shell_redirect(&s, 2 * k - 1);
+		h_sleep_ms(120); /* the second save follows 120 ms later */
+		save_shell_redirect(&s, 2 * k);
+		char want[64];
+		snprintf(want, sizeof want, "value=v%d;", 2 * k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, resume_line(&s, "mod.lua"), 2 * k);
+		expect_exactly(&s, "value=", 2 * k + 1);
+		ck_assert_str_eq(last_line_with(&s, "value="), want);
+	}
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* Two files saved together (one command writes b.lua, then a.lua): one resume, from
+ * the file the program read first, showing both new contents. */
+START_TEST(test_two_files_saved_together_resume_once_from_the_earlier)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", "print('startup')\n"
+				"local a = dofile('a.lua')\n"
+				"print('between')\n"
+				"local b = dofile('b.lua')\n"
+				"print('a=' .. a .. ' b=' .. b .. ';')\n");
+	h_write(&s, "a.lua", "return 'a0'\n");
+	h_write(&s, "b.lua", "return 'b0'\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "a=a0 b=b0;", 1);
+	char both[4096];
+	snprintf(both, sizeof both, "[forkmon] file '%s' (and 1 more) changed, resuming from it",
+		 h_file(&s, "a.lua"));
+	for (int k = 1; k <= 20; k++) {
+		char cmd[256];
+		snprintf(cmd, sizeof cmd, "echo \"return 'b%d'\" > b.lua; echo \"return 'a%d'\" > a.lua", k, k);
+		run_ok(&s, "/bin/sh", "-c", cmd, NULL);
+		char want[64];
+		snprintf(want, sizeof want, "a=a%d b=b%d;", k, k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, both, k);
+		expect_exactly(&s, "changed, resuming", k);
+		expect_exactly(&s, "between", k + 1);
+		expect_exactly(&s, "a=", k + 1);
+	}
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* `touch` (no content change) resumes, as entr does. */
+START_TEST(test_touch_without_change_resumes_like_entr)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_subject);
+	h_write(&s, "mod.lua", "return 'v0'\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "value=v0;", 1);
+	for (int k = 1; k <= 20; k++) {
+		run_ok(&s, "touch", "mod.lua", NULL);
+		expect_exactly(&s, "value=v0;", k + 1);
+		expect_exactly(&s, resume_line(&s, "mod.lua"), k);
+	}
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 Suite *live_suite(void)
 {
-	return suite_create("live");
+	Suite *s = suite_create("live");
+	TCase *tc = tcase_create("save styles");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_save_by_shell_redirect_resumes_once_per_save);
+	tcase_add_test(tc, test_save_by_cp_resumes_once_per_save);
+	tcase_add_test(tc, test_save_by_temp_file_and_mv_resumes_once_per_save);
+	tcase_add_test(tc, test_save_by_sed_in_place_resumes_once_per_save);
+	tcase_add_test(tc, test_save_by_vim_resumes_once_per_save);
+	tcase_add_test(tc, test_save_by_python_os_replace_resumes_once_per_save);
+	tcase_add_test(tc, test_delete_then_recreate_1s_later_resumes_once_with_the_new_content);
+	tcase_add_test(tc, test_truncate_then_write_150ms_later_resumes_once_with_the_content);
+	tcase_add_test(tc, test_two_saves_120ms_apart_both_resume_and_the_last_wins);
+	tcase_add_test(tc, test_two_files_saved_together_resume_once_from_the_earlier);
+	tcase_add_test(tc, test_touch_without_change_resumes_like_entr);
+	suite_add_tcase(s, tc);
+	return s;
 }
