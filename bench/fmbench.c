@@ -6,13 +6,15 @@
  *       --mode M        inplace (open O_TRUNC, write, close) or rename (tmp + rename)
  *       --edits N       number of edits (default 30)
  *       --gap MS        pause between edits, outside the measured path (default 150)
- *       --stdin F       CMD's standard input (default /dev/null)
+ *       --stdin F       CMD's standard input (default /dev/null; "-": a pipe kept open,
+ *                       so a program reading stdin blocks)
  *       --log F         CMD's standard error (default /dev/null)
  *     CMD must print "MARK <content>" after reading F; the first run must print
  *     "MARK 0" (F holds "0" on start). Prints "samples_ms ..." and "lost N".
  *
  *   fmbench startup [opts] -- CMD...   time from spawn to the line "done" on stdout
  *       --pss           then wait for the tree to settle and print its PSS
+ *       --echo          print CMD's lines before "done" too
  *       --log F
  *     Prints "ms X" (and "pss_kb K procs P").
  *
@@ -50,13 +52,17 @@ static void sleep_ms(double ms)
 }
 
 static pid_t child;
-static int outfd = -1;
+static int outfd = -1, echo;
 static char linebuf[1 << 16];
 static size_t linelen;
 
 static pid_t spawn(char **argv, const char *in, const char *log)
 {
-	int p[2];
+	int p[2], inpipe[2] = {-1, -1};
+	if (in && strcmp(in, "-") == 0 && pipe2(inpipe, O_CLOEXEC) < 0) {
+		perror("pipe");
+		exit(1);
+	}
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		perror("pipe");
 		exit(1);
@@ -64,7 +70,7 @@ static pid_t spawn(char **argv, const char *in, const char *log)
 	pid_t pid = fork();
 	if (pid == 0) {
 		setpgid(0, 0);
-		int i = open(in ? in : "/dev/null", O_RDONLY);
+		int i = in && strcmp(in, "-") == 0 ? inpipe[0] : open(in ? in : "/dev/null", O_RDONLY);
 		int e = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (i < 0 || e < 0)
 			_exit(126);
@@ -76,6 +82,8 @@ static pid_t spawn(char **argv, const char *in, const char *log)
 	}
 	setpgid(pid, pid);
 	close(p[1]);
+	if (inpipe[0] >= 0)
+		close(inpipe[0]); /* the write end stays open (and silent) until we exit */
 	outfd = p[0];
 	return pid;
 }
@@ -89,6 +97,8 @@ static int wait_line(const char *want, double timeout_ms)
 		while ((nl = memchr(linebuf, '\n', linelen))) {
 			*nl = '\0';
 			int hit = strcmp(linebuf, want) == 0;
+			if (echo && !hit)
+				printf("%s\n", linebuf);
 			size_t used = (size_t)(nl + 1 - linebuf);
 			memmove(linebuf, nl + 1, linelen - used);
 			linelen -= used;
@@ -161,7 +171,7 @@ static void write_file(const char *f, const char *mode, const char *text)
 			exit(1);
 		}
 	} else {
-		int fd = open(f, O_WRONLY | O_TRUNC);
+		int fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0 || write(fd, text, n) != (ssize_t)n || close(fd) < 0) {
 			perror(f);
 			finish();
@@ -263,6 +273,8 @@ int main(int argc, char **argv)
 			log = argv[++i];
 		else if (!strcmp(argv[i], "--pss"))
 			pss = 1;
+		else if (!strcmp(argv[i], "--echo"))
+			echo = 1;
 		else {
 			fprintf(stderr, "fmbench: unknown option %s\n", argv[i]);
 			return 2;

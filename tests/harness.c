@@ -108,7 +108,9 @@ void h_write(struct h_session *s, const char *name, const char *content)
 void h_write_rename(struct h_session *s, const char *name, const char *content)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s/.%s.swp", s->dir, name);
+	const char *slash = strrchr(name, '/');
+	int dirlen = slash ? (int)(slash - name + 1) : 0; /* the temporary file sits beside it */
+	snprintf(tmp, sizeof tmp, "%s/%.*s.%s.swp", s->dir, dirlen, name, name + dirlen);
 	snprintf(dst, sizeof dst, "%s/%s", s->dir, name);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	ck_assert_int_ge(fd, 0);
@@ -215,7 +217,19 @@ int h_stop(struct h_session *s, int sig, int group)
 	return s->status;
 }
 
+static int h_scan(struct h_session *s, pid_t *pids, int max);
+
 int h_left(struct h_session *s)
+{
+	return h_scan(s, NULL, 0);
+}
+
+int h_procs(struct h_session *s, pid_t *pids, int max)
+{
+	return h_scan(s, pids, max);
+}
+
+static int h_scan(struct h_session *s, pid_t *pids, int max)
 {
 	char want[128];
 	int wl = snprintf(want, sizeof want, "FORKMON_TEST_TAG=%s", s->tag) + 1;
@@ -247,6 +261,8 @@ int h_left(struct h_session *s)
 		close(fd);
 		for (ssize_t i = 0; i + wl <= k;) {
 			if (memcmp(env + i, want, (size_t)wl) == 0) {
+				if (n < max)
+					pids[n] = (pid_t)atoi(e->d_name);
 				n++;
 				break;
 			}

@@ -81,6 +81,10 @@ void h_sleep_ms(int ms);
 /* Seconds on a monotonic clock. */
 double h_clock(void);
 
+/* Live processes carrying the session's tag: up to max pids into pids; returns the
+ * number found (may exceed max). */
+int h_procs(struct h_session *s, pid_t *pids, int max);
+
 #define H_ENV_END ((char *)0)
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -294,6 +295,35 @@ START_TEST(test_deleted_file_is_waited_for)
 }
 END_TEST
 
+START_TEST(test_past_the_watch_limit_files_are_polled_and_still_resume)
+{
+	/* Three directories, room for one watch: two are polled instead. */
+	struct h_session s;
+	h_init(&s);
+	char d[4096];
+	snprintf(d, sizeof d, "%s/a", s.dir);
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	snprintf(d, sizeof d, "%s/b", s.dir);
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	h_write(&s, "main.lua", "print('startup')\nprint('a=' .. dofile('a/m.lua'))\n"
+				"print('b=' .. dofile('b/m.lua'))\n");
+	h_write(&s, "a/m.lua", "return 1\n");
+	h_write(&s, "b/m.lua", "return 1\n");
+	char *env[] = {"FORKMON_WATCH_LIMIT=1", NULL};
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, env);
+	expect(&s, "b=1", 1);
+	ck_assert_int_eq(h_count(&s, "forkmon: the kernel's inotify watch limit is reached"), 1);
+	h_write(&s, "b/m.lua", "return 2\n");
+	expect(&s, "b=2", 1);
+	h_write_rename(&s, "a/m.lua", "return 3\n");
+	expect(&s, "a=3", 1);
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	ck_assert_int_eq(h_count(&s, "changed, resuming from it"), 2);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 START_TEST(test_malformed_pattern_is_named_and_nothing_runs)
 {
 	struct h_session s;
@@ -391,6 +421,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_sigterm_ends_a_busy_session_with_143);
 	tcase_add_test(tc, test_sigkill_of_forkmon_takes_every_copy_with_it);
 	tcase_add_test(tc, test_deleted_file_is_waited_for);
+	tcase_add_test(tc, test_past_the_watch_limit_files_are_polled_and_still_resume);
 	tcase_add_test(tc, test_malformed_pattern_is_named_and_nothing_runs);
 	tcase_add_test(tc, test_malformed_pattern_in_bare_mode_stops_the_program);
 	tcase_add_test(tc, test_unknown_option_and_missing_command_exit_2);

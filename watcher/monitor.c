@@ -144,7 +144,13 @@ struct ckpt {
 struct wfile {
 	char *named; /* the name the program used first (absolute, normalised) */
 	char *real;  /* the file itself, symlinks resolved */
+	int polled;  /* its directory could not be watched: stat()ed every POLL_NS */
+	struct stat seen;
+	int gone;
 };
+
+/* Past the kernel's inotify watch limit, files are polled instead (see poll_files). */
+#define POLL_NS 250000000ll
 
 enum phase { PH_IDLE, PH_KILLING, PH_RESUMING };
 
@@ -198,6 +204,8 @@ static struct {
 
 	int noted[8];
 	int watch_limit_noted;
+	int npolled;
+	int64_t next_poll;
 } M;
 
 static int64_t mono_ns(void)
@@ -434,16 +442,29 @@ static int ckpt_pids(pid_t *out, int max)
 
 /* ---- files ------------------------------------------------------------------------------ */
 
+/* Returns 0, or -1 with errno (ENOSPC: the kernel's watch limit). */
 static int monitor_watch_dir(const char *dir)
 {
 	if (strmap_get(&M.dirs, dir) >= 0)
 		return 0;
-	if (watcher_add_dir(dir) < 0) {
-		if (errno == ENOSPC && !M.watch_limit_noted++)
-			out_error("the kernel's inotify watch limit is reached "
-				  "(sysctl fs.inotify.max_user_watches); '%s' is not watched", dir);
-		else if (errno != ENOSPC)
-			out_error("cannot watch '%s': %s", dir, strerror(errno));
+	/* FORKMON_WATCH_LIMIT: behave as if the kernel's limit were that many watches
+	 * (the real one is system-wide; tests must not lower it). */
+	static long limit = -2;
+	if (limit == -2) {
+		const char *l = getenv("FORKMON_WATCH_LIMIT");
+		limit = l && *l ? strtol(l, NULL, 10) : -1;
+	}
+	if ((limit >= 0 && (long)M.dirs.n >= limit) || watcher_add_dir(dir) < 0) {
+		if (limit >= 0 && (long)M.dirs.n >= limit)
+			errno = ENOSPC;
+		int e = errno;
+		if (e == ENOSPC && !M.watch_limit_noted++)
+			out_error("the kernel's inotify watch limit is reached (sysctl "
+				  "fs.inotify.max_user_watches); files in further directories are "
+				  "polled every %lld ms instead", POLL_NS / 1000000);
+		else if (e != ENOSPC)
+			out_error("cannot watch '%s': %s", dir, strerror(e));
+		errno = e;
 		return -1;
 	}
 	strmap_put(&M.dirs, dir, 1);
@@ -487,8 +508,12 @@ static int file_for(const char *named, int *verdict)
 	if (id < 0) {
 		char dir[PATH_MAX];
 		dir_of(real, dir, sizeof dir);
-		if (monitor_watch_dir(dir) < 0)
-			return -1;
+		int polled = 0;
+		if (monitor_watch_dir(dir) < 0) {
+			if (errno != ENOSPC)
+				return -1;
+			polled = 1;
+		}
 		if (M.nfiles == M.capfiles) {
 			int cap = M.capfiles ? M.capfiles * 2 : 64;
 			struct wfile *f = realloc(M.files, (size_t)cap * sizeof *f);
@@ -498,8 +523,15 @@ static int file_for(const char *named, int *verdict)
 			M.capfiles = cap;
 		}
 		id = M.nfiles++;
+		memset(&M.files[id], 0, sizeof M.files[id]);
 		M.files[id].named = strdup(named);
 		M.files[id].real = strdup(real);
+		if (polled) {
+			M.files[id].polled = 1;
+			M.files[id].seen = st;
+			if (!M.npolled++)
+				M.next_poll = mono_ns() + POLL_NS;
+		}
 		strmap_put(&M.keys, real, id);
 		out_status("watch '%s'", named);
 	}
@@ -1010,6 +1042,8 @@ static void arm_timer(void)
 		at = M.kill_deadline;
 	else if (M.phase == PH_RESUMING)
 		at = M.resume_deadline;
+	if (M.npolled && (at < 0 || M.next_poll < at))
+		at = M.next_poll;
 	struct itimerspec its = {0};
 	if (at >= 0) {
 		if (at <= 0)
@@ -1020,12 +1054,39 @@ static void arm_timer(void)
 	timerfd_settime(M.tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* The fallback past the watch limit: a file whose identity, size or time changed was
+ * saved (done), one that vanished is gone; the debounce takes it from there. */
+static void poll_files(int64_t now)
+{
+	M.next_poll = now + POLL_NS;
+	for (int i = 0; i < M.nfiles; i++) {
+		struct wfile *f = &M.files[i];
+		if (!f->polled)
+			continue;
+		struct stat st;
+		if (stat(f->real, &st) < 0) {
+			if (!f->gone)
+				debounce_event(M.deb, i, DEB_GONE, 0, now);
+			f->gone = 1;
+			continue;
+		}
+		if (f->gone || st.st_ino != f->seen.st_ino || st.st_size != f->seen.st_size ||
+		    st.st_mtim.tv_sec != f->seen.st_mtim.tv_sec || st.st_mtim.tv_nsec != f->seen.st_mtim.tv_nsec ||
+		    st.st_ctim.tv_nsec != f->seen.st_ctim.tv_nsec)
+			debounce_event(M.deb, i, DEB_DONE, st.st_size == 0, now);
+		f->gone = 0;
+		f->seen = st;
+	}
+}
+
 static void on_timer(void)
 {
 	uint64_t ticks;
 	ssize_t r = read(M.tfd, &ticks, sizeof ticks);
 	(void)r;
 	int64_t now = mono_ns();
+	if (M.npolled && now >= M.next_poll)
+		poll_files(now);
 	if (M.phase == PH_KILLING && now >= M.kill_deadline) {
 		if (find_victims() <= 0) {
 			finish_kill();
