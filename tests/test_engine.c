@@ -297,7 +297,9 @@ END_TEST
 
 START_TEST(test_past_the_watch_limit_files_are_polled_and_still_resume)
 {
-	/* Three directories, room for one watch: two are polled instead. */
+	/* Three directories, room for one watch: in a user namespace of its own, where the
+	 * limit (/proc/sys/user/max_inotify_watches) is private, unlike the system-wide
+	 * fs.inotify.max_user_watches. */
 	struct h_session s;
 	h_init(&s);
 	char d[4096];
@@ -309,9 +311,12 @@ START_TEST(test_past_the_watch_limit_files_are_polled_and_still_resume)
 				"print('b=' .. dofile('b/m.lua'))\n");
 	h_write(&s, "a/m.lua", "return 1\n");
 	h_write(&s, "b/m.lua", "return 1\n");
-	char *env[] = {"FORKMON_WATCH_LIMIT=1", NULL};
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
-	h_start(&s, argv, env);
+	char script[8192];
+	snprintf(script, sizeof script,
+		 "echo 1 > /proc/sys/user/max_inotify_watches && exec %s run -f '%%.lua$' -- lua5.4 main.lua",
+		 forkmon());
+	char *argv[] = {"unshare", "-Ur", "sh", "-c", script, NULL};
+	h_start(&s, argv, NULL);
 	expect(&s, "b=1", 1);
 	ck_assert_int_eq(h_count(&s, "forkmon: the kernel's inotify watch limit is reached"), 1);
 	h_write(&s, "b/m.lua", "return 2\n");
@@ -320,6 +325,32 @@ START_TEST(test_past_the_watch_limit_files_are_polled_and_still_resume)
 	expect(&s, "a=3", 1);
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
 	ck_assert_int_eq(h_count(&s, "changed, resuming from it"), 2);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_a_deleted_and_recreated_directory_is_watched_again)
+{
+	struct h_session s;
+	h_init(&s);
+	char d[4096];
+	snprintf(d, sizeof d, "%s/lib", s.dir);
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	h_write(&s, "main.lua", "print('startup')\nprint('v=' .. dofile('lib/m.lua'))\n");
+	h_write(&s, "lib/m.lua", "return 1\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "v=1", 1);
+	/* rm -rf lib; mkdir lib; write it again (a build step, a git checkout) */
+	ck_assert_int_eq(unlink(h_file(&s, "lib/m.lua")), 0);
+	ck_assert_int_eq(rmdir(d), 0);
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	h_write(&s, "lib/m.lua", "return 2\n");
+	expect(&s, "v=2", 1);
+	/* and later saves in it are seen too */
+	h_write(&s, "lib/m.lua", "return 3\n");
+	expect(&s, "v=3", 1);
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
 	end_session(&s, SIGTERM, 0);
 }
 END_TEST
@@ -422,6 +453,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_sigkill_of_forkmon_takes_every_copy_with_it);
 	tcase_add_test(tc, test_deleted_file_is_waited_for);
 	tcase_add_test(tc, test_past_the_watch_limit_files_are_polled_and_still_resume);
+	tcase_add_test(tc, test_a_deleted_and_recreated_directory_is_watched_again);
 	tcase_add_test(tc, test_malformed_pattern_is_named_and_nothing_runs);
 	tcase_add_test(tc, test_malformed_pattern_in_bare_mode_stops_the_program);
 	tcase_add_test(tc, test_unknown_option_and_missing_command_exit_2);

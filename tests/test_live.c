@@ -53,10 +53,30 @@ static char *prog(const char *name)
 	return b;
 }
 
+/* The end of the output so far, short enough for a Check message (without the
+ * threads program's ticks, which would hide everything else). */
+static const char *out_tail(struct h_session *s)
+{
+	static char buf[1 << 20];
+	const char *o = h_output(s);
+	size_t k = 0;
+	for (const char *l = o; *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) + 1 : strlen(l);
+		if (strncmp(l, "tick ", 5) != 0 && k + len < sizeof buf) {
+			memcpy(buf + k, l, len);
+			k += len;
+		}
+		l += len;
+	}
+	buf[k] = '\0';
+	return k > 3000 ? buf + k - 3000 : buf;
+}
+
 static void expect(struct h_session *s, const char *needle, int count)
 {
 	if (!h_wait_for(s, needle, count, WAIT))
-		ck_abort_msg("waited for %d× \"%s\"; output was:\n%s", count, needle, h_output(s));
+		ck_abort_msg("waited for %d× \"%s\"; output was:\n%s", count, needle, out_tail(s));
 }
 
 /* Waits for count occurrences, then insists there are no more. */
@@ -65,22 +85,29 @@ static void expect_exactly(struct h_session *s, const char *needle, int count)
 	expect(s, needle, count);
 	int n = h_count(s, needle);
 	ck_assert_msg(n == count, "\"%s\" %d times, expected %d; output was:\n%s", needle, n, count,
-		      h_output(s));
+		      out_tail(s));
 }
 
 static void expect_none(struct h_session *s, const char *needle)
 {
 	int n = h_count(s, needle);
-	ck_assert_msg(n == 0, "\"%s\" %d times, expected none; output was:\n%s", needle, n, h_output(s));
+	ck_assert_msg(n == 0, "\"%s\" %d times, expected none; output was:\n%s", needle, n, out_tail(s));
 }
 
-static void end_session(struct h_session *s, int sig, int group)
+/* Ends the session with a real signal: forkmon ends by it, and nothing is left. The
+ * output stays readable until h_cleanup. */
+static void stop_session(struct h_session *s, int sig, int group)
 {
 	int st = h_stop(s, sig, group);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig,
 		      "forkmon should end by signal %d (status %d), got status 0x%x; output:\n%s", sig,
-		      128 + sig, st, h_output(s));
+		      128 + sig, st, out_tail(s));
 	ck_assert_msg(h_none_left(s, 5), "%d processes of the session are left", h_left(s));
+}
+
+static void end_session(struct h_session *s, int sig, int group)
+{
+	stop_session(s, sig, group);
 	h_cleanup(s);
 }
 
@@ -128,6 +155,15 @@ static const char *resume_line(struct h_session *s, const char *file)
 {
 	static char line[4096];
 	snprintf(line, sizeof line, "[forkmon] file '%s' changed, resuming from it", h_file(s, file));
+	return line;
+}
+
+static const char *resume_from_line(struct h_session *s, const char *file, const char *from)
+{
+	static char line[3 * 4096];
+	char a[4096];
+	snprintf(a, sizeof a, "%s", h_file(s, file));
+	snprintf(line, sizeof line, "[forkmon] file '%s' changed, resuming from '%s'", a, h_file(s, from));
 	return line;
 }
 
@@ -538,7 +574,7 @@ static struct term_event term_next_event(struct term *t)
 	int r;
 	while ((r = poll(&p, 1, (int)(WAIT * 1000))) < 0 && errno == EINTR)
 		;
-	ck_assert_msg(r == 1, "the job neither stopped nor ended; terminal showed:\n%s", h_output(&t->s));
+	ck_assert_msg(r == 1, "the job neither stopped nor ended; terminal showed:\n%s", out_tail(&t->s));
 	struct term_event e;
 	ck_assert_int_eq(read(t->events, &e, sizeof e), (ssize_t)sizeof e);
 	return e;
@@ -583,7 +619,7 @@ static void term_ctrl_c(struct term *t)
 	struct term_event e = term_next_event(t);
 	ck_assert_msg(!e.stopped && WIFSIGNALED(e.status) && WTERMSIG(e.status) == SIGINT,
 		      "Ctrl-C should end forkmon by SIGINT (status 130), got 0x%x; terminal showed:\n%s",
-		      e.status, h_output(&t->s));
+		      e.status, out_tail(&t->s));
 	ck_assert_msg(h_none_left(&t->s, 5), "%d processes of the session are left", h_left(&t->s));
 	int st;
 	ck_assert_int_eq(waitpid(t->shell, &st, 0), t->shell);
@@ -708,6 +744,180 @@ START_TEST(test_ctrl_z_then_fg_leaves_no_copy_stopped_and_edits_still_resume)
 }
 END_TEST
 
+/* ---- /proc -------------------------------------------------------------------------- */
+
+struct pstat {
+	pid_t pid, ppid, pgid;
+	char state;
+	int threads;
+};
+
+static int pstat_read(pid_t pid, struct pstat *ps)
+{
+	char p[64], buf[1024];
+	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+	int fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')');
+	if (!rp)
+		return -1;
+	int ppid, pgid;
+	char state;
+	if (sscanf(rp + 2, "%c %d %d", &state, &ppid, &pgid) != 3)
+		return -1;
+	/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime cutime cstime priority nice num_threads */
+	char *q = rp + 2;
+	for (int field = 3; *q && field < 20; q++)
+		if (*q == ' ')
+			field++;
+	ps->pid = pid;
+	ps->ppid = ppid;
+	ps->pgid = pgid;
+	ps->state = state;
+	ps->threads = atoi(q);
+	return 0;
+}
+
+/* The checkpoints of a session: the monitor's live children in a process group of
+ * their own. Returns how many (up to max into out). */
+static int checkpoints_of(pid_t monitor, struct pstat *out, int max)
+{
+	DIR *d = opendir("/proc");
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		struct pstat ps;
+		if (pstat_read((pid_t)atoi(e->d_name), &ps) < 0 || ps.ppid != monitor || ps.pgid != ps.pid ||
+		    ps.state == 'Z' || ps.state == 'X')
+			continue;
+		if (n < max)
+			out[n] = ps;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Descriptors of pid whose link reads `what` (e.g. "anon_inode:inotify"). */
+static int fds_named(pid_t pid, const char *what)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(p);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d))) {
+		char l[128], t[256];
+		snprintf(l, sizeof l, "%s/%s", p, e->d_name);
+		ssize_t k = readlink(l, t, sizeof t - 1);
+		if (k <= 0)
+			continue;
+		t[k] = '\0';
+		n += strcmp(t, what) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- 3. threads ------------------------------------------------------------------------ */
+
+/* Every checkpoint is a single thread. Returns how many checkpoints there are. */
+static int checkpoints_single_threaded(struct h_session *s)
+{
+	struct pstat ck[1024];
+	int n = checkpoints_of(s->pid, ck, 1024);
+	for (int i = 0; i < n && i < 1024; i++)
+		ck_assert_msg(ck[i].threads == 1, "checkpoint %d runs %d threads", (int)ck[i].pid, ck[i].threads);
+	return n;
+}
+
+/* A thread's ticks come only from a live run, between its "run pid P" line and the
+ * next run's: never from a checkpoint, never from a copy after it was replaced. */
+static void ticks_only_from_live_runs(struct h_session *s)
+{
+	const char *out = h_output(s);
+	int current = -1, runs = 0, ticks = 0;
+	for (const char *l = out; *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		char line[512];
+		snprintf(line, sizeof line, "%.*s", (int)(len < 511 ? len : 511), l);
+		int n, pid;
+		if (sscanf(line, "run pid %d", &pid) == 1) {
+			current = pid;
+			runs++;
+		} else if (sscanf(line, "tick %d pid %d", &n, &pid) == 2) {
+			ck_assert_msg(pid == current, "a tick from pid %d while the run is %d:\n%s", pid, current, out_tail(s));
+			ticks++;
+		}
+		l += len + (e ? 1 : 0);
+	}
+	ck_assert_int_gt(runs, 0);
+	ck_assert_int_gt(ticks, 0);
+}
+
+START_TEST(test_second_thread_holding_a_lock_at_an_open_neither_deadlocks_nor_runs_in_checkpoints)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "first.txt", "f1\n");
+	h_write(&s, "second.txt", "s1\n");
+	h_write(&s, "third.txt", "t1\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.txt$", "--", prog("threads"), "first.txt", "second.txt",
+			"third.txt", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "second: s1", 1);
+	expect(&s, "third: t1", 1);
+	expect(&s, "main has the lock", 1);
+	expect(&s, "[forkmon] the program runs 2 threads", 1);
+	expect(&s, "tick 3 pid", 1);
+	ck_assert_int_ge(checkpoints_single_threaded(&s), 1);
+
+	/* a file read with two threads running: no checkpoint of its own, so the change
+	 * resumes from the one before the thread started */
+	h_write(&s, "third.txt", "t2\n");
+	expect_exactly(&s, "third: t2", 1);
+	expect_exactly(&s, resume_from_line(&s, "third.txt", "first.txt"), 1);
+	expect(&s, "main has the lock", 2);
+	expect_exactly(&s, "run pid", 2);
+
+	h_write(&s, "second.txt", "s2\n");
+	expect_exactly(&s, "second: s2", 1);
+	expect_exactly(&s, resume_from_line(&s, "second.txt", "first.txt"), 1);
+	expect(&s, "main has the lock", 3);
+	expect_exactly(&s, "third: t2", 2);
+
+	h_write(&s, "first.txt", "f2\n");
+	expect_exactly(&s, "first: f2", 1);
+	expect_exactly(&s, resume_line(&s, "first.txt"), 1);
+	expect(&s, "main has the lock", 4);
+	expect_exactly(&s, "run pid", 4);
+	int ticks = h_count(&s, "tick ");
+	expect(&s, "tick ", ticks + 3); /* the last run's thread goes on */
+	ck_assert_int_ge(checkpoints_single_threaded(&s), 1);
+
+	ck_assert_int_eq(h_count(&s, "threads start"), 1);
+	ck_assert_int_eq(h_count(&s, "[forkmon] the program runs 2 threads"), 1);
+	expect_none(&s, "restarting");
+	stop_session(&s, SIGTERM, 0);
+	/* the session's whole output: ticks only from the run of the moment */
+	ticks_only_from_live_runs(&s);
+	h_cleanup(&s);
+}
+END_TEST
+
 Suite *live_suite(void)
 {
 	Suite *s = suite_create("live");
@@ -730,6 +940,11 @@ Suite *live_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_program_reads_the_terminal_before_and_after_resumes_and_ctrl_c_ends_with_130);
 	tcase_add_test(tc, test_ctrl_z_then_fg_leaves_no_copy_stopped_and_edits_still_resume);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("programs");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_second_thread_holding_a_lock_at_an_open_neither_deadlocks_nor_runs_in_checkpoints);
 	suite_add_tcase(s, tc);
 	return s;
 }

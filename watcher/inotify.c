@@ -4,7 +4,7 @@
  * libinotifytools (3.22) owns the instance: its descriptor, its wd <-> name table and
  * an internal event buffer, all global and unlocked. So:
  *
- *  - every call into the library happens under watcher.lock;
+ *  - every call into the library happens under watcher_lock;
  *  - the thread sleeps in poll() on the library's descriptor (which the library does not
  *    expose: we find it in /proc/self/fd) and on a wake pipe, never inside the library;
  *    awake, it drains with inotifytools_next_events(0, 1) — a timeout of 0 is the
@@ -15,11 +15,16 @@
  *
  * The library keeps a watch in its table after the kernel dropped it (IN_IGNORED), and
  * cannot delete it (inotifytools_remove_watch_by_wd() calls inotify_rm_watch(), gets
- * EINVAL, prints to stderr and keeps the entry). A stale entry keeps owning the name,
- * so a re-created directory would look watched. We therefore keep our own set of live
- * watch descriptors (watcher.live) as the truth, and retire a dead entry by renaming it
- * out of the way (see watcher_retire()); retired entries are freed by
- * inotifytools_cleanup().
+ * EINVAL, prints to stderr and keeps the entry); the stale entry keeps owning the name.
+ * So our own set of live watch descriptors (watcher.live) is the truth: a name the table
+ * maps to a wd that is not live is asked about again (of the kernel), and a dead entry is
+ * retired by renaming it out of the way (watcher_retire()), which frees its name for the
+ * re-created directory. Retired entries are freed by inotifytools_cleanup().
+ *
+ * The records of a directory's own end: IN_DELETE_SELF then IN_IGNORED; a watched
+ * directory moved away gives IN_MOVE_SELF then IN_IGNORED (we drop that watch, whose
+ * path we no longer know). After IN_Q_OVERFLOW, watches whose IN_IGNORED was lost get
+ * one too (watcher_resync()). IN_IGNORED always means: no longer watched.
  *
  * Ownership: watcher_stop() closes both ends of the socketpair, including the
  * descriptor watcher_start() returned; the caller must not close it.
@@ -307,7 +312,9 @@ static void watcher_handle(const struct inotify_event *ev)
 		watcher_resync();
 		return;
 	}
-	/* Not live: a watch we retired on IN_MOVE_SELF, whose IN_IGNORED arrives later. */
+	/* Not live: the IN_IGNORED of a watch we dropped ourselves (IN_MOVE_SELF,
+	 * watcher_resync()), or an event left from a previous instance (wds restart at 1):
+	 * nothing the main loop has not been told. */
 	if (!watcher_live_has(ev->wd))
 		return;
 	name = inotifytools_filename_from_wd(ev->wd);
@@ -384,7 +391,8 @@ static int watcher_send_one(const void *dgram, size_t len)
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return -1;
 		if (p[1].revents) {
-			/* Also eats add_dir's kicks; the main loop rechecks pending anyway. */
+			/* Also eats watcher_add_dir()'s kicks: watcher_main() looks at pending
+			 * before it sleeps again. */
 			watcher_unkick();
 			if (atomic_load(&watcher.stopping))
 				return -1;

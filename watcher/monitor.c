@@ -151,6 +151,7 @@ struct wfile {
 
 /* Past the kernel's inotify watch limit, files are polled instead (see poll_files). */
 #define POLL_NS 250000000ll
+static void poll_file(struct wfile *f);
 
 enum phase { PH_IDLE, PH_KILLING, PH_RESUMING };
 
@@ -445,18 +446,9 @@ static int ckpt_pids(pid_t *out, int max)
 /* Returns 0, or -1 with errno (ENOSPC: the kernel's watch limit). */
 static int monitor_watch_dir(const char *dir)
 {
-	if (strmap_get(&M.dirs, dir) >= 0)
+	if (strmap_get(&M.dirs, dir) == 1)
 		return 0;
-	/* FORKMON_WATCH_LIMIT: behave as if the kernel's limit were that many watches
-	 * (the real one is system-wide; tests must not lower it). */
-	static long limit = -2;
-	if (limit == -2) {
-		const char *l = getenv("FORKMON_WATCH_LIMIT");
-		limit = l && *l ? strtol(l, NULL, 10) : -1;
-	}
-	if ((limit >= 0 && (long)M.dirs.n >= limit) || watcher_add_dir(dir) < 0) {
-		if (limit >= 0 && (long)M.dirs.n >= limit)
-			errno = ENOSPC;
+	if (watcher_add_dir(dir) < 0) {
 		int e = errno;
 		if (e == ENOSPC && !M.watch_limit_noted++)
 			out_error("the kernel's inotify watch limit is reached (sysctl "
@@ -526,12 +518,9 @@ static int file_for(const char *named, int *verdict)
 		memset(&M.files[id], 0, sizeof M.files[id]);
 		M.files[id].named = strdup(named);
 		M.files[id].real = strdup(real);
-		if (polled) {
-			M.files[id].polled = 1;
-			M.files[id].seen = st;
-			if (!M.npolled++)
-				M.next_poll = mono_ns() + POLL_NS;
-		}
+		M.files[id].seen = st;
+		if (polled)
+			poll_file(&M.files[id]);
 		strmap_put(&M.keys, real, id);
 		out_status("watch '%s'", named);
 	}
@@ -1056,6 +1045,13 @@ static void arm_timer(void)
 
 /* The fallback past the watch limit: a file whose identity, size or time changed was
  * saved (done), one that vanished is gone; the debounce takes it from there. */
+static void poll_file(struct wfile *f)
+{
+	f->polled = 1;
+	if (!M.npolled++)
+		M.next_poll = mono_ns() + POLL_NS;
+}
+
 static void poll_files(int64_t now)
 {
 	M.next_poll = now + POLL_NS;
@@ -1063,6 +1059,14 @@ static void poll_files(int64_t now)
 		struct wfile *f = &M.files[i];
 		if (!f->polled)
 			continue;
+		/* Watching is better than polling: try again (the limit may have room now, or
+		 * the directory came back). */
+		char d[PATH_MAX];
+		dir_of(f->real, d, sizeof d);
+		if (monitor_watch_dir(d) == 0) {
+			f->polled = 0;
+			M.npolled--;
+		}
 		struct stat st;
 		if (stat(f->real, &st) < 0) {
 			if (!f->gone)
@@ -1115,12 +1119,33 @@ static void on_timer(void)
 	arm_timer();
 }
 
+/* A watched directory went away (deleted, moved): its files are polled until it can be
+ * watched again (see poll_files), and count as gone meanwhile. */
+static void dir_lost(const char *dir, int64_t now)
+{
+	strmap_put(&M.dirs, dir, 0);
+	char d[PATH_MAX];
+	for (int i = 0; i < M.nfiles; i++) {
+		struct wfile *f = &M.files[i];
+		dir_of(f->real, d, sizeof d);
+		if (f->polled || strcmp(d, dir) != 0)
+			continue;
+		poll_file(f);
+		f->gone = 1;
+		debounce_event(M.deb, i, DEB_GONE, 0, now);
+	}
+}
+
 static void on_fsevent(const struct fsevent *ev, int64_t now)
 {
 	if (ev->mask & IN_Q_OVERFLOW) {
 		out_status("file-system events were lost; treating every file as changed");
 		for (int i = 0; i < M.nfiles; i++)
 			debounce_event(M.deb, i, DEB_DONE, 0, now);
+		return;
+	}
+	if ((ev->mask & IN_IGNORED) && strmap_get(&M.dirs, ev->path) == 1) {
+		dir_lost(ev->path, now);
 		return;
 	}
 	int id = strmap_get(&M.keys, ev->path);
