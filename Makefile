@@ -17,20 +17,22 @@ PKGS := lua5.4 check
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Wshadow -Wstrict-prototypes
-CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ihook -Ifilters -Iwatcher
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ihook -Ifilters -Iwatcher -Iclient
 
 HOOK_SRC := hook/hook.c hook/path.c
 HOOK_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -fno-stack-protector \
 	-ftls-model=initial-exec
 MON_SRC := watcher/main.c watcher/monitor.c watcher/policy.c watcher/debounce.c \
-	watcher/inotify.c watcher/proc.c watcher/out.c filters/filter.c hook/path.c
+	watcher/inotify.c watcher/proc.c watcher/out.c watcher/helper.c filters/filter.c \
+	hook/path.c client/paths.c
+CLIENT_SRC := client/client.c client/paths.c
 MON_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(MON_SRC))
 LIB_OBJ := $(filter-out $(B)/obj/watcher/main.o,$(MON_OBJ))
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(TEST_SRC))
 TEST_PROGS := $(patsubst tests/progs/%.c,$(B)/progs/%,$(wildcard tests/progs/*.c)) $(B)/progs/reader32
 
-all: $(B)/forkmonhook.so $(B)/forkmon
+all: $(B)/forkmonhook.so $(B)/forkmon $(B)/forkmon-client
 
 $(DEPS_STAMP): scripts/install-deps
 	@mkdir -p $(B)
@@ -56,6 +58,10 @@ $(B)/obj/%.o: %.c | $(DEPS_STAMP)
 
 $(B)/forkmon: $(MON_OBJ)
 	$(CC) -o $@ $(MON_OBJ) $(MON_LIBS)
+
+# The helper's client: small and quick to start (libc only).
+$(B)/forkmon-client: $(CLIENT_SRC) client/paths.h include/forkmon_proto.h | $(DEPS_STAMP)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $(CLIENT_SRC)
 
 # Test programs, built the way distributions build C: -O2, fortified, 64-bit offsets
 # (open → __open64_2); the *32 variants keep 32-bit offsets (open → __open_2).
@@ -84,6 +90,7 @@ install: all
 	install -m 755 $(B)/forkmon $(DESTDIR)$(PREFIX)/lib/forkmon/forkmon
 	install -m 644 $(B)/forkmonhook.so $(DESTDIR)$(PREFIX)/lib/forkmon/forkmonhook.so
 	install -m 755 scripts/forkmon $(DESTDIR)$(PREFIX)/bin/forkmon
+	install -m 755 $(B)/forkmon-client $(DESTDIR)$(PREFIX)/bin/forkmon-client
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 forkmon.1 $(DESTDIR)$(PREFIX)/share/man/man1/forkmon.1
 

@@ -13,10 +13,11 @@
  *     "MARK 0" (F holds "0" on start). Prints "samples_ms ..." and "lost N".
  *
  *   fmbench startup [opts] -- CMD...   time from spawn to the line "done" on stdout
- *       --pss           then wait for the tree to settle and print its PSS
+ *       --pss           then wait for the tree to settle and print its PSS (and
+ *                       the page tables, VmPTE, which PSS does not count)
  *       --echo          print CMD's lines before "done" too
  *       --log F
- *     Prints "ms X" (and "pss_kb K procs P").
+ *     Prints "ms X" (and "pss_kb K procs P pte_kb T").
  *
  * CMD runs in a process group of its own; at the end it gets SIGTERM (the pid only:
  * forkmon ends its session and cleans up, entr stops its child), then the whole group
@@ -231,17 +232,19 @@ static int tree(int root, int *out, int max)
 	return k;
 }
 
-static long pss_kb(int pid)
+/* The value of the line starting with key in /proc/PID/file (kB), or 0. */
+static long proc_kb(int pid, const char *file, const char *key)
 {
 	char p[64], line[256];
-	snprintf(p, sizeof p, "/proc/%d/smaps_rollup", pid);
+	snprintf(p, sizeof p, "/proc/%d/%s", pid, file);
 	FILE *f = fopen(p, "r");
 	if (!f)
 		return 0;
 	long kb = 0;
+	size_t l = strlen(key);
 	while (fgets(line, sizeof line, f))
-		if (strncmp(line, "Pss:", 4) == 0) {
-			kb = atol(line + 4);
+		if (strncmp(line, key, l) == 0) {
+			kb = atol(line + l);
 			break;
 		}
 	fclose(f);
@@ -311,10 +314,12 @@ int main(int argc, char **argv)
 				last = n;
 			}
 			int n = tree(child, pids, 65536);
-			long sum = 0;
-			for (int k = 0; k < n; k++)
-				sum += pss_kb(pids[k]);
-			printf("pss_kb %ld procs %d\n", sum, n);
+			long sum = 0, pte = 0;
+			for (int k = 0; k < n; k++) {
+				sum += proc_kb(pids[k], "smaps_rollup", "Pss:");
+				pte += proc_kb(pids[k], "status", "VmPTE:");
+			}
+			printf("pss_kb %ld procs %d pte_kb %ld\n", sum, n, pte);
 		}
 		fflush(stdout);
 		finish();

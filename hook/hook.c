@@ -50,6 +50,8 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+extern char **environ;
+
 /* ---- the real functions ------------------------------------------------------ */
 
 typedef int (*open_fn)(const char *, int, ...);
@@ -494,7 +496,43 @@ static int ckpt_safe(void)
 	return 1;
 }
 
-static void become_run(int ctl, const struct fm_resume *r);
+static void become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds);
+
+/* A RESUME, with the helper client's descriptors when it brings some. Static: a
+ * checkpoint waits here, and a resumed run keeps the environment strings it points to. */
+static union {
+	struct fm_resume r;
+	char raw[FM_MSG_MAX];
+} resume_msg;
+
+static int ckpt_recv(int ctl, int *fds, int *nfds)
+{
+	struct iovec iov = {.iov_base = &resume_msg, .iov_len = sizeof resume_msg - 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+	} cbuf;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
+	ssize_t n;
+	do
+		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < k && *nfds < 8; i++)
+				memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+		}
+	if (n < (ssize_t)sizeof(struct fm_resume) || resume_msg.r.h.magic != FM_MAGIC ||
+	    resume_msg.r.h.type != FM_RESUME) {
+		for (int i = 0; i < *nfds; i++)
+			close(fds[i]);
+		return -1;
+	}
+	resume_msg.raw[n] = '\0';
+	return (int)n;
+}
 
 /*
  * The suspended checkpoint: a child of the monitor (re-parented after a double fork),
@@ -511,14 +549,14 @@ static void ckpt_wait(int ctl, int runfd)
 		close(runfd); /* the run's connection is the run's */
 	hk.fd = -1;
 	for (;;) {
-		struct fm_resume r;
-		if (conn_recv(ctl, &r, sizeof r, FM_RESUME) < 0)
+		int fds[8], nfds;
+		if (ckpt_recv(ctl, fds, &nfds) < 0)
 			_exit(0); /* the monitor is gone or dropped us */
 		pid_t m = fork();
 		if (m == 0) {
 			pid_t run = fork();
 			if (run == 0) {
-				become_run(ctl, &r);
+				become_run(ctl, &resume_msg.r, fds, nfds);
 				return;
 			}
 			struct fm_pid p = {0};
@@ -534,14 +572,44 @@ static void ckpt_wait(int ctl, int runfd)
 			conn_send(ctl, &p, sizeof p);
 			continue;
 		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]); /* they went to the new run */
 		while (waitpid(m, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
 }
 
-static void become_run(int ctl, const struct fm_resume *r)
+/* Helper mode: the new run takes the client's cwd, fds 0-2 and environment. */
+static void become_client(const struct fm_resume *r, const int *fds, int nfds)
+{
+	static char *env[4096];
+	if (nfds >= 4) {
+		if (fchdir(fds[0]) < 0)
+			_exit(126);
+		for (int i = 0; i < 3; i++)
+			if (dup2(fds[i + 1], i) < 0)
+				_exit(126);
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	const char *p = r->data, *end = (const char *)r + r->h.len;
+	unsigned k = 0;
+	for (; k < r->envc && k < 4095 && p < end; k++) {
+		env[k] = (char *)p;
+		p += strnlen(p, (size_t)(end - p)) + 1;
+	}
+	env[k] = NULL;
+	environ = env;
+}
+
+static void become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds)
 {
 	close(ctl);
+	if (r->flags & FM_RESUME_CLIENT)
+		become_client(r, fds, nfds);
+	else
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
 	/* The middle process exits at once: wait to be the monitor's child, then die with
 	 * it (a death signal set earlier would fire when the middle process exits). */
 	for (int i = 0; getppid() != r->monitor_pid && i < 100000; i++)

@@ -17,8 +17,15 @@
  *                   NOTE                   something the user should hear about (no answer)
  *   a checkpoint    CKPT_REGISTER, CKPT_PID  on its own connection, opened by the run just
  *                                          before it forks the checkpoint
- *                   ← RESUME               fork a new run from here
+ *                   ← RESUME               fork a new run from here (in helper mode with
+ *                                          the client's descriptors and environment)
  *                   RESUMED                the new run's pid
+ *   a helper client HELPER_RUN →           run argv in cwd with env (SCM_RIGHTS: the cwd,
+ *                                          fds 0, 1, 2), to the helper, which hands the
+ *                                          connection to the command's session
+ *                   HELPER_SIGNAL →        a signal the client got, for the command
+ *                   ← HELPER_EXIT          the command's wait status; or
+ *                   ← HELPER_ERROR         cannot serve: the client runs the command itself
  *
  * Versioned: a HELLO of another version gets HELLO_OK with status FM_ERR_VERSION and the
  * hook stays out of the way. All integers are host order (one machine).
@@ -45,7 +52,14 @@ enum fm_type {
 	FM_CKPT_PID,
 	FM_RESUME,
 	FM_RESUMED,
+	FM_HELPER_RUN,
+	FM_HELPER_SIGNAL,
+	FM_HELPER_EXIT,
+	FM_HELPER_ERROR,
 };
+
+/* The largest message: a helper request or a resume with a client's environment. */
+#define FM_MSG_MAX (256 * 1024)
 
 struct fm_header {
 	uint16_t magic;
@@ -138,10 +152,39 @@ struct fm_pid {
 	int32_t pad;
 };
 
+/* RESUME flags */
+#define FM_RESUME_CLIENT 1u /* SCM_RIGHTS carry cwd, 0, 1, 2; data holds envc "K=V" strings */
+
 struct fm_resume {
 	struct fm_header h;
 	int32_t monitor_pid;
 	int32_t job_pgid;
+	uint32_t flags;
+	uint32_t envc;
+	char data[]; /* with FM_RESUME_CLIENT */
+};
+
+struct fm_helper_run {
+	struct fm_header h;
+	uint32_t argc, envc;
+	char data[]; /* argc then envc NUL-terminated strings */
+};
+
+struct fm_helper_signal {
+	struct fm_header h;
+	int32_t signo;
+	int32_t pad;
+};
+
+struct fm_helper_exit {
+	struct fm_header h;
+	int32_t status; /* as from waitpid() */
+	int32_t pad;
+};
+
+struct fm_helper_error {
+	struct fm_header h;
+	char message[256];
 };
 
 static inline void fm_init(struct fm_header *h, enum fm_type type, uint32_t len)

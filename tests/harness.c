@@ -387,6 +387,10 @@ pid_t h_copier(struct h_session *s, int fd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
+		/* hold nothing else: a copy of a pipe's write end would keep it open for ever */
+		for (int k = 3; k < 4096; k++)
+			if (k != fd && k != o)
+				close(k);
 		char buf[65536];
 		for (;;) {
 			ssize_t n = read(fd, buf, sizeof buf);

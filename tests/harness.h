@@ -71,8 +71,8 @@ int h_run(struct h_session *s, char *const argv[]);
 void h_start_io(struct h_session *s, char *const argv[], char *const env[], int in, int out);
 
 /* Copies everything read from fd to the session's output file in a process of its
- * own, until end of file (or EIO: a pseudo-terminal's other side closed). Returns its
- * pid; the caller waits for it. */
+ * own (which holds no other descriptor), until end of file (or EIO: a pseudo-terminal's
+ * other side closed). Returns its pid; the caller waits for it. */
 pid_t h_copier(struct h_session *s, int fd);
 
 /* Sleeps: only to space a user's actions apart in time, never to wait for behaviour. */

@@ -30,9 +30,11 @@ int main(void)
 	srunner_add_suite(sr, engine_suite());
 	srunner_add_suite(sr, live_suite());
 	srunner_add_suite(sr, monitor_suite());
+	srunner_add_suite(sr, helper_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	h_rm_rf(root);
+	if (!getenv("FORKMON_TEST_KEEP")) /* keep them to look at a failure */
+		h_rm_rf(root);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

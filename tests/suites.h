@@ -11,5 +11,6 @@ Suite *inotify_suite(void);
 Suite *engine_suite(void);
 Suite *live_suite(void);
 Suite *monitor_suite(void);
+Suite *helper_suite(void);
 
 #endif

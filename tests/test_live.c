@@ -744,6 +744,34 @@ START_TEST(test_ctrl_z_then_fg_leaves_no_copy_stopped_and_edits_still_resume)
 }
 END_TEST
 
+/* Closing the terminal (the window goes away: the pseudo-terminal's master side is
+ * closed) hangs it up: the session ends and nothing of it is left. */
+START_TEST(test_closing_the_terminal_ends_the_session_and_leaves_nothing)
+{
+	struct term t;
+	h_init(&t.s);
+	h_write(&t.s, "main.lua", term_program);
+	h_write(&t.s, "mod.lua", "return 1\n");
+	term_argv[0] = forkmon();
+	term_start(&t, term_argv, NULL);
+	expect(&t.s, "version 1", 1);
+	term_line(&t, "one", 1);
+	term_edit(&t, 2);
+	expect_exactly(&t.s, "version 2", 1);
+	term_line(&t, "two", 2);
+	int st;
+	kill(t.copier, SIGKILL); /* the copier holds the master side too */
+	ck_assert_int_eq(waitpid(t.copier, &st, 0), t.copier);
+	close(t.master);
+	ck_assert_msg(h_none_left(&t.s, 10), "%d processes of the session are left after the hangup",
+		      h_left(&t.s));
+	ck_assert_int_eq(waitpid(t.shell, &st, 0), t.shell);
+	close(t.events);
+	close(t.cmds);
+	h_cleanup(&t.s);
+}
+END_TEST
+
 /* ---- /proc -------------------------------------------------------------------------- */
 
 struct pstat {
@@ -918,6 +946,497 @@ START_TEST(test_second_thread_holding_a_lock_at_an_open_neither_deadlocks_nor_ru
 }
 END_TEST
 
+/* ---- 4. output buffers --------------------------------------------------------------- */
+
+/* A file of the session's directory, read whole (static buffer). */
+static const char *file_text(struct h_session *s, const char *name)
+{
+	static char buf[1 << 16];
+	int fd = open(h_file(s, name), O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static int text_count(const char *text, const char *needle)
+{
+	int n = 0;
+	for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+START_TEST(test_c_stdio_output_before_a_checkpoint_appears_once_in_a_file_and_a_pipe)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "data.txt", "d0\n");
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t copier = h_copier(&s, p[0]);
+	close(p[0]);
+	char *argv[] = {forkmon(), "run", "-f", "%.txt$", "--", prog("outbuf"), "out.log", "data.txt", NULL};
+	h_start_io(&s, argv, NULL, -1, p[1]); /* stdout and stderr: a pipe */
+	close(p[1]);
+	expect(&s, "pipe after: d0", 1);
+	for (int k = 1; k <= 5; k++) {
+		char c[32], want[64];
+		snprintf(c, sizeof c, "d%d\n", k);
+		h_write(&s, "data.txt", c);
+		snprintf(want, sizeof want, "pipe after: d%d", k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, resume_line(&s, "data.txt"), k);
+		/* the log is written at exit (fclose): poll for it */
+		snprintf(want, sizeof want, "log after: d%d\n", k);
+		double end = h_clock() + WAIT;
+		while (!strstr(file_text(&s, "out.log"), want) && h_clock() < end)
+			h_sleep_ms(5); /* polling */
+		const char *log = file_text(&s, "out.log");
+		ck_assert_msg(text_count(log, want) == 1, "out.log:\n%s", log);
+		ck_assert_msg(text_count(log, "log before\n") == 1, "out.log:\n%s", log);
+		ck_assert_msg(text_count(log, "log after: ") == k + 1, "out.log:\n%s", log);
+		ck_assert_int_eq(h_count(&s, "pipe before"), 1);
+	}
+	stop_session(&s, SIGTERM, 0);
+	int st;
+	ck_assert_int_eq(waitpid(copier, &st, 0), copier); /* every writer of the pipe is gone */
+	ck_assert_int_eq(h_count(&s, "pipe before"), 1);
+	ck_assert_int_eq(h_count(&s, "pipe after: "), 6);
+	h_cleanup(&s);
+}
+END_TEST
+
+/* ---- 5. file offsets ------------------------------------------------------------------- */
+
+static void offsets_across_resumes(const char *mode)
+{
+	struct h_session s;
+	h_init(&s);
+	static char big[2000 * 10 + 1];
+	for (int i = 0; i < 2000; i++)
+		snprintf(big + 10 * i, 11, "line %04d\n", i + 1);
+	h_write(&s, "big.dat", big);
+	h_write(&s, "data.txt", "d0\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.txt$", "--", prog("offsets"), (char *)mode, "big.dat", "data.txt",
+			NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "stdio rest: ", 1);
+	char rest[256];
+	snprintf(rest, sizeof rest, "%s", last_line_with(&s, "raw rest: "));
+	ck_assert_str_eq(rest, "raw rest: 19980 bytes, sum 17551078121653752009");
+	for (int k = 1; k <= 5; k++) {
+		char c[32], want[64];
+		snprintf(c, sizeof c, "d%d\n", k);
+		h_write(&s, "data.txt", c);
+		snprintf(want, sizeof want, "data: d%d", k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, "stdio rest: ", k + 1);
+		expect_exactly(&s, "raw after: line 0002\n", k + 1);
+		expect_exactly(&s, "stdio after: line 0002\n", k + 1);
+		expect_exactly(&s, rest, k + 1);
+		expect_exactly(&s, "stdio rest: 1998 lines, last line 2000\n", k + 1);
+	}
+	ck_assert_int_eq(h_count(&s, "raw before"), 1);
+	ck_assert_int_eq(h_count(&s, "stdio before"), 1);
+	end_session(&s, SIGTERM, 0);
+}
+
+START_TEST(test_unwatched_file_read_across_a_checkpoint_reads_the_same_bytes_after_every_resume)
+{
+	offsets_across_resumes("r");
+}
+END_TEST
+
+/* The same, with the file opened for reading and writing (fopen "r+", O_RDWR): it is
+ * only read, sequentially, so a resumed copy must read the same bytes too. */
+START_TEST(test_file_opened_read_write_and_read_across_a_checkpoint_reads_the_same_bytes_after_every_resume)
+{
+	offsets_across_resumes("rw");
+}
+END_TEST
+
+/* ---- 7. subprocesses --------------------------------------------------------------------- */
+
+/* Files read only by the program's subprocesses have no checkpoint: a change restarts
+ * the command, which then reads the new content. */
+START_TEST(test_file_read_by_a_subprocess_restarts_the_command_with_the_new_content)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "a.txt", "A0\n");
+	h_write(&s, "b.txt", "B0\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.txt$", "--", "sh", "-c", "cat a.txt; cat b.txt; echo done",
+			NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "done", 1);
+	for (int k = 1; k <= 5; k++) {
+		char c[32], want[64];
+		snprintf(c, sizeof c, "B%d\n", k);
+		h_write(&s, "b.txt", c);
+		snprintf(want, sizeof want, "A0\nB%d\ndone\n", k);
+		expect_exactly(&s, want, 1);
+		expect_exactly(&s, restart_line(&s, "b.txt"), k);
+		expect_exactly(&s, "done", k + 1);
+	}
+	h_write(&s, "a.txt", "A1\n");
+	expect_exactly(&s, "A1\nB5\ndone\n", 1);
+	expect_exactly(&s, restart_line(&s, "a.txt"), 1);
+	expect_none(&s, "resuming");
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* A script runs forkmon in the background with stdin closed, waits for the program's
+ * output, then ends the session with SIGTERM: it is never left waiting on forkmon. */
+START_TEST(test_script_running_forkmon_without_a_terminal_ends_it_with_sigterm)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "a.txt", "A0\n");
+	static const char script[] =
+		"\"$1\" run -f '%.txt$' -- sh -c 'cat a.txt; cat -; echo \"stdin: $?\"' <&- >fm.log 2>&1 &\n"
+		"pid=$!\n"
+		"n=0\n"
+		"until grep -q 'stdin: ' fm.log; do\n"
+		"  n=$((n+1)); [ $n -gt 400 ] && break\n"
+		"  sleep 0.05\n"
+		"done\n"
+		"kill -TERM $pid\n"
+		"wait $pid\n"
+		"echo \"forkmon ended with $?\"\n"
+		"cat fm.log\n";
+	char *argv[] = {"/bin/sh", "-c", (char *)script, "sh", forkmon(), NULL};
+	h_start(&s, argv, NULL);
+	ck_assert_msg(h_wait_exit(&s, WAIT), "the script is left waiting on forkmon:\n%s", out_tail(&s));
+	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 0, "script: 0x%x", s.status);
+	expect_exactly(&s, "forkmon ended with 143", 1);
+	expect_exactly(&s, "A0\n", 1);
+	ck_assert_msg(h_none_left(&s, 5), "%d processes of the session are left", h_left(&s));
+	h_cleanup(&s);
+}
+END_TEST
+
+/* ---- 9. misbehaving programs -------------------------------------------------------------- */
+
+START_TEST(test_crash_and_failure_are_reported_and_the_next_change_still_resumes)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "mode.txt", "ok 0\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.txt$", "--", prog("misbehave"), "mode.txt", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "mode ok 0", 1);
+	h_write(&s, "mode.txt", "exit 3\n");
+	expect(&s, "mode exit 3", 1);
+	expect_exactly(&s, "[forkmon] exited with status 3\n", 1);
+	h_write(&s, "mode.txt", "segv\n");
+	expect(&s, "mode segv", 1);
+	expect_exactly(&s, "[forkmon] killed by SIGSEGV\n", 1);
+	h_write(&s, "mode.txt", "ok 1\n");
+	expect_exactly(&s, "mode ok 1", 1);
+	h_write(&s, "mode.txt", "exit 4\n");
+	expect_exactly(&s, "[forkmon] exited with status 4\n", 1);
+	h_write(&s, "mode.txt", "ok 2\n");
+	expect_exactly(&s, "mode ok 2", 1);
+	expect_exactly(&s, resume_line(&s, "mode.txt"), 5);
+	ck_assert_int_eq(h_count(&s, "misbehave start"), 1);
+	ck_assert_int_eq(h_count(&s, "[forkmon] exited with status"), 2);
+	ck_assert_int_eq(h_count(&s, "[forkmon] killed by"), 1);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+static int process_alive(pid_t pid)
+{
+	struct pstat ps;
+	return pstat_read(pid, &ps) == 0 && ps.state != 'Z' && ps.state != 'X';
+}
+
+/* A copy that ignores SIGTERM is still replaced: SIGKILL after the grace period. */
+START_TEST(test_copy_ignoring_sigterm_is_killed_after_the_grace_period_and_replaced)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "mode.txt", "ignore-term 1\n");
+	char *argv[] = {forkmon(), "run", "-g", "300", "-f", "%.txt$", "--", prog("misbehave"), "mode.txt", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "ignoring SIGTERM pid", 1);
+	for (int k = 2; k <= 4; k++) {
+		int old;
+		ck_assert_int_eq(sscanf(last_line_with(&s, "ignoring SIGTERM pid"), "ignoring SIGTERM pid %d", &old), 1);
+		char c[64], want[64];
+		snprintf(c, sizeof c, "ignore-term %d\n", k);
+		double t0 = h_clock();
+		h_write(&s, "mode.txt", c);
+		snprintf(want, sizeof want, "mode ignore-term %d", k);
+		expect_exactly(&s, want, 1);
+		double took = h_clock() - t0;
+		ck_assert_msg(!process_alive(old), "the replaced copy %d still runs", old);
+		ck_assert_msg(took >= 0.25, "replaced after %.3f s: before the grace period?", took);
+		expect_exactly(&s, "ignoring SIGTERM pid", k);
+	}
+	h_write(&s, "mode.txt", "ok\n");
+	expect_exactly(&s, "mode ok", 1);
+	ck_assert_int_eq(h_count(&s, "misbehave start"), 1);
+	/* and the session ends on SIGTERM while a copy ignores it */
+	h_write(&s, "mode.txt", "ignore-term 5\n");
+	expect_exactly(&s, "ignoring SIGTERM pid", 5);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* Two saves 120 ms apart while the copy is being replaced (it ignores SIGTERM: the
+ * replacement takes the 300 ms grace period): neither save is lost, the last wins. */
+START_TEST(test_two_saves_120ms_apart_during_a_slow_replacement_both_resume_and_the_last_wins)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "mode.txt", "ignore-term 0\n");
+	char *argv[] = {forkmon(), "run", "-g", "300", "-f", "%.txt$", "--", prog("misbehave"), "mode.txt", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "ignoring SIGTERM pid", 1);
+	for (int k = 1; k <= 3; k++) {
+		char c[64], want[64];
+		snprintf(c, sizeof c, "ignore-term %d\n", 2 * k - 1);
+		h_write(&s, "mode.txt", c);
+		h_sleep_ms(120); /* the second save follows 120 ms later */
+		snprintf(c, sizeof c, "ignore-term %d\n", 2 * k);
+		h_write(&s, "mode.txt", c);
+		expect_exactly(&s, resume_line(&s, "mode.txt"), 2 * k);
+		expect_exactly(&s, "ignoring SIGTERM pid", 2 * k + 1);
+		snprintf(want, sizeof want, "mode ignore-term %d", 2 * k);
+		ck_assert_str_eq(last_line_with(&s, "mode "), want);
+	}
+	ck_assert_int_eq(h_count(&s, "misbehave start"), 1);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* ---- 6. scale ------------------------------------------------------------------------------ */
+
+static void make_dir(struct h_session *s, const char *name)
+{
+	ck_assert_int_eq(mkdir(h_file(s, name), 0755), 0);
+}
+
+/* 1000 watched modules in one session: one inotify instance, over a hundred checkpoints
+ * alive, and edits to the first, a middle and the last module resume correctly. */
+START_TEST(test_thousand_watched_modules_one_inotify_instance_hundreds_of_checkpoints)
+{
+	struct h_session s;
+	h_init(&s);
+	for (int d = 0; d < 10; d++) {
+		char dir[16];
+		snprintf(dir, sizeof dir, "m%d", d);
+		make_dir(&s, dir);
+	}
+	for (int i = 1; i <= 1000; i++) {
+		char name[64], c[64];
+		snprintf(name, sizeof name, "m%d/mod%04d.lua", i % 10, i);
+		snprintf(c, sizeof c, "return %d\n", i);
+		h_write(&s, name, c);
+	}
+	h_write(&s, "main.lua", "print('scale start')\n"
+				"local t = {}\n"
+				"for i = 1, 1000 do t[i] = dofile(string.format('m%d/mod%04d.lua', i % 10, i)) end\n"
+				"local sum = 0\n"
+				"for i = 1, 1000 do sum = sum + t[i] end\n"
+				"print('m1=' .. t[1] .. ' m500=' .. t[500] .. ' m1000=' .. t[1000] .. ' sum=' .. sum .. ';')\n");
+	/* --every: a checkpoint at every read, up to the default limit of 512 alive */
+	char *argv[] = {forkmon(), "run", "--every", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "m1=1 m500=500 m1000=1000 sum=500500;", 1);
+	ck_assert_int_eq(h_count(&s, "[forkmon] watch '"), 1001);
+	struct pstat ck[1024];
+	int n = checkpoints_of(s.pid, ck, 1024);
+	ck_assert_msg(n >= 100 && n <= 512, "%d checkpoints alive", n);
+	ck_assert_int_eq(fds_named(s.pid, "anon_inode:inotify"), 1);
+
+	h_write(&s, "m1/mod0001.lua", "return 1001\n");
+	expect_exactly(&s, "m1=1001 m500=500 m1000=1000 sum=501500;", 1);
+	expect_exactly(&s, resume_line(&s, "m1/mod0001.lua"), 1);
+	h_write_rename(&s, "m0/mod0500.lua", "return 5000\n");
+	expect_exactly(&s, "m1=1001 m500=5000 m1000=1000 sum=506000;", 1);
+	h_write(&s, "m0/mod1000.lua", "return 10000\n");
+	expect_exactly(&s, "m1=1001 m500=5000 m1000=10000 sum=515000;", 1);
+	expect_exactly(&s, "changed, resuming from", 3);
+	expect_none(&s, "restarting");
+	n = checkpoints_of(s.pid, ck, 1024);
+	ck_assert_msg(n >= 100 && n <= 512, "%d checkpoints alive", n);
+	ck_assert_int_eq(fds_named(s.pid, "anon_inode:inotify"), 1);
+	ck_assert_int_eq(h_count(&s, "scale start"), 1);
+	ck_assert_int_eq(h_count(&s, "[forkmon] watch '"), 1001);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* ---- 8. programs ---------------------------------------------------------------------------- */
+/*
+ * Each interpreter or program, three saves of the file it reads (in place, temporary
+ * file renamed over, sed -i): a resume each, the output shows the content, start-up is
+ * not repeated. The file holds the token V<k> for version k.
+ */
+static void matrix_edits(struct h_session *s, const char *file, const char *content_fmt,
+			 const char *want_fmt, const char *startup)
+{
+	for (int k = 1; k <= 3; k++) {
+		char c[512], want[256];
+		snprintf(c, sizeof c, content_fmt, k);
+		if (k == 1) {
+			h_write(s, file, c);
+		} else if (k == 2) {
+			h_write_rename(s, file, c);
+		} else {
+			char expr[64];
+			snprintf(expr, sizeof expr, "s/V%d/V%d/", k - 1, k);
+			run_ok(s, "sed", "-i", expr, file, NULL);
+		}
+		snprintf(want, sizeof want, want_fmt, k);
+		expect_exactly(s, want, 1);
+		expect_exactly(s, resume_line(s, file), k);
+	}
+	if (startup)
+		ck_assert_int_eq(h_count(s, startup), 1);
+	expect_none(s, "restarting");
+}
+
+static const char lua_matrix_main[] = "print('lua startup')\n"
+				      "local v = dofile('mod.lua')\n"
+				      "print('value ' .. v)\n";
+
+static void lua_matrix(const char *lua)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_matrix_main);
+	h_write(&s, "mod.lua", "return 'V0'\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", (char *)lua, "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "value V0", 1);
+	matrix_edits(&s, "mod.lua", "return 'V%d'\n", "value V%d\n", "lua startup");
+	end_session(&s, SIGTERM, 0);
+}
+
+START_TEST(test_lua51_resumes_from_dofile)
+{
+	lua_matrix("lua5.1");
+}
+END_TEST
+
+START_TEST(test_lua54_resumes_from_dofile)
+{
+	lua_matrix("lua5.4");
+}
+END_TEST
+
+START_TEST(test_luajit_resumes_from_dofile)
+{
+	lua_matrix("luajit");
+}
+END_TEST
+
+START_TEST(test_python_package_resumes_from_a_nested_import)
+{
+	struct h_session s;
+	h_init(&s);
+	make_dir(&s, "pkg");
+	make_dir(&s, "pkg/sub");
+	h_write(&s, "app.py", "print('boot', flush=True)\n"
+			      "import pkg.sub.leaf\n"
+			      "print('value', pkg.sub.leaf.VALUE, flush=True)\n");
+	h_write(&s, "pkg/__init__.py", "print('pkg init', flush=True)\n");
+	h_write(&s, "pkg/sub/__init__.py", "from . import helper\n");
+	h_write(&s, "pkg/sub/helper.py", "X = 'helper'\n");
+	h_write(&s, "pkg/sub/leaf.py", "from .helper import X\nVALUE = X + ' V0'\n");
+	char *env[] = {"PYTHONDONTWRITEBYTECODE=1", NULL};
+	char *argv[] = {forkmon(), "run", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
+	h_start(&s, argv, env);
+	expect(&s, "value helper V0", 1);
+	matrix_edits(&s, "pkg/sub/leaf.py", "from .helper import X\nVALUE = X + ' V%d'\n", "value helper V%d\n",
+		     "boot");
+	ck_assert_int_eq(h_count(&s, "pkg init"), 1);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_perl_resumes_from_require_and_from_open)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.pl", "$| = 1;\n"
+			       "print \"perl start\\n\";\n"
+			       "require './lib.pl';\n"
+			       "print 'lib ', value(), \"\\n\";\n"
+			       "open(my $fh, '<', 'data.txt') or die;\n"
+			       "my $d = <$fh>;\n"
+			       "chomp $d;\n"
+			       "print \"data $d\\n\";\n");
+	h_write(&s, "lib.pl", "sub value { 'V0' }\n1;\n");
+	h_write(&s, "data.txt", "V0\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.pl$;%.txt$", "--", "perl", "main.pl", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "data V0", 1);
+	matrix_edits(&s, "data.txt", "V%d\n", "data V%d\n", "perl start");
+	ck_assert_int_eq(h_count(&s, "lib V0"), 1); /* resumed after the require */
+	matrix_edits(&s, "lib.pl", "sub value { 'V%d' }\n1;\n", "lib V%d\n", "perl start");
+	expect_exactly(&s, "data V3", 4); /* each resume from the require reads data.txt again */
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_gawk_resumes_from_its_data_file_and_from_its_program)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "prog.awk", "BEGIN { print \"awk begin\" }\n{ print \"line: \" $0 }\nEND { print \"awk end V0\" }\n");
+	h_write(&s, "data.txt", "V0\n");
+	char *argv[] = {forkmon(), "run", "-f", "%.awk$;%.txt$", "--", "gawk", "-f", "prog.awk", "data.txt", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "awk end V0", 1);
+	matrix_edits(&s, "data.txt", "V%d\n", "line: V%d\n", "awk begin");
+	expect_exactly(&s, "awk end V0", 4);
+	/* the program file: read before BEGIN, so BEGIN runs again (once per resume) */
+	matrix_edits(&s, "prog.awk",
+		     "BEGIN { print \"awk begin\" }\n{ print \"line: \" $0 }\nEND { print \"awk end V%d\" }\n",
+		     "awk end V%d\n", NULL);
+	expect_exactly(&s, "awk begin", 4);
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_tcc_run_resumes_from_an_edited_local_header)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.c", "#include <stdio.h>\n#include \"conf.h\"\n"
+			      "int main(void) { printf(\"tcc value %s\\n\", VALUE); return 0; }\n");
+	h_write(&s, "conf.h", "#define VALUE \"V0\"\n");
+	/* the default filter: files under the current directory (not the system headers) */
+	char *argv[] = {forkmon(), "run", "--", "tcc", "-run", "main.c", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "tcc value V0", 1);
+	matrix_edits(&s, "conf.h", "#define VALUE \"V%d\"\n", "tcc value V%d\n", NULL);
+	ck_assert_int_eq(h_count(&s, "[forkmon] watch '"), 2); /* main.c and conf.h only */
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_fortified_c_program_resumes_from_its_open)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "data.txt", "V0\n");
+	/* -O2 -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64: open() is __open64_2 */
+	char *argv[] = {forkmon(), "run", "-f", "%.txt$", "--", prog("reader"), "open", "data.txt", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "reader end", 1);
+	matrix_edits(&s, "data.txt", "V%d\n", "\nV%d\nreader end", "reader start");
+	end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 Suite *live_suite(void)
 {
 	Suite *s = suite_create("live");
@@ -940,11 +1459,33 @@ Suite *live_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_program_reads_the_terminal_before_and_after_resumes_and_ctrl_c_ends_with_130);
 	tcase_add_test(tc, test_ctrl_z_then_fg_leaves_no_copy_stopped_and_edits_still_resume);
+	tcase_add_test(tc, test_closing_the_terminal_ends_the_session_and_leaves_nothing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("programs");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_second_thread_holding_a_lock_at_an_open_neither_deadlocks_nor_runs_in_checkpoints);
+	tcase_add_test(tc, test_c_stdio_output_before_a_checkpoint_appears_once_in_a_file_and_a_pipe);
+	tcase_add_test(tc, test_unwatched_file_read_across_a_checkpoint_reads_the_same_bytes_after_every_resume);
+	tcase_add_test(tc, test_file_opened_read_write_and_read_across_a_checkpoint_reads_the_same_bytes_after_every_resume);
+	tcase_add_test(tc, test_file_read_by_a_subprocess_restarts_the_command_with_the_new_content);
+	tcase_add_test(tc, test_script_running_forkmon_without_a_terminal_ends_it_with_sigterm);
+	tcase_add_test(tc, test_crash_and_failure_are_reported_and_the_next_change_still_resumes);
+	tcase_add_test(tc, test_copy_ignoring_sigterm_is_killed_after_the_grace_period_and_replaced);
+	tcase_add_test(tc, test_two_saves_120ms_apart_during_a_slow_replacement_both_resume_and_the_last_wins);
+	tcase_add_test(tc, test_thousand_watched_modules_one_inotify_instance_hundreds_of_checkpoints);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("matrix");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_lua51_resumes_from_dofile);
+	tcase_add_test(tc, test_lua54_resumes_from_dofile);
+	tcase_add_test(tc, test_luajit_resumes_from_dofile);
+	tcase_add_test(tc, test_python_package_resumes_from_a_nested_import);
+	tcase_add_test(tc, test_perl_resumes_from_require_and_from_open);
+	tcase_add_test(tc, test_gawk_resumes_from_its_data_file_and_from_its_program);
+	tcase_add_test(tc, test_tcc_run_resumes_from_an_edited_local_header);
+	tcase_add_test(tc, test_fortified_c_program_resumes_from_its_open);
 	suite_add_tcase(s, tc);
 	return s;
 }

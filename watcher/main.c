@@ -8,6 +8,7 @@
  * 126/127 the command cannot be run; 1 forkmon itself failed.
  */
 #include "filter.h"
+#include "helper.h"
 #include "monitor.h"
 #include "out.h"
 
@@ -52,9 +53,11 @@ static void help_main(void)
 {
 	printf("forkmon %s — resume a console program from the middle when a file it read changes\n\n"
 	       "usage: forkmon run [options] [--] COMMAND [ARG]...\n"
+	       "       forkmon helper [options]          (for forkmon-client COMMAND [ARG]...)\n"
 	       "       forkmon --help | --version\n"
 	       "       LD_PRELOAD=/path/to/forkmonhook.so FORKMON_FILTER='%%.lua$' COMMAND [ARG]...\n\n"
-	       "Run 'forkmon run --help' for the options; 'man forkmon' for everything.\n",
+	       "Run 'forkmon run --help' or 'forkmon helper --help' for the options;\n"
+	       "'man forkmon' for everything.\n",
 	       FORKMON_VERSION);
 }
 
@@ -169,7 +172,7 @@ static int cmd_run(int argc, char **argv)
 		{"clear", no_argument, 0, 'c'},        {"events", required_argument, 0, 'E'},
 		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
 	};
-	struct monitor_opts o = {.listen_fd = -1};
+	struct monitor_opts o = {.listen_fd = -1, .serve_fd = -1};
 	o.filter = filter_new();
 	o.ignore = filter_new();
 	if (!o.filter || !o.ignore) {
@@ -252,7 +255,7 @@ static int cmd_bare(int argc, char **argv)
 		out_error("--bare is internal to forkmon's hook");
 		return 2;
 	}
-	struct monitor_opts o = {0};
+	struct monitor_opts o = {.serve_fd = -1};
 	o.listen_fd = atoi(argv[2]);
 	o.first_run = (pid_t)atoi(argv[3]);
 	o.exe = argv[4];
@@ -296,6 +299,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "helper") == 0)
+		return helper_main(argc - 1, argv + 1);
 	usage_error("unknown subcommand '%s'", argv[1]);
 	return 2;
 }

@@ -155,7 +155,16 @@ static void poll_file(struct wfile *f);
 
 enum phase { PH_IDLE, PH_KILLING, PH_RESUMING };
 
-enum { EV_LISTEN = 1, EV_SIGNAL, EV_TIMER, EV_WATCHER, EV_CONN, EV_OUT };
+enum { EV_LISTEN = 1, EV_SIGNAL, EV_TIMER, EV_WATCHER, EV_CONN, EV_OUT, EV_SERVE, EV_CLIENT };
+
+/* Helper mode: an invocation of the command by a client, waiting to be served. */
+struct request {
+	int conn;     /* the client's connection: HELPER_SIGNAL in, HELPER_EXIT out */
+	int fds[4];   /* its cwd, 0, 1, 2 */
+	char *env;    /* envc NUL-terminated "K=V" strings */
+	size_t envlen;
+	uint32_t envc;
+};
 
 static struct {
 	struct monitor_opts *o;
@@ -207,6 +216,13 @@ static struct {
 	int watch_limit_noted;
 	int npolled;
 	int64_t next_poll;
+
+	/* helper mode (o->serve_fd >= 0) */
+	struct request *queue;
+	int nqueue;
+	int client;        /* connection of the client being served, -1 */
+	int run_tainted;   /* a file the run read changed: no more checkpoints from it */
+	int64_t idle_since;
 } M;
 
 static int64_t mono_ns(void)
@@ -292,12 +308,34 @@ static int monitor_find_exe(void)
 	return err;
 }
 
-/* Starts the command from the beginning. Returns its pid, or -errno. */
-static pid_t monitor_spawn(void)
+/* A client's environment, plus the session socket and the hook (helper mode). */
+static char **client_env(const struct request *rq)
+{
+	char **env = calloc(rq->envc + 3, sizeof *env);
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	const char *p = rq->env, *end = rq->env + rq->envlen;
+	for (uint32_t i = 0; i < rq->envc && p < end; i++, p += strlen(p) + 1)
+		if (strncmp(p, "LD_PRELOAD=", 11) && strncmp(p, "FORKMON_SOCKET=", 15))
+			env[k++] = (char *)p;
+	for (char **e = M.env; *e; e++)
+		if (!strncmp(*e, "LD_PRELOAD=", 11) || !strncmp(*e, "FORKMON_SOCKET=", 15))
+			env[k++] = *e;
+	env[k] = NULL;
+	return env;
+}
+
+/* Starts the command from the beginning (for the client rq, in helper mode). Returns
+ * its pid, or -errno. */
+static pid_t monitor_spawn_for(const struct request *rq)
 {
 	int err = monitor_find_exe();
 	if (err < 0)
 		return err;
+	char **env = rq ? client_env(rq) : M.env;
+	if (!env)
+		return -ENOMEM;
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
@@ -310,13 +348,18 @@ static pid_t monitor_spawn(void)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != M.self)
 			_exit(127);
-		execve(M.exe, M.o->argv, M.env);
+		if (rq && (fchdir(rq->fds[0]) < 0 || dup2(rq->fds[1], 0) < 0 || dup2(rq->fds[2], 1) < 0 ||
+			   dup2(rq->fds[3], 2) < 0))
+			_exit(126);
+		execve(M.exe, M.o->argv, env);
 		int e = errno;
 		ssize_t w = write(pfd[1], &e, sizeof e);
 		(void)w;
 		_exit(127);
 	}
 	close(pfd[1]);
+	if (env != M.env)
+		free(env);
 	if (pid < 0) {
 		close(pfd[0]);
 		return -errno;
@@ -333,6 +376,11 @@ static pid_t monitor_spawn(void)
 	}
 	M.run_started = mono_ns();
 	return pid;
+}
+
+static pid_t monitor_spawn(void)
+{
+	return monitor_spawn_for(NULL);
 }
 
 static void spawn_error(int err)
@@ -542,6 +590,7 @@ static int file_for(const char *named, int *verdict)
 /* ---- messages ----------------------------------------------------------------------------- */
 
 static void run_exited(int status);
+static int proc_clean(pid_t pid);
 
 static void monitor_set_run(pid_t pid)
 {
@@ -579,6 +628,8 @@ static void on_hello(int i, const struct fm_hello *m)
 		monitor_set_run(c->pid);
 	c->role = c->pid == M.run ? FM_ROLE_RUN : FM_ROLE_SUB;
 	ok.role = c->role;
+	if (c->role == FM_ROLE_SUB && M.o->serve_fd >= 0 && M.run)
+		M.run_tainted = 1; /* it may write what a later client would miss */
 	conn_send(i, &ok, sizeof ok);
 }
 
@@ -599,7 +650,9 @@ static void on_read(int i, const struct fm_read *m, size_t len)
 		r.seq = policy_read(M.pol, file);
 		c->role = c->pid == M.run ? FM_ROLE_RUN : FM_ROLE_SUB;
 		int k;
-		if ((m->flags & FM_READ_WANT_CKPT) && c->role == FM_ROLE_RUN && M.phase == PH_IDLE &&
+		/* helper mode: only checkpoints from before the program wrote anything serve */
+		int clean = M.o->serve_fd < 0 || (!M.run_tainted && proc_clean(c->pid));
+		if ((m->flags & FM_READ_WANT_CKPT) && c->role == FM_ROLE_RUN && M.phase == PH_IDLE && clean &&
 		    policy_checkpoint_count(M.pol) < M.o->max_checkpoints && (k = ckpt_new(r.seq, file)) >= 0) {
 			r.grant = 1;
 			M.ckpts[k].work_ns = mono_ns() - M.lineage_start;
@@ -858,6 +911,18 @@ static void start_change(void)
 		M.nchanged = 0;
 		return;
 	}
+	if (M.o->serve_fd >= 0) {
+		/* helper mode: what was taken after the first read of the file is stale */
+		int dropped[4096];
+		int n = policy_rollback(M.pol, M.dec.first, dropped, 4096);
+		for (int k = 0; k < n && k < 4096; k++)
+			ckpt_drop(dropped[k]);
+		ckpt_drop_pending_after(M.dec.first);
+		if (M.run)
+			M.run_tainted = 1;
+		M.nchanged = 0;
+		return;
+	}
 	const char *what = file_name(M.dec.first_file);
 	char others[64] = "";
 	if (M.nchanged > 1)
@@ -898,6 +963,245 @@ static void start_change(void)
 	arm_timer();
 }
 
+/* ---- helper mode: serving clients from clean checkpoints ------------------------------------ */
+/*
+ * A session of the helper keeps one command (argv and cwd) warm. It serves each client
+ * invocation from the deepest clean checkpoint: one taken before the program wrote
+ * anything (no bytes written, no child reaped), so the client still sees everything the
+ * command prints. A change to a file the program read drops the checkpoints taken after
+ * that read; the copy that runs for a client is never interrupted by it.
+ */
+
+__attribute__((noreturn)) static void monitor_exit(int sig, int status);
+
+static void request_free(struct request *rq)
+{
+	for (int k = 0; k < 4; k++)
+		if (rq->fds[k] >= 0)
+			close(rq->fds[k]);
+	free(rq->env);
+	rq->env = NULL;
+}
+
+/* Has process pid not written anything yet? (/proc/PID/io's wchar counts the bytes it
+ * wrote, to any file; the hook's own messages are sends, which it does not count.) What
+ * its subprocesses write is not counted: a subprocess that shows up taints the run
+ * instead (on_hello). */
+static int proc_clean(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	long long wchar = -1;
+	while (fgets(buf, sizeof buf, f))
+		if (sscanf(buf, "wchar: %lld", &wchar) == 1)
+			break;
+	fclose(f);
+	return wchar == 0;
+}
+
+static void client_close(void)
+{
+	if (M.client < 0)
+		return;
+	epoll_ctl(M.ep, EPOLL_CTL_DEL, M.client, NULL);
+	close(M.client);
+	M.client = -1;
+}
+
+static void client_error(int conn, const char *msg)
+{
+	struct fm_helper_error e = {0};
+	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
+	snprintf(e.message, sizeof e.message, "%s", msg);
+	send(conn, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void serve_next(void);
+
+/* The run of the client being served ended with wait status st. */
+static void serve_done(int st)
+{
+	if (M.client >= 0) {
+		struct fm_helper_exit x = {0};
+		fm_init(&x.h, FM_HELPER_EXIT, sizeof x);
+		x.status = st;
+		send(M.client, &x, sizeof x, MSG_NOSIGNAL | MSG_DONTWAIT);
+		client_close();
+	}
+	M.idle_since = mono_ns();
+	serve_next();
+}
+
+/* Resumes checkpoint k for rq: its descriptors and environment go with RESUME. */
+static int serve_resume(int k, const struct request *rq)
+{
+	struct ckpt *ck = &M.ckpts[k];
+	if (ck->conn < 0 || !M.conns[ck->conn])
+		return -1;
+	size_t len = offsetof(struct fm_resume, data) + rq->envlen;
+	if (len > FM_MSG_MAX - 1)
+		return -1;
+	struct fm_resume *r = calloc(1, len);
+	if (!r)
+		return -1;
+	fm_init(&r->h, FM_RESUME, (uint32_t)len);
+	r->monitor_pid = M.self;
+	r->job_pgid = M.pgid;
+	r->flags = FM_RESUME_CLIENT;
+	r->envc = rq->envc;
+	memcpy(r->data, rq->env, rq->envlen);
+	struct iovec iov = {.iov_base = r, .iov_len = len};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} cbuf;
+	memset(&cbuf, 0, sizeof cbuf);
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(4 * sizeof(int));
+	memcpy(CMSG_DATA(c), rq->fds, 4 * sizeof(int));
+	ssize_t w = sendmsg(M.conns[ck->conn]->fd, &mh, MSG_NOSIGNAL);
+	free(r);
+	return w == (ssize_t)len ? 0 : -1;
+}
+
+static void serve_next(void)
+{
+	if (M.run || M.phase != PH_IDLE || M.client >= 0 || M.nqueue == 0)
+		return;
+	struct request rq = M.queue[0];
+	memmove(M.queue, M.queue + 1, (size_t)--M.nqueue * sizeof *M.queue);
+	M.client = rq.conn;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)EV_CLIENT << 32};
+	epoll_ctl(M.ep, EPOLL_CTL_ADD, M.client, &ev);
+	M.run_tainted = 0;
+	for (;;) {
+		int best = -1;
+		for (int k = 0; k < M.nckpts; k++)
+			if (M.ckpts[k].state == CK_READY && M.ckpts[k].conn >= 0 &&
+			    (best < 0 || M.ckpts[k].seq > M.ckpts[best].seq))
+				best = k;
+		if (best < 0)
+			break;
+		int dropped[4096];
+		int n = policy_rollback(M.pol, M.ckpts[best].seq, dropped, 4096);
+		for (int k = 0; k < n && k < 4096; k++)
+			ckpt_drop(dropped[k]);
+		ckpt_drop_pending_after(M.ckpts[best].seq);
+		if (serve_resume(best, &rq) == 0) {
+			M.phase = PH_RESUMING;
+			M.resume_ckpt = best;
+			M.resume_deadline = mono_ns() + 5000000000ll;
+			M.stats.resumes++;
+			M.stats.saved_ns += M.ckpts[best].work_ns;
+			M.lineage_start = mono_ns() - M.ckpts[best].work_ns;
+			request_free(&rq);
+			arm_timer();
+			return;
+		}
+		ckpt_drop(best); /* gone: try the next one */
+	}
+	int dropped[4096];
+	int n = policy_reset(M.pol, dropped, 4096);
+	for (int k = 0; k < n && k < 4096; k++)
+		ckpt_drop(dropped[k]);
+	ckpt_drop_pending_after(0);
+	pid_t pid = monitor_spawn_for(&rq);
+	request_free(&rq);
+	if (pid < 0) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s: %s", M.o->argv[0], strerror(-pid));
+		client_error(M.client, msg);
+		client_close();
+		serve_next();
+		return;
+	}
+	M.run = pid;
+	M.stats.copies++;
+	M.lineage_start = M.run_started;
+}
+
+/* A request handed over by the helper: HELPER_RUN, with the client's connection, cwd,
+ * 0, 1, 2 as descriptors. */
+static void on_serve(void)
+{
+	static char buf[FM_MSG_MAX];
+	for (;;) {
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(8 * sizeof(int))];
+		} cbuf;
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
+		ssize_t n = recvmsg(M.o->serve_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0)
+			monitor_exit(0, 0); /* the helper is gone */
+		int fds[8], nfds = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+				for (int i = 0; i < k && nfds < 8; i++)
+					memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			}
+		const struct fm_helper_run *m = (const void *)buf;
+		if (nfds != 5 || (size_t)n < sizeof *m || m->h.magic != FM_MAGIC || m->h.type != FM_HELPER_RUN) {
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			continue;
+		}
+		/* skip argv (the session's own), keep the environment */
+		const char *p = m->data, *end = buf + n;
+		for (uint32_t i = 0; i < m->argc && p < end; i++)
+			p += strnlen(p, (size_t)(end - p)) + 1;
+		struct request rq = {.conn = fds[0], .envc = m->envc};
+		memcpy(rq.fds, fds + 1, 4 * sizeof(int));
+		rq.envlen = p < end ? (size_t)(end - p) : 0;
+		rq.env = malloc(rq.envlen + 1);
+		struct request *q = realloc(M.queue, (size_t)(M.nqueue + 1) * sizeof *q);
+		if (!rq.env || !q) {
+			client_error(rq.conn, "the helper is out of memory");
+			close(rq.conn);
+			request_free(&rq);
+			continue;
+		}
+		memcpy(rq.env, p, rq.envlen);
+		rq.env[rq.envlen] = '\0';
+		M.queue = q;
+		M.queue[M.nqueue++] = rq;
+	}
+}
+
+/* The client being served: a signal to pass on, or gone (then so is its command). */
+static void on_client(void)
+{
+	for (;;) {
+		struct fm_helper_signal m;
+		ssize_t n = recv(M.client, &m, sizeof m, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == (ssize_t)sizeof m && m.h.magic == FM_MAGIC && m.h.type == FM_HELPER_SIGNAL &&
+		    m.signo > 0 && m.signo < 65) {
+			/* as a terminal would: to the command and everything it started */
+			if (find_victims() > 0)
+				proc_signal(&victims, m.signo);
+			continue;
+		}
+		client_close();
+		if (find_victims() > 0) {
+			proc_signal(&victims, SIGTERM);
+			proc_signal(&victims, SIGCONT);
+		}
+		return;
+	}
+}
+
 /* ---- children ----------------------------------------------------------------------------------- */
 
 __attribute__((noreturn)) static void monitor_exit(int sig, int status);
@@ -913,6 +1217,10 @@ static void run_exited(int st)
 					    : json_pack("{s:i, s:f, s:b}", "status", WEXITSTATUS(st), "run_ms", ms,
 							"replaced", M.phase != PH_IDLE);
 		out_event("exit", f);
+	}
+	if (M.o->serve_fd >= 0) {
+		serve_done(st);
+		return;
 	}
 	if (M.phase != PH_IDLE)
 		return; /* we are replacing it: no news */
@@ -1022,6 +1330,14 @@ __attribute__((noreturn)) static void monitor_exit(int sig, int status)
 
 /* ---- the loop ------------------------------------------------------------------------------------- */
 
+/* Helper mode: a session nobody used for the idle timeout ends. */
+static int64_t serve_idle_deadline(void)
+{
+	if (M.o->serve_fd < 0 || M.run || M.phase != PH_IDLE || M.client >= 0 || M.nqueue)
+		return -1;
+	return M.idle_since + M.o->idle_ns;
+}
+
 static void arm_timer(void)
 {
 	int64_t at = -1;
@@ -1033,6 +1349,9 @@ static void arm_timer(void)
 		at = M.resume_deadline;
 	if (M.npolled && (at < 0 || M.next_poll < at))
 		at = M.next_poll;
+	int64_t idle = serve_idle_deadline();
+	if (idle >= 0 && (at < 0 || idle < at))
+		at = idle;
 	struct itimerspec its = {0};
 	if (at >= 0) {
 		if (at <= 0)
@@ -1089,6 +1408,9 @@ static void on_timer(void)
 	ssize_t r = read(M.tfd, &ticks, sizeof ticks);
 	(void)r;
 	int64_t now = mono_ns();
+	int64_t idle = serve_idle_deadline();
+	if (idle >= 0 && now >= idle)
+		monitor_exit(0, 0);
 	if (M.npolled && now >= M.next_poll)
 		poll_files(now);
 	if (M.phase == PH_KILLING && now >= M.kill_deadline) {
@@ -1345,7 +1667,14 @@ void monitor_run(struct monitor_opts *o)
 	epoll_add(M.wfd, EV_WATCHER);
 
 	out_start();
-	if (M.run == 0) {
+	M.client = -1;
+	if (o->serve_fd >= 0) {
+		/* helper mode: runs start when clients ask */
+		fcntl(o->serve_fd, F_SETFD, FD_CLOEXEC);
+		epoll_add(o->serve_fd, EV_SERVE);
+		M.idle_since = mono_ns();
+		arm_timer();
+	} else if (M.run == 0) {
 		pid_t pid = monitor_spawn();
 		if (pid < 0) {
 			spawn_error(pid);
@@ -1356,8 +1685,8 @@ void monitor_run(struct monitor_opts *o)
 		M.run = pid;
 	}
 	M.run_started = M.lineage_start = mono_ns();
-	M.stats.copies = 1;
-	if (out_events_enabled()) {
+	M.stats.copies = o->serve_fd < 0;
+	if (out_events_enabled() && o->serve_fd < 0) {
 		json_t *argv = json_array();
 		for (char **a = o->argv; *a; a++)
 			json_array_append_new(argv, json_string(*a));
@@ -1373,7 +1702,7 @@ void monitor_run(struct monitor_opts *o)
 			monitor_exit(0, 1);
 		}
 		/* What processes said comes before what happened to them. */
-		int sig = 0, timer = 0, watch = 0;
+		int sig = 0, timer = 0, watch = 0, serve = 0;
 		on_accept();
 		for (int k = 0; k < n; k++) {
 			int kind = (int)(evs[k].data.u64 >> 32);
@@ -1389,6 +1718,10 @@ void monitor_run(struct monitor_opts *o)
 				watch = 1;
 			else if (kind == EV_OUT)
 				out_on_writable((int)(uint32_t)evs[k].data.u64);
+			else if (kind == EV_SERVE)
+				serve = 1;
+			else if (kind == EV_CLIENT && M.client >= 0)
+				on_client();
 		}
 		on_accept(); /* checkpoints registered by a run that has moved on */
 		if (watch)
@@ -1397,6 +1730,9 @@ void monitor_run(struct monitor_opts *o)
 			on_signal();
 		if (timer)
 			on_timer();
+		if (serve)
+			on_serve();
+		serve_next();
 		out_watch();
 	}
 }

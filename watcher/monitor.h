@@ -31,6 +31,9 @@ struct monitor_opts {
 	const char *exe;        /* bare mode: the program's executable, else NULL (PATH) */
 	const char *hook;       /* path of forkmonhook.so (run mode) */
 	const char *preload;    /* bare mode: the program's own LD_PRELOAD */
+	/* helper mode: requests come on this socket (see watcher/helper.c), -1 otherwise */
+	int serve_fd;
+	int64_t idle_ns;        /* helper mode: end after so long without a request */
 	/* bare mode: the session socket and the first run already exist */
 	int listen_fd;          /* -1: create one */
 	pid_t first_run;        /* 0: start the command */
