@@ -410,8 +410,10 @@ static void offsets_save(int skip)
 			int fd = atoi(e->d_name);
 			if (fd == d || fd == skip || fd == hk.fd || noffsets >= MAX_OFFSETS)
 				continue;
-			/* Only what the program reads: output files keep growing, and a
-			 * resumed run must append after what its predecessors wrote. */
+			/* Only files open for reading alone: a description open for writing may
+			 * be shared with processes outside the program (a test runner's log, a
+			 * shell's output file), and a resumed run must write after what its
+			 * predecessors wrote, not over it. */
 			int fl = fcntl(fd, F_GETFL);
 			if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
 				continue;
