@@ -47,7 +47,7 @@ MON_LIBS = $(shell pkg-config --libs lua5.4 jansson 2>/dev/null) -linotifytools 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-$(B)/forkmonhook.so: $(HOOK_SRC) hook/path.h include/forkmon_proto.h | $(DEPS_STAMP)
+$(B)/forkmonhook.so: $(HOOK_SRC) hook/path.h include/forkmon_proto.h include/fm_fdpass.h | $(DEPS_STAMP)
 	@mkdir -p $(B)
 	$(CC) $(CPPFLAGS) $(HOOK_CFLAGS) -shared -Wl,-z,defs -Wl,--version-script=hook/exports.map \
 		-o $@ $(HOOK_SRC) -ldl
@@ -60,7 +60,7 @@ $(B)/forkmon: $(MON_OBJ)
 	$(CC) -o $@ $(MON_OBJ) $(MON_LIBS)
 
 # The helper's client: small and quick to start (libc only).
-$(B)/forkmon-client: $(CLIENT_SRC) client/paths.h include/forkmon_proto.h | $(DEPS_STAMP)
+$(B)/forkmon-client: $(CLIENT_SRC) client/paths.h include/forkmon_proto.h include/fm_fdpass.h | $(DEPS_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $(CLIENT_SRC)
 
 # Test programs, built the way distributions build C: -O2, fortified, 64-bit offsets

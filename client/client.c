@@ -12,6 +12,7 @@
  * cannot be reached or refuses, the client runs the command itself: the helper never
  * costs the user their command. This program stays small: no Lua, no inotify.
  */
+#include "fm_fdpass.h"
 #include "forkmon_proto.h"
 #include "paths.h"
 
@@ -182,19 +183,7 @@ static int send_request(int s, char **argv)
 		free(m);
 		return -1;
 	}
-	struct iovec iov = {.iov_base = m, .iov_len = len};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof fds)];
-	} cbuf;
-	memset(&cbuf, 0, sizeof cbuf);
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof fds);
-	memcpy(CMSG_DATA(c), fds, sizeof fds);
-	ssize_t w = sendmsg(s, &mh, MSG_NOSIGNAL);
+	ssize_t w = fm_send_fds(s, m, len, fds, 4);
 	close(fds[0]);
 	free(m);
 	return w == (ssize_t)len ? 0 : -1;

@@ -23,6 +23,7 @@
  * it forks, the original process execs the monitor (so the shell keeps waiting on the
  * monitor) and the child continues as the program.
  */
+#include "fm_fdpass.h"
 #include "forkmon_proto.h"
 #include "path.h"
 
@@ -509,23 +510,7 @@ static union {
 
 static int ckpt_recv(int ctl, int *fds, int *nfds)
 {
-	struct iovec iov = {.iov_base = &resume_msg, .iov_len = sizeof resume_msg - 1};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(8 * sizeof(int))];
-	} cbuf;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
-	ssize_t n;
-	do
-		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	*nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k && *nfds < 8; i++)
-				memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-		}
+	ssize_t n = fm_recv_fds(ctl, &resume_msg, sizeof resume_msg - 1, fds, nfds, 0);
 	if (n < (ssize_t)sizeof(struct fm_resume) || resume_msg.r.h.magic != FM_MAGIC ||
 	    resume_msg.r.h.type != FM_RESUME) {
 		for (int i = 0; i < *nfds; i++)
@@ -551,7 +536,7 @@ static void ckpt_wait(int ctl, int runfd)
 		close(runfd); /* the run's connection is the run's */
 	hk.fd = -1;
 	for (;;) {
-		int fds[8], nfds;
+		int fds[FM_MAX_FDS], nfds;
 		if (ckpt_recv(ctl, fds, &nfds) < 0)
 			_exit(0); /* the monitor is gone or dropped us */
 		pid_t m = fork();

@@ -17,6 +17,7 @@
 #include "helper.h"
 
 #include "filter.h"
+#include "fm_fdpass.h"
 #include "forkmon_proto.h"
 #include "monitor.h"
 #include "out.h"
@@ -140,26 +141,14 @@ static void helper_refuse(int conn, const char *why)
 static void helper_serve(int conn)
 {
 	static char buf[FM_MSG_MAX];
-	struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(8 * sizeof(int))];
-	} cbuf;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
 	/* the client sends at once; do not let a silent one hold the helper */
 	struct pollfd pf = {.fd = conn, .events = POLLIN};
 	if (poll(&pf, 1, 2000) <= 0) {
 		out_error("a client sent nothing; dropped");
 		return;
 	}
-	ssize_t n = recvmsg(conn, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	int fds[8], nfds = 0;
-	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < k && nfds < 8; i++)
-				memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-		}
+	int fds[FM_MAX_FDS], nfds;
+	ssize_t n = fm_recv_fds(conn, buf, sizeof buf, fds, &nfds, MSG_DONTWAIT);
 	const struct fm_helper_run *m = (const void *)buf;
 	char why[256] = "";
 	if (n < (ssize_t)sizeof *m || m->h.magic != FM_MAGIC || m->h.len != (uint32_t)n)
@@ -213,21 +202,8 @@ static void helper_serve(int conn)
 	free(key);
 	int all[5] = {conn, fds[0], fds[1], fds[2], fds[3]};
 	int ok = 0;
-	if (s) {
-		iov.iov_len = (size_t)n;
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(5 * sizeof(int))];
-		} out;
-		memset(&out, 0, sizeof out);
-		struct msghdr om = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &out, .msg_controllen = sizeof out};
-		struct cmsghdr *c = CMSG_FIRSTHDR(&om);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof all);
-		memcpy(CMSG_DATA(c), all, sizeof all);
-		ok = sendmsg(s->fd, &om, MSG_NOSIGNAL) == n;
-	}
+	if (s)
+		ok = fm_send_fds(s->fd, buf, (size_t)n, all, 5) == n;
 	if (!ok)
 		helper_refuse(conn, "cannot start a session for this command");
 	for (int i = 0; i < nfds; i++)

@@ -20,6 +20,7 @@
 
 #include "debounce.h"
 #include "filter.h"
+#include "fm_fdpass.h"
 #include "forkmon_proto.h"
 #include "inotify.h"
 #include "out.h"
@@ -1053,19 +1054,7 @@ static int serve_resume(int k, const struct request *rq)
 	r->flags = FM_RESUME_CLIENT;
 	r->envc = rq->envc;
 	memcpy(r->data, rq->env, rq->envlen);
-	struct iovec iov = {.iov_base = r, .iov_len = len};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} cbuf;
-	memset(&cbuf, 0, sizeof cbuf);
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(4 * sizeof(int));
-	memcpy(CMSG_DATA(c), rq->fds, 4 * sizeof(int));
-	ssize_t w = sendmsg(M.conns[ck->conn]->fd, &mh, MSG_NOSIGNAL);
+	ssize_t w = fm_send_fds(M.conns[ck->conn]->fd, r, len, rq->fds, 4);
 	free(r);
 	return w == (ssize_t)len ? 0 : -1;
 }
@@ -1132,24 +1121,12 @@ static void on_serve(void)
 {
 	static char buf[FM_MSG_MAX];
 	for (;;) {
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(8 * sizeof(int))];
-		} cbuf;
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cbuf, .msg_controllen = sizeof cbuf};
-		ssize_t n = recvmsg(M.o->serve_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		int fds[FM_MAX_FDS], nfds;
+		ssize_t n = fm_recv_fds(M.o->serve_fd, buf, sizeof buf, fds, &nfds, MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0)
 			monitor_exit(0, 0); /* the helper is gone */
-		int fds[8], nfds = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-				for (int i = 0; i < k && nfds < 8; i++)
-					memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			}
 		const struct fm_helper_run *m = (const void *)buf;
 		if (nfds != 5 || (size_t)n < sizeof *m || m->h.magic != FM_MAGIC || m->h.type != FM_HELPER_RUN) {
 			for (int i = 0; i < nfds; i++)
