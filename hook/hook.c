@@ -111,6 +111,7 @@ static struct {
 	struct fm_hello_ok cfg;
 	/* checkpoints */
 	int ckpt_count;
+	int free_used; /* checkpoints taken in the project's files without regard to cost */
 	int64_t last_ckpt_end_ns;
 	int64_t last_fork_ns;
 	int noted_threads, noted_children;
@@ -341,9 +342,9 @@ static int hints_allow(const char *p, size_t n)
 }
 
 /*
- * Before computing an absolute path (a getcwd), try to reject a relative name by its
- * last component: the suffix of the absolute path is the suffix of that component
- * whenever the hint's suffix has no '/' and fits in it.
+ * Before computing an absolute path (a getcwd, a normalisation), try to reject a name by
+ * its last component: normalising keeps it, so the suffix of the absolute path is the
+ * suffix of that component whenever the hint's suffix has no '/' and fits in it.
  */
 static int hints_reject_name(const char *rel)
 {
@@ -469,13 +470,21 @@ static int has_children(void)
 	return 1;
 }
 
-/* Is this a good moment for a checkpoint? The first watched read always is. */
-static int ckpt_wanted(int64_t now)
+/* Is this a good moment for a checkpoint, before reading path? The first watched read
+ * always is, and so are the first few reads of the project's own files (under the
+ * directory the session started in): those are the files people edit. */
+static int ckpt_wanted(int64_t now, const char *path)
 {
 	if (hk.cfg.role != FM_ROLE_RUN || hk.ckpt_count >= (int)hk.cfg.max_checkpoints)
 		return 0;
-	if (hk.ckpt_count < (int)hk.cfg.free_checkpoints || (hk.cfg.flags & FM_CFG_EVERY))
+	if (hk.ckpt_count == 0 || (hk.cfg.flags & FM_CFG_EVERY))
 		return 1;
+	size_t pl = strlen(hk.cfg.project);
+	if (hk.free_used < (int)hk.cfg.free_checkpoints && pl && strncmp(path, hk.cfg.project, pl) == 0 &&
+	    (path[pl] == '/' || hk.cfg.project[pl - 1] == '/')) {
+		hk.free_used++;
+		return 1;
+	}
 	int64_t gap = hk.cfg.min_gap_ns;
 	int64_t cost = hk.last_fork_ns * (int64_t)hk.cfg.gap_factor;
 	if (cost > gap)
@@ -500,6 +509,24 @@ static int ckpt_safe(void)
 }
 
 static void become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds);
+
+/*
+ * The intermediate process of a double fork, a vfork child sharing its parent's memory
+ * and stack: it forks the real child, reports its pid (FM_CKPT_PID or FM_RESUMED) and
+ * exits. Returns 1 in that child. A function of its own, so that nothing it does lands
+ * in the caller's frame, which the suspended parent still owns.
+ */
+static __attribute__((noinline)) int ckpt_middle(int ctl, int type)
+{
+	pid_t c = fork();
+	if (c == 0)
+		return 1;
+	struct fm_pid p = {0};
+	fm_init(&p.h, (enum fm_type)type, sizeof p);
+	p.pid = c < 0 ? -errno : c;
+	conn_send(ctl, &p, sizeof p);
+	_exit(c < 0);
+}
 
 /* A RESUME, with the helper client's descriptors when it brings some. Static: a
  * checkpoint waits here, and a resumed run keeps the environment strings it points to. */
@@ -539,18 +566,12 @@ static void ckpt_wait(int ctl, int runfd)
 		int fds[FM_MAX_FDS], nfds;
 		if (ckpt_recv(ctl, fds, &nfds) < 0)
 			_exit(0); /* the monitor is gone or dropped us */
-		pid_t m = fork();
-		if (m == 0) {
-			pid_t run = fork();
-			if (run == 0) {
-				become_run(ctl, &resume_msg.r, fds, nfds);
-				return;
-			}
-			struct fm_pid p = {0};
-			fm_init(&p.h, FM_RESUMED, sizeof p);
-			p.pid = run;
-			conn_send(ctl, &p, sizeof p);
-			_exit(run < 0);
+		/* vfork: the intermediate process borrows our memory instead of copying it
+		 * (every signal is blocked here, so no handler runs in it) */
+		pid_t m = vfork();
+		if (m == 0 && ckpt_middle(ctl, FM_RESUMED)) {
+			become_run(ctl, &resume_msg.r, fds, nfds);
+			return;
 		}
 		if (m < 0) {
 			struct fm_pid p = {0};
@@ -632,11 +653,13 @@ static int ckpt_take(uint64_t seq)
 	}
 	offsets_save(ctl);
 
-	/* Our intermediate child must not disturb the program's own SIGCHLD handling. */
-	sigset_t chld, old, pend;
+	/* No signal handler of the program may run in the vfork child (it shares our stack),
+	 * and our intermediate child must not disturb the program's SIGCHLD handling. */
+	sigset_t all, chld, old, pend;
+	sigfillset(&all);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, &old);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	hk.saved_mask = old;
 	sigpending(&pend);
 	int was_pending = sigismember(&pend, SIGCHLD);
@@ -644,18 +667,16 @@ static int ckpt_take(uint64_t seq)
 	int runfd = hk.fd;
 	hk.ckpt_count++; /* counted in the checkpoint's copy too */
 	int64_t t0 = now_ns();
-	pid_t m = fork();
-	if (m == 0) {
-		pid_t c = fork();
-		if (c == 0) {
-			ckpt_wait(ctl, runfd);
-			return 1; /* a new run */
-		}
-		struct fm_pid p = {0};
-		fm_init(&p.h, FM_CKPT_PID, sizeof p);
-		p.pid = c;
-		conn_send(ctl, &p, sizeof p);
-		_exit(c < 0);
+	/*
+	 * Double fork, so that the checkpoint is re-parented to the monitor and the program
+	 * never sees a child of ours in wait(). The intermediate process is a vfork child:
+	 * it borrows our memory (no page tables copied) while we are suspended, forks the
+	 * checkpoint from it, reports the pid and exits — one real fork per checkpoint.
+	 */
+	pid_t m = vfork();
+	if (m == 0 && ckpt_middle(ctl, FM_CKPT_PID)) {
+		ckpt_wait(ctl, runfd);
+		return 1; /* a new run */
 	}
 	int err = errno;
 	close(ctl);
@@ -689,32 +710,40 @@ static int ckpt_take(uint64_t seq)
 
 /* ---- the decision before each open ---------------------------------------------- */
 
+/* May this process talk to the monitor now? (Not in a vfork child: it shares our memory
+ * and has not run the fork handlers, so it still sees its parent's pid in hk.pid.) */
+static int hook_may_talk(void)
+{
+	return getpid() == hk.pid && !hk.dead && conn_ready(0) == 0;
+}
+
 static void hook_read(const char *p, size_t n)
 {
-	int64_t now = now_ns();
 	uint64_t h = hash_path(p, n);
 	struct slot *s = cache_find(p, n, h);
-	int want = 0;
 	if (s->used) {
 		if (s->verdict == FM_IGNORED)
 			return;
-		want = ckpt_wanted(now);
-		if (!want) {
-			struct fm_read m;
-			fm_init(&m.h, FM_READ_AGAIN, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
-			m.flags = 0;
-			m.pad = 0;
-			memcpy(m.path, p, n + 1);
-			if (conn_send(hk.fd, &m, m.h.len) < 0)
-				hook_give_up();
+		/* A read of a path this process already reported: said, never checkpointed (a
+		 * change of it resumes from before its first read; Lua opens every module
+		 * twice). */
+		if (!hook_may_talk())
 			return;
-		}
-	} else {
-		struct stat st;
-		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-			return; /* not there (yet), or not a file: ask again next time */
-		want = ckpt_wanted(now);
+		struct fm_read m;
+		fm_init(&m.h, FM_READ_AGAIN, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
+		m.flags = 0;
+		m.pad = 0;
+		memcpy(m.path, p, n + 1);
+		if (conn_send(hk.fd, &m, m.h.len) < 0)
+			hook_give_up();
+		return;
 	}
+	struct stat st;
+	if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+		return; /* not there (yet), or not a file: ask again next time */
+	if (!hook_may_talk())
+		return;
+	int want = ckpt_wanted(now_ns(), p);
 	if (want && !ckpt_safe())
 		want = 0;
 
@@ -731,6 +760,9 @@ static void hook_read(const char *p, size_t n)
 	if (r.verdict != FM_NOT_NOW)
 		cache_put(s, p, n, h, r.verdict);
 	if (r.verdict != FM_WATCHED || !r.grant)
+		return;
+	/* The monitor may grant one unasked (a file that changed before): check then. */
+	if (!want && !ckpt_safe())
 		return;
 	if (ckpt_take(r.seq) == 1) {
 		/* A resumed run: introduce ourselves, then redo this read for the monitor. */
@@ -777,8 +809,8 @@ static void hook_before(int dirfd, const char *path, int flags)
 {
 	if (!hk.active || hk.dead || hk_busy || !path || !readonly_flags(flags))
 		return;
-	if (path_is_dirlike(path) ||
-	    (path[0] != '/' && !ends_with(path, strlen(path), ".pyc") && hints_reject_name(path)))
+	/* Most opens end here: the last component decides, before any path arithmetic. */
+	if (path_is_dirlike(path) || (!ends_with(path, strlen(path), ".pyc") && hints_reject_name(path)))
 		return;
 	hk_busy = 1;
 	int saved = errno;
@@ -790,9 +822,10 @@ static void hook_before(int dirfd, const char *path, int flags)
 		hk_lock();
 		/* A vfork child shares our memory and has not run the fork handlers: it keeps
 		 * its parent's pid in hk.pid. Do nothing there. */
-		if (getpid() == hk.pid && !hk.dead && conn_ready(0) == 0 &&
-		    hints_allow(abs, (size_t)n))
-			hook_read(abs, (size_t)n);
+		/* the first time, the monitor's hints are needed to decide */
+		if (hk.configured || hook_may_talk())
+			if (hints_allow(abs, (size_t)n))
+				hook_read(abs, (size_t)n);
 		hk_unlock();
 	}
 	errno = saved;

@@ -156,7 +156,7 @@ START_TEST(test_python_with_a_warm_bytecode_cache_still_sees_its_modules)
 	char *warm[] = {"/usr/bin/python3", "app.py", NULL};
 	h_start(&s, warm, NULL);
 	ck_assert(h_wait_exit(&s, WAIT));
-	char *argv[] = {forkmon(), "run", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
+	char *argv[] = {forkmon(), "run", "--every", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
 	h_start(&s, argv, NULL);
 	expect(&s, "value cached", 2);
 	h_write(&s, "mod.py", "VALUE = 'fresh'\n");

@@ -159,7 +159,11 @@ START_TEST(test_change_resumes_from_the_checkpoint_before_its_first_read)
 	ck_assert_int_eq(policy_rollback(p, d.seq, dropped, 8), 1);
 	ck_assert_int_eq(dropped[0], 12);
 	ck_assert_int_eq(policy_first_read(p, C), 0); /* read after the checkpoint: forgotten */
-	ck_assert_int_eq(policy_first_read(p, B), 0); /* the resumed run reads it again */
+	ck_assert_int_eq(policy_first_read(p, B), sb); /* the resumed run's first read */
+	/* so a save of B completing while the run is replaced still resumes (again) */
+	policy_decide(p, files, 1, &d);
+	ck_assert_int_eq(d.action, POLICY_RESUME);
+	ck_assert_int_eq(d.ckpt, 11);
 	ck_assert_int_eq(policy_first_read(p, A), sa);
 	policy_free(p);
 }
@@ -223,6 +227,7 @@ START_TEST(test_file_not_read_in_this_lineage_needs_nothing)
 	policy_read(p, B);
 	int dropped[8];
 	policy_rollback(p, 1, dropped, 8); /* resumed from A: B not read yet */
+	ck_assert_int_eq(policy_first_read(p, A), 1);
 	int files[] = {B};
 	struct policy_decision d;
 	policy_decide(p, files, 1, &d);

@@ -146,6 +146,7 @@ struct wfile {
 	char *named; /* the name the program used first (absolute, normalised) */
 	char *real;  /* the file itself, symlinks resolved */
 	int polled;  /* its directory could not be watched: stat()ed every POLL_NS */
+	int hot;     /* it changed once: likely to change again, so its reads get checkpoints */
 	struct stat seen;
 	int gone;
 };
@@ -481,6 +482,15 @@ static void ckpt_drop_pending_after(uint64_t seq)
 			ckpt_drop(i);
 }
 
+/* A checkpoint granted whose connection has not been seen yet? */
+static int ckpt_unregistered(void)
+{
+	for (int i = 0; i < M.nckpts; i++)
+		if (M.ckpts[i].state == CK_PENDING)
+			return 1;
+	return 0;
+}
+
 static int ckpt_pids(pid_t *out, int max)
 {
 	int n = 0;
@@ -653,7 +663,10 @@ static void on_read(int i, const struct fm_read *m, size_t len)
 		int k;
 		/* helper mode: only checkpoints from before the program wrote anything serve */
 		int clean = M.o->serve_fd < 0 || (!M.run_tainted && proc_clean(c->pid));
-		if ((m->flags & FM_READ_WANT_CKPT) && c->role == FM_ROLE_RUN && M.phase == PH_IDLE && clean &&
+		/* The hook asks by cost; a file that changed before gets one regardless, so
+		 * that every later edit of it resumes from right before its read. */
+		int wanted = (m->flags & FM_READ_WANT_CKPT) || M.files[file].hot;
+		if (wanted && c->role == FM_ROLE_RUN && M.phase == PH_IDLE && clean &&
 		    policy_checkpoint_count(M.pol) < M.o->max_checkpoints && (k = ckpt_new(r.seq, file)) >= 0) {
 			r.grant = 1;
 			M.ckpts[k].work_ns = mono_ns() - M.lineage_start;
@@ -832,12 +845,32 @@ static void on_accept(void)
 
 static struct proc_set victims;
 
+/* Has the kernel's pid counter wrapped since we started? Then a descendant may have a
+ * smaller pid than ours, and only a full scan finds it. */
+static int pids_wrapped(void)
+{
+	static int wrapped;
+	static long last;
+	if (wrapped)
+		return 1;
+	char buf[32] = "";
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	long now = n > 0 ? atol(buf) : -1;
+	if (now < 0 || now < M.self || now < last)
+		wrapped = 1;
+	last = now;
+	return wrapped;
+}
+
 /* The run and everything it started: the monitor's descendants but the checkpoints. */
 static int find_victims(void)
 {
 	pid_t keep[4096];
 	int nkeep = ckpt_pids(keep, 4096);
-	return proc_descendants(M.self, keep, nkeep, &victims);
+	return proc_descendants(M.self, pids_wrapped() ? 0 : M.self, keep, nkeep, &victims);
 }
 
 static void arm_timer(void);
@@ -907,6 +940,8 @@ static void start_change(void)
 		return;
 	}
 	M.pending_change = 0;
+	for (int k = 0; k < M.nchanged; k++)
+		M.files[M.changed[k]].hot = 1;
 	policy_decide(M.pol, M.changed, M.nchanged, &M.dec);
 	if (M.dec.action == POLICY_NONE) {
 		M.nchanged = 0;
@@ -1273,7 +1308,8 @@ __attribute__((noreturn)) static void monitor_exit(int sig, int status)
 	for (;;) {
 		while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
 			;
-		if (find_victims() <= 0)
+		pid_t keep[1];
+		if (proc_descendants(M.self, 0, keep, 0, &victims) <= 0) /* the end: a full scan */
 			break;
 		int64_t now = mono_ns();
 		if (!hard) {
@@ -1509,10 +1545,12 @@ static void hints_setup(void)
 	c->status = FM_OK;
 	c->monitor_pid = M.self;
 	c->job_pgid = M.pgid;
-	/* The first checkpoints are cheap insurance (a few hundred µs each); past them, a
+	/* The first checkpoints are cheap insurance (about a millisecond each); past them, a
 	 * checkpoint must be preceded by ten times its own cost in work, so that start-up
 	 * overhead stays a bounded fraction whatever the number of files. */
-	c->free_checkpoints = 16;
+	c->free_checkpoints = 4;
+	if (!getcwd(c->project, sizeof c->project))
+		c->project[0] = '\0';
 	c->gap_factor = 10;
 	c->min_gap_ns = 2000000;
 	c->max_checkpoints = (uint32_t)M.o->max_checkpoints;
@@ -1680,7 +1718,8 @@ void monitor_run(struct monitor_opts *o)
 		}
 		/* What processes said comes before what happened to them. */
 		int sig = 0, timer = 0, watch = 0, serve = 0;
-		on_accept();
+		if (ckpt_unregistered())
+			on_accept(); /* a run's checkpoint registers before the run goes on */
 		for (int k = 0; k < n; k++) {
 			int kind = (int)(evs[k].data.u64 >> 32);
 			if (kind == EV_LISTEN)
@@ -1700,7 +1739,8 @@ void monitor_run(struct monitor_opts *o)
 			else if (kind == EV_CLIENT && M.client >= 0)
 				on_client();
 		}
-		on_accept(); /* checkpoints registered by a run that has moved on */
+		if (ckpt_unregistered())
+			on_accept(); /* checkpoints registered by a run that has moved on */
 		if (watch)
 			on_watcher();
 		if (sig)
@@ -1711,5 +1751,6 @@ void monitor_run(struct monitor_opts *o)
 			on_serve();
 		serve_next();
 		out_watch();
+		arm_timer(); /* every turn: a phase may have changed what the timer waits for */
 	}
 }

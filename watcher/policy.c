@@ -130,8 +130,9 @@ void policy_decide(const struct policy *p, const int *files, int n, struct polic
 
 int policy_rollback(struct policy *p, uint64_t seq, int *dropped, int max)
 {
+	/* The read at seq itself stays: it is the first thing the resumed run does. */
 	for (int i = 0; i < p->nfiles; i++)
-		if (p->first[i] >= seq)
+		if (p->first[i] > seq)
 			p->first[i] = 0;
 	int k = 0;
 	while (p->nckpts > 0 && p->ckpts[p->nckpts - 1].seq > seq) {
@@ -145,7 +146,9 @@ int policy_rollback(struct policy *p, uint64_t seq, int *dropped, int max)
 
 int policy_reset(struct policy *p, int *dropped, int max)
 {
-	int k = policy_rollback(p, 1, dropped, max);
+	int k = policy_rollback(p, 0, dropped, max);
+	for (int i = 0; i < p->nfiles; i++)
+		p->first[i] = 0;
 	while (p->nckpts > 0) {
 		if (k < max)
 			dropped[k] = p->ckpts[p->nckpts - 1].id;

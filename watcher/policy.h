@@ -46,8 +46,9 @@ struct policy_decision {
 void policy_decide(const struct policy *p, const int *files, int n, struct policy_decision *d);
 
 /*
- * Commits to resuming from the checkpoint at seq: forgets reads at or after seq and
- * drops every checkpoint after it. Writes the dropped checkpoints' ids to dropped (up to
+ * Commits to resuming from the checkpoint at seq: forgets reads after seq (the read at
+ * seq is the first thing the resumed run does: it stays) and drops every checkpoint
+ * after it. Writes the dropped checkpoints' ids to dropped (up to
  * max) and returns how many were dropped.
  */
 int policy_rollback(struct policy *p, uint64_t seq, int *dropped, int max);

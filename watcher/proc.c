@@ -67,7 +67,7 @@ static int proc_add(struct proc_set *s, pid_t pid)
 	return 0;
 }
 
-int proc_descendants(pid_t root, const pid_t *keep, int nkeep, struct proc_set *out)
+int proc_descendants(pid_t root, pid_t min_pid, const pid_t *keep, int nkeep, struct proc_set *out)
 {
 	out->n = 0;
 	DIR *d = opendir("/proc");
@@ -79,6 +79,9 @@ int proc_descendants(pid_t root, const pid_t *keep, int nkeep, struct proc_set *
 	while ((e = readdir(d))) {
 		if (e->d_name[0] < '1' || e->d_name[0] > '9')
 			continue;
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid < min_pid && pid != 1)
+			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;
 			struct pinfo *nv = realloc(v, (size_t)cap * sizeof *nv);
@@ -86,7 +89,7 @@ int proc_descendants(pid_t root, const pid_t *keep, int nkeep, struct proc_set *
 				break;
 			v = nv;
 		}
-		if (pinfo_read((pid_t)atoi(e->d_name), &v[n]) == 0)
+		if (pinfo_read(pid, &v[n]) == 0)
 			n++;
 	}
 	closedir(d);

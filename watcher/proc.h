@@ -17,8 +17,11 @@ struct proc_set {
 };
 
 /* Fills out with the live (non-zombie) descendants of root, not counting root itself
- * nor anything at or below a pid in keep. Returns out->n, or -1. */
-int proc_descendants(pid_t root, const pid_t *keep, int nkeep, struct proc_set *out);
+ * nor anything at or below a pid in keep. Returns out->n, or -1. Only pids from min_pid
+ * on are read: every descendant of root is younger than root, so while pids have not
+ * wrapped around since root started, its descendants have larger pids (reading each
+ * /proc/PID/stat is most of the cost on a busy machine). */
+int proc_descendants(pid_t root, pid_t min_pid, const pid_t *keep, int nkeep, struct proc_set *out);
 
 /* Sends sig to each process of the set. */
 void proc_signal(const struct proc_set *s, int sig);
