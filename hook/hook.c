@@ -751,7 +751,26 @@ static void hook_read(const char *p, size_t n)
 	fm_init(&m.h, FM_READ, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
 	m.flags = want ? FM_READ_WANT_CKPT : 0;
 	m.pad = 0;
+	m.dev = st.st_dev;
+	m.ino = st.st_ino;
+	m.size = st.st_size;
+	m.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	m.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
 	memcpy(m.path, p, n + 1);
+	/*
+	 * No checkpoint wanted: say it and read on, without waiting for the watch. A change
+	 * between our stat() and the watch is still seen: the monitor compares the file
+	 * with what we saw. (Runs after a change ask instead: the monitor may want a
+	 * checkpoint at a file that changed before.)
+	 */
+	if (!want && !(hk.cfg.flags & FM_CFG_ASK) && !hk.resumed_seq) {
+		m.flags |= FM_READ_NO_REPLY;
+		if (conn_send(hk.fd, &m, m.h.len) < 0)
+			hook_give_up();
+		else
+			cache_put(s, p, n, h, FM_WATCHED);
+		return;
+	}
 	struct fm_read_reply r;
 	if (conn_send(hk.fd, &m, m.h.len) < 0 || conn_recv(hk.fd, &r, sizeof r, FM_READ_REPLY) < 0) {
 		hook_give_up();

@@ -85,6 +85,8 @@ enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1, FM_ERR_REFUSED = 2 };
 /* HELLO_OK flags */
 #define FM_CFG_ALL_CANDIDATES 1u /* some pattern has no literal hint: ask about every path */
 #define FM_CFG_EVERY 2u          /* checkpoint at every watched read */
+#define FM_CFG_ASK 4u            /* ask about every new path (files have changed: the
+				    monitor may grant checkpoints unasked) */
 
 struct fm_hint {
 	char prefix[FM_HINT_LEN];
@@ -111,11 +113,17 @@ struct fm_hello_ok {
 /* READ flags */
 #define FM_READ_WANT_CKPT 1u /* the run would take a checkpoint before this read */
 #define FM_READ_RESUMED 2u   /* the read a resumed run redoes (its checkpoint exists) */
+#define FM_READ_NO_REPLY 4u  /* said, not asked: the program reads on at once; the
+				 monitor compares the file with what the hook saw (below)
+				 once its watch is in place, and a difference is a change */
 
 struct fm_read {
 	struct fm_header h;
 	uint32_t flags;
 	uint32_t pad;
+	/* the file as the hook's stat() saw it, just before the program opens it */
+	uint64_t dev, ino;
+	int64_t size, mtime_ns, ctime_ns;
 	char path[FM_PATH_MAX]; /* absolute, lexically normalised; only used bytes are sent */
 };
 

@@ -218,6 +218,7 @@ static struct {
 	int watch_limit_noted;
 	int npolled;
 	int64_t next_poll;
+	int any_hot;
 
 	/* helper mode (o->serve_fd >= 0) */
 	struct request *queue;
@@ -639,9 +640,22 @@ static void on_hello(int i, const struct fm_hello *m)
 		monitor_set_run(c->pid);
 	c->role = c->pid == M.run ? FM_ROLE_RUN : FM_ROLE_SUB;
 	ok.role = c->role;
+	if (M.any_hot)
+		ok.flags |= FM_CFG_ASK;
 	if (c->role == FM_ROLE_SUB && M.o->serve_fd >= 0 && M.run)
 		M.run_tainted = 1; /* it may write what a later client would miss */
 	conn_send(i, &ok, sizeof ok);
+}
+
+/* Does the file differ from what the hook saw before the program read it? */
+static int changed_since(int file, const struct fm_read *m)
+{
+	struct stat st;
+	if (stat(M.files[file].real, &st) < 0)
+		return 1;
+	return (uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino || st.st_size != m->size ||
+	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != m->mtime_ns ||
+	       (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != m->ctime_ns;
 }
 
 static void on_read(int i, const struct fm_read *m, size_t len)
@@ -657,6 +671,8 @@ static void on_read(int i, const struct fm_read *m, size_t len)
 	int verdict;
 	int file = file_for(m->path, &verdict);
 	r.verdict = verdict;
+	if (file >= 0 && (m->flags & FM_READ_NO_REPLY) && changed_since(file, m))
+		debounce_event(M.deb, file, DEB_DONE, 0, mono_ns()); /* before our watch */
 	if (file >= 0) {
 		r.seq = policy_read(M.pol, file);
 		c->role = c->pid == M.run ? FM_ROLE_RUN : FM_ROLE_SUB;
@@ -673,7 +689,8 @@ static void on_read(int i, const struct fm_read *m, size_t len)
 		}
 		event_watch(file, r.seq, c->pid);
 	}
-	conn_send(i, &r, sizeof r);
+	if (!(m->flags & FM_READ_NO_REPLY))
+		conn_send(i, &r, sizeof r);
 }
 
 static void on_read_again(int i, const struct fm_read *m, size_t len)
@@ -941,7 +958,7 @@ static void start_change(void)
 	}
 	M.pending_change = 0;
 	for (int k = 0; k < M.nchanged; k++)
-		M.files[M.changed[k]].hot = 1;
+		M.files[M.changed[k]].hot = M.any_hot = 1;
 	policy_decide(M.pol, M.changed, M.nchanged, &M.dec);
 	if (M.dec.action == POLICY_NONE) {
 		M.nchanged = 0;
@@ -989,7 +1006,23 @@ static void start_change(void)
 	M.nchanged = 0;
 	M.phase = PH_KILLING;
 	M.kill_hard = 0;
-	if (find_victims() <= 0) {
+	int nv = find_victims();
+	/* What the replaced run and its processes say from now on belongs to a history
+	 * being thrown away: their connections close (their hooks go quiet). */
+	for (int i = 0; i < M.nconns; i++) {
+		struct conn *c = M.conns[i];
+		if (!c || c->kind != CONN_PROC)
+			continue;
+		int victim = c->pid == M.run;
+		for (int k = 0; k < victims.n && !victim; k++)
+			victim = victims.pids[k] == c->pid;
+		if (victim) {
+			conn_read(i); /* what it said before: still its history */
+			if (M.conns[i])
+				conn_close(i);
+		}
+	}
+	if (nv <= 0) {
 		finish_kill();
 		return;
 	}
