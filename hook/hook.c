@@ -717,18 +717,19 @@ static int hook_may_talk(void)
 	return getpid() == hk.pid && !hk.dead && conn_ready(0) == 0;
 }
 
-static void hook_read(const char *p, size_t n)
+/* Returns 1 in a run just resumed from a checkpoint taken before this read, else 0. */
+static int hook_read(const char *p, size_t n)
 {
 	uint64_t h = hash_path(p, n);
 	struct slot *s = cache_find(p, n, h);
 	if (s->used) {
 		if (s->verdict == FM_IGNORED)
-			return;
+			return 0;
 		/* A read of a path this process already reported: said, never checkpointed (a
 		 * change of it resumes from before its first read; Lua opens every module
 		 * twice). */
 		if (!hook_may_talk())
-			return;
+			return 0;
 		struct fm_read m;
 		fm_init(&m.h, FM_READ_AGAIN, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
 		m.flags = 0;
@@ -736,13 +737,13 @@ static void hook_read(const char *p, size_t n)
 		memcpy(m.path, p, n + 1);
 		if (conn_send(hk.fd, &m, m.h.len) < 0)
 			hook_give_up();
-		return;
+		return 0;
 	}
 	struct stat st;
 	if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-		return; /* not there (yet), or not a file: ask again next time */
+		return 0; /* not there (yet), or not a file: ask again next time */
 	if (!hook_may_talk())
-		return;
+		return 0;
 	int want = ckpt_wanted(now_ns(), p);
 	if (want && !ckpt_safe())
 		want = 0;
@@ -769,30 +770,32 @@ static void hook_read(const char *p, size_t n)
 			hook_give_up();
 		else
 			cache_put(s, p, n, h, FM_WATCHED);
-		return;
+		return 0;
 	}
 	struct fm_read_reply r;
 	if (conn_send(hk.fd, &m, m.h.len) < 0 || conn_recv(hk.fd, &r, sizeof r, FM_READ_REPLY) < 0) {
 		hook_give_up();
-		return;
+		return 0;
 	}
 	if (r.verdict != FM_NOT_NOW)
 		cache_put(s, p, n, h, r.verdict);
 	if (r.verdict != FM_WATCHED || !r.grant)
-		return;
+		return 0;
 	/* The monitor may grant one unasked (a file that changed before): check then. */
 	if (!want && !ckpt_safe())
-		return;
+		return 0;
 	if (ckpt_take(r.seq) == 1) {
 		/* A resumed run: introduce ourselves, then redo this read for the monitor. */
 		hk.resumed_seq = r.seq;
-		if (conn_ready(FM_HELLO_RESUMED) < 0)
-			return;
-		fm_init(&m.h, FM_READ_AGAIN, m.h.len);
-		m.flags = FM_READ_RESUMED;
-		if (conn_send(hk.fd, &m, m.h.len) < 0)
-			hook_give_up();
+		if (conn_ready(FM_HELLO_RESUMED) == 0) {
+			fm_init(&m.h, FM_READ_AGAIN, m.h.len);
+			m.flags = FM_READ_RESUMED;
+			if (conn_send(hk.fd, &m, m.h.len) < 0)
+				hook_give_up();
+		}
+		return 1;
 	}
+	return 0;
 }
 
 static int readonly_flags(int flags)
@@ -824,19 +827,28 @@ static int pyc_source(char *p, int n)
 	return (int)(dir + len + 3 - p);
 }
 
-static void hook_before(int dirfd, const char *path, int flags)
+/*
+ * Before each open. Returns 1 when this open must fail with ENOENT instead: in a run
+ * resumed at the open of a Python bytecode file. CPython checked that file against the
+ * source's size and time before it opened it, and that was before the change; without
+ * the cached file it compiles the source it finds now.
+ */
+static int hook_before(int dirfd, const char *path, int flags)
 {
 	if (!hk.active || hk.dead || hk_busy || !path || !readonly_flags(flags))
-		return;
+		return 0;
 	/* Most opens end here: the last component decides, before any path arithmetic. */
 	if (path_is_dirlike(path) || (!ends_with(path, strlen(path), ".pyc") && hints_reject_name(path)))
-		return;
+		return 0;
 	hk_busy = 1;
-	int saved = errno;
+	int saved = errno, fail = 0;
 	char abs[FM_PATH_MAX];
-	int n = absolute_path(dirfd, path, abs, sizeof abs);
-	if (n > 0)
-		n = pyc_source(abs, n);
+	int n = absolute_path(dirfd, path, abs, sizeof abs), pyc = 0;
+	if (n > 0) {
+		int m = pyc_source(abs, n);
+		pyc = m != n;
+		n = m;
+	}
 	if (n > 0 && (!hk.configured || hints_allow(abs, (size_t)n))) {
 		hk_lock();
 		/* A vfork child shares our memory and has not run the fork handlers: it keeps
@@ -844,11 +856,12 @@ static void hook_before(int dirfd, const char *path, int flags)
 		/* the first time, the monitor's hints are needed to decide */
 		if (hk.configured || hook_may_talk())
 			if (hints_allow(abs, (size_t)n))
-				hook_read(abs, (size_t)n);
+				fail = hook_read(abs, (size_t)n) && pyc;
 		hk_unlock();
 	}
 	errno = saved;
 	hk_busy = 0;
+	return fail;
 }
 
 static int fopen_readonly(const char *mode)
@@ -873,7 +886,10 @@ EXPORT int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	GET_MODE(flags, mode);
-	hook_before(AT_FDCWD, path, flags);
+	if (hook_before(AT_FDCWD, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.open)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 	return real.open(path, flags, mode);
@@ -883,7 +899,10 @@ EXPORT int open64(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	GET_MODE(flags, mode);
-	hook_before(AT_FDCWD, path, flags);
+	if (hook_before(AT_FDCWD, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.open64)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode);
 	return real.open64(path, flags, mode);
@@ -893,7 +912,10 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	GET_MODE(flags, mode);
-	hook_before(dirfd, path, flags);
+	if (hook_before(dirfd, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.openat)
 		return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 	return real.openat(dirfd, path, flags, mode);
@@ -903,7 +925,10 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	GET_MODE(flags, mode);
-	hook_before(dirfd, path, flags);
+	if (hook_before(dirfd, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.openat64)
 		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode);
 	return real.openat64(dirfd, path, flags, mode);
@@ -911,7 +936,10 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 
 EXPORT int __open_2(const char *path, int flags)
 {
-	hook_before(AT_FDCWD, path, flags);
+	if (hook_before(AT_FDCWD, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.open_2)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
 	return real.open_2(path, flags);
@@ -919,7 +947,10 @@ EXPORT int __open_2(const char *path, int flags)
 
 EXPORT int __open64_2(const char *path, int flags)
 {
-	hook_before(AT_FDCWD, path, flags);
+	if (hook_before(AT_FDCWD, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.open64_2)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0);
 	return real.open64_2(path, flags);
@@ -927,7 +958,10 @@ EXPORT int __open64_2(const char *path, int flags)
 
 EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
-	hook_before(dirfd, path, flags);
+	if (hook_before(dirfd, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.openat_2)
 		return (int)syscall(SYS_openat, dirfd, path, flags, 0);
 	return real.openat_2(dirfd, path, flags);
@@ -935,7 +969,10 @@ EXPORT int __openat_2(int dirfd, const char *path, int flags)
 
 EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
-	hook_before(dirfd, path, flags);
+	if (hook_before(dirfd, path, flags)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (!real.openat64_2)
 		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0);
 	return real.openat64_2(dirfd, path, flags);
@@ -943,8 +980,10 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 EXPORT FILE *fopen(const char *path, const char *mode)
 {
-	if (fopen_readonly(mode))
-		hook_before(AT_FDCWD, path, O_RDONLY);
+	if (fopen_readonly(mode) && hook_before(AT_FDCWD, path, O_RDONLY)) {
+		errno = ENOENT;
+		return NULL;
+	}
 	if (!real.fopen)
 		hook_resolve();
 	return real.fopen(path, mode);
@@ -952,8 +991,10 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 
 EXPORT FILE *fopen64(const char *path, const char *mode)
 {
-	if (fopen_readonly(mode))
-		hook_before(AT_FDCWD, path, O_RDONLY);
+	if (fopen_readonly(mode) && hook_before(AT_FDCWD, path, O_RDONLY)) {
+		errno = ENOENT;
+		return NULL;
+	}
 	if (!real.fopen64)
 		hook_resolve();
 	return real.fopen64(path, mode);
@@ -962,7 +1003,7 @@ EXPORT FILE *fopen64(const char *path, const char *mode)
 EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
 {
 	if (path && fopen_readonly(mode))
-		hook_before(AT_FDCWD, path, O_RDONLY);
+		hook_before(AT_FDCWD, path, O_RDONLY); /* failing would close stream: never */
 	if (!real.freopen)
 		hook_resolve();
 	return real.freopen(path, mode, stream);
@@ -971,7 +1012,7 @@ EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
 EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
 {
 	if (path && fopen_readonly(mode))
-		hook_before(AT_FDCWD, path, O_RDONLY);
+		hook_before(AT_FDCWD, path, O_RDONLY); /* failing would close stream: never */
 	if (!real.freopen64)
 		hook_resolve();
 	return real.freopen64(path, mode, stream);

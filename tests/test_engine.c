@@ -152,15 +152,25 @@ START_TEST(test_python_with_a_warm_bytecode_cache_still_sees_its_modules)
 	h_init(&s);
 	h_write(&s, "app.py", "print('boot', flush=True)\nimport mod\nprint('value', mod.VALUE, flush=True)\n");
 	h_write(&s, "mod.py", "VALUE = 'cached'\n");
-	/* warm the cache first: Python then reads __pycache__/mod.cpython-*.pyc, not mod.py */
+	/* Warm the cache first: Python then reads __pycache__/mod.cpython-*.pyc, not mod.py,
+	 * and checks it against the size and time it saw of mod.py before that open. */
+	char *env[] = {"PYTHONDONTWRITEBYTECODE=", NULL};
 	char *warm[] = {"/usr/bin/python3", "app.py", NULL};
-	h_start(&s, warm, NULL);
+	sleep(1); /* a source older than a second, as sources usually are (Python's pyc
+		     records its time in whole seconds) */
+	h_start(&s, warm, env);
 	ck_assert(h_wait_exit(&s, WAIT));
 	char *argv[] = {forkmon(), "run", "--every", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
-	h_start(&s, argv, NULL);
+	h_start(&s, argv, env);
 	expect(&s, "value cached", 2);
-	h_write(&s, "mod.py", "VALUE = 'fresh'\n");
-	expect(&s, "value fresh", 1);
+	const char *values[] = {"fresh", "newer", "x", "last"}; /* sizes change, and not */
+	for (int i = 0; i < 4; i++) {
+		char body[64], want[64];
+		snprintf(body, sizeof body, "VALUE = '%s'\n", values[i]);
+		snprintf(want, sizeof want, "value %s\n", values[i]);
+		h_write(&s, "mod.py", body);
+		expect(&s, want, 1);
+	}
 	ck_assert_int_eq(h_count(&s, "boot"), 2); /* once warming, once under forkmon */
 	end_session(&s, SIGTERM, 0);
 }
