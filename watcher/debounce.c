@@ -108,6 +108,11 @@ int debounce_poll(struct debounce *d, int64_t now, int *files, int max)
 	return k;
 }
 
+int64_t debounce_last(const struct debounce *d)
+{
+	return d->last;
+}
+
 int debounce_pending(const struct debounce *d)
 {
 	return d->n;

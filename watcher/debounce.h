@@ -40,6 +40,9 @@ int64_t debounce_deadline(const struct debounce *d);
  * returns how many; else returns 0. */
 int debounce_poll(struct debounce *d, int64_t now, int *files, int max);
 
+/* Time of the last event (any file), or 0. */
+int64_t debounce_last(const struct debounce *d);
+
 /* Number of files with an unfinished change (waiting, writing or gone). */
 int debounce_pending(const struct debounce *d);
 

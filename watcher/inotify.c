@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/select.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -99,6 +100,7 @@ static struct {
 	int more;     /* a drain stopped early: events may wait in the library's buffer,
 	               * where poll() cannot see them */
 	size_t add_drain; /* see watcher_add_dir() */
+	atomic_int inflight; /* the thread holds records it has not handed over yet */
 } watcher = {
 	.ino_fd = -1,
 	.sock = { -1, -1 },
@@ -459,9 +461,12 @@ static void *watcher_main(void *arg)
 		watcher.pending.len = watcher.pending.nrec = 0;
 		watcher.pending.lost = 0;
 		out = t;
+		atomic_store(&watcher.inflight, out.nrec > 0 || out.lost);
 		pthread_mutex_unlock(&watcher_lock);
 
-		if (watcher_send(&out) < 0)
+		int sent = watcher_send(&out);
+		atomic_store(&watcher.inflight, 0);
+		if (sent < 0)
 			break;
 	}
 	/* If we stopped on an error, the main loop reads end-of-file: "thread gone". */
@@ -746,6 +751,17 @@ int watcher_read(int fd, struct fsevent *ev)
 	}
 	ev->path[n - WATCHER_HDR] = '\0';
 	return 1;
+}
+
+int watcher_busy(void)
+{
+	int n = 0;
+	if (watcher.ino_fd >= 0 && ioctl(watcher.ino_fd, FIONREAD, &n) == 0 && n > 0)
+		return 1;
+	pthread_mutex_lock(&watcher_lock);
+	int busy = watcher.more || watcher.pending.nrec || watcher.pending.lost || atomic_load(&watcher.inflight);
+	pthread_mutex_unlock(&watcher_lock);
+	return busy;
 }
 
 int watcher_count(void)

@@ -37,6 +37,10 @@ int watcher_add_dir(const char *dir);
 /* Reads one record. Returns 1 (ev filled), 0 (nothing waiting), -1 (thread gone). */
 int watcher_read(int fd, struct fsevent *ev);
 
+/* 1 while file-system events are on their way: in the kernel's queue, or in the
+ * thread, not yet readable with watcher_read(). */
+int watcher_busy(void);
+
 /* Number of directories watched. */
 int watcher_count(void);
 

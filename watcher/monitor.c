@@ -219,6 +219,8 @@ static struct {
 	int npolled;
 	int64_t next_poll;
 	int any_hot;
+	int64_t deb_due;   /* a complete set waits for events on their way since then */
+	int64_t deb_retry; /* and looks again then */
 
 	/* helper mode (o->serve_fd >= 0) */
 	struct request *queue;
@@ -1388,7 +1390,7 @@ static void arm_timer(void)
 {
 	int64_t at = -1;
 	if (M.phase == PH_IDLE)
-		at = debounce_deadline(M.deb);
+		at = M.deb_due ? M.deb_retry : debounce_deadline(M.deb);
 	else if (M.phase == PH_KILLING)
 		at = M.kill_deadline;
 	else if (M.phase == PH_RESUMING)
@@ -1448,6 +1450,32 @@ static void poll_files(int64_t now)
 	}
 }
 
+static void on_watcher_records(void);
+
+/* How long a complete set of saves may wait for events still on their way. */
+#define POSTPONE_MAX_NS 50000000ll
+
+/* More runnable tasks than processors? Then a save's files come further apart (the
+ * writer waits for a processor between them), and the quiet window widens. */
+static int saturated(void)
+{
+	char buf[128];
+	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	int running = 0;
+	if (sscanf(buf, "%*f %*f %*f %d/", &running) != 1)
+		return 0;
+	static long cpus;
+	if (!cpus)
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return running - 1 > cpus; /* ourselves excluded */
+}
+
 static void on_timer(void)
 {
 	uint64_t ticks;
@@ -1476,6 +1504,20 @@ static void on_timer(void)
 		finish_kill();
 		return;
 	}
+	if (M.phase == PH_IDLE && debounce_deadline(M.deb) >= 0 && now >= debounce_deadline(M.deb)) {
+		/* Before a set of saves counts as complete, take in every event already on its
+		 * way: on a busy machine the second file of a save can be a few ms behind. */
+		on_watcher_records();
+		int64_t wait = saturated() ? 4 * M.o->delay_ns : 0;
+		if ((watcher_busy() || now - debounce_last(M.deb) < wait) &&
+		    (!M.deb_due || now - M.deb_due < POSTPONE_MAX_NS)) {
+			if (!M.deb_due)
+				M.deb_due = now;
+			M.deb_retry = now + 1000000;
+			return;
+		}
+	}
+	M.deb_due = 0;
 	if (M.phase == PH_IDLE) {
 		int files[64];
 		int n = debounce_poll(M.deb, now, files, 64);
@@ -1536,7 +1578,7 @@ static void on_fsevent(const struct fsevent *ev, int64_t now)
 	debounce_event(M.deb, id, kind, empty, now);
 }
 
-static void on_watcher(void)
+static void on_watcher_records(void)
 {
 	static struct fsevent ev;
 	int64_t now = mono_ns();
@@ -1547,6 +1589,11 @@ static void on_watcher(void)
 		out_error("the watcher thread stopped");
 		monitor_exit(0, 1);
 	}
+}
+
+static void on_watcher(void)
+{
+	on_watcher_records();
 	arm_timer();
 }
 
