@@ -393,6 +393,50 @@ static struct {
 } offsets[MAX_OFFSETS];
 static int noffsets;
 
+/*
+ * Files the program itself opened for reading and writing (O_RDWR, fopen "r+"): their
+ * offsets are restored too. A read-write description inherited from elsewhere may be
+ * shared with processes outside the program (a test runner's log), so only these are;
+ * device and inode tell a reused descriptor number from the file we saw opened.
+ */
+enum { MAX_OWN_RW = 64 };
+static struct {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+} own_rw[MAX_OWN_RW];
+static int nown_rw, own_rw_next;
+
+static void own_rw_add(int fd)
+{
+	struct stat st;
+	if (fd < 0 || !hk.active || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	hk_lock();
+	int i;
+	for (i = 0; i < nown_rw && own_rw[i].fd != fd; i++)
+		;
+	if (i == nown_rw) {
+		if (nown_rw < MAX_OWN_RW)
+			nown_rw++;
+		else
+			i = own_rw_next++ % MAX_OWN_RW; /* forget the oldest */
+	}
+	own_rw[i].fd = fd;
+	own_rw[i].dev = st.st_dev;
+	own_rw[i].ino = st.st_ino;
+	hk_unlock();
+}
+
+static int own_rw_has(int fd)
+{
+	struct stat st;
+	for (int i = 0; i < nown_rw; i++)
+		if (own_rw[i].fd == fd)
+			return fstat(fd, &st) == 0 && st.st_dev == own_rw[i].dev && st.st_ino == own_rw[i].ino;
+	return 0;
+}
+
 static void offsets_save(int skip)
 {
 	noffsets = 0;
@@ -412,12 +456,13 @@ static void offsets_save(int skip)
 			int fd = atoi(e->d_name);
 			if (fd == d || fd == skip || fd == hk.fd || noffsets >= MAX_OFFSETS)
 				continue;
-			/* Only files open for reading alone: a description open for writing may
-			 * be shared with processes outside the program (a test runner's log, a
-			 * shell's output file), and a resumed run must write after what its
-			 * predecessors wrote, not over it. */
+			/* Files open for reading alone, and read-write files the program opened
+			 * itself: a description open for writing may be shared with processes
+			 * outside the program (a shell's output file), and output must go after
+			 * what earlier copies wrote, not over it. */
 			int fl = fcntl(fd, F_GETFL);
-			if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+			if (fl < 0 || (fl & O_APPEND) ||
+			    ((fl & O_ACCMODE) != O_RDONLY && !((fl & O_ACCMODE) == O_RDWR && own_rw_has(fd))))
 				continue;
 			off_t off = lseek(fd, 0, SEEK_CUR);
 			if (off < 0)
@@ -892,7 +937,10 @@ EXPORT int open(const char *path, int flags, ...)
 	}
 	if (!real.open)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
-	return real.open(path, flags, mode);
+	int fd = real.open(path, flags, mode);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT int open64(const char *path, int flags, ...)
@@ -905,7 +953,10 @@ EXPORT int open64(const char *path, int flags, ...)
 	}
 	if (!real.open64)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode);
-	return real.open64(path, flags, mode);
+	int fd = real.open64(path, flags, mode);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -918,7 +969,10 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	}
 	if (!real.openat)
 		return (int)syscall(SYS_openat, dirfd, path, flags, mode);
-	return real.openat(dirfd, path, flags, mode);
+	int fd = real.openat(dirfd, path, flags, mode);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
@@ -931,7 +985,10 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 	}
 	if (!real.openat64)
 		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode);
-	return real.openat64(dirfd, path, flags, mode);
+	int fd = real.openat64(dirfd, path, flags, mode);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT int __open_2(const char *path, int flags)
@@ -942,7 +999,10 @@ EXPORT int __open_2(const char *path, int flags)
 	}
 	if (!real.open_2)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
-	return real.open_2(path, flags);
+	int fd = real.open_2(path, flags);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT int __open64_2(const char *path, int flags)
@@ -953,7 +1013,10 @@ EXPORT int __open64_2(const char *path, int flags)
 	}
 	if (!real.open64_2)
 		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0);
-	return real.open64_2(path, flags);
+	int fd = real.open64_2(path, flags);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT int __openat_2(int dirfd, const char *path, int flags)
@@ -964,7 +1027,10 @@ EXPORT int __openat_2(int dirfd, const char *path, int flags)
 	}
 	if (!real.openat_2)
 		return (int)syscall(SYS_openat, dirfd, path, flags, 0);
-	return real.openat_2(dirfd, path, flags);
+	int fd = real.openat_2(dirfd, path, flags);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT int __openat64_2(int dirfd, const char *path, int flags)
@@ -975,7 +1041,10 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 	}
 	if (!real.openat64_2)
 		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0);
-	return real.openat64_2(dirfd, path, flags);
+	int fd = real.openat64_2(dirfd, path, flags);
+	if ((flags & O_ACCMODE) == O_RDWR)
+		own_rw_add(fd);
+	return fd;
 }
 
 EXPORT FILE *fopen(const char *path, const char *mode)
@@ -986,7 +1055,10 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 	}
 	if (!real.fopen)
 		hook_resolve();
-	return real.fopen(path, mode);
+	FILE *f = real.fopen(path, mode);
+	if (f && mode && strchr(mode, '+'))
+		own_rw_add(fileno(f));
+	return f;
 }
 
 EXPORT FILE *fopen64(const char *path, const char *mode)
@@ -997,7 +1069,10 @@ EXPORT FILE *fopen64(const char *path, const char *mode)
 	}
 	if (!real.fopen64)
 		hook_resolve();
-	return real.fopen64(path, mode);
+	FILE *f = real.fopen64(path, mode);
+	if (f && mode && strchr(mode, '+'))
+		own_rw_add(fileno(f));
+	return f;
 }
 
 EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
@@ -1006,7 +1081,10 @@ EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
 		hook_before(AT_FDCWD, path, O_RDONLY); /* failing would close stream: never */
 	if (!real.freopen)
 		hook_resolve();
-	return real.freopen(path, mode, stream);
+	FILE *f = real.freopen(path, mode, stream);
+	if (f && mode && strchr(mode, '+'))
+		own_rw_add(fileno(f));
+	return f;
 }
 
 EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
@@ -1015,7 +1093,10 @@ EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
 		hook_before(AT_FDCWD, path, O_RDONLY); /* failing would close stream: never */
 	if (!real.freopen64)
 		hook_resolve();
-	return real.freopen64(path, mode, stream);
+	FILE *f = real.freopen64(path, mode, stream);
+	if (f && mode && strchr(mode, '+'))
+		own_rw_add(fileno(f));
+	return f;
 }
 
 /* ---- start-up ----------------------------------------------------------------------- */
