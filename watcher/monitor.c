@@ -1628,7 +1628,7 @@ static void hints_setup(void)
 	/* The first checkpoints are cheap insurance (about a millisecond each); past them, a
 	 * checkpoint must be preceded by ten times its own cost in work, so that start-up
 	 * overhead stays a bounded fraction whatever the number of files. */
-	c->free_checkpoints = 4;
+	c->free_checkpoints = 3;
 	if (!getcwd(c->project, sizeof c->project))
 		c->project[0] = '\0';
 	c->gap_factor = 10;
