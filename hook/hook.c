@@ -894,14 +894,13 @@ static int hook_before(int dirfd, const char *path, int flags)
 		pyc = m != n;
 		n = m;
 	}
-	if (n > 0 && (!hk.configured || hints_allow(abs, (size_t)n))) {
+	int known = hk.configured; /* the monitor's hints are known: check them here */
+	if (n > 0 && (!known || hints_allow(abs, (size_t)n))) {
 		hk_lock();
-		/* A vfork child shares our memory and has not run the fork handlers: it keeps
-		 * its parent's pid in hk.pid. Do nothing there. */
-		/* the first time, the monitor's hints are needed to decide */
-		if (hk.configured || hook_may_talk())
-			if (hints_allow(abs, (size_t)n))
-				fail = hook_read(abs, (size_t)n) && pyc;
+		/* The first time, the hints come with the monitor's answer to HELLO. (In a vfork
+		 * child, hook_may_talk() and hook_read() do nothing: see there.) */
+		if (known || (hook_may_talk() && hints_allow(abs, (size_t)n)))
+			fail = hook_read(abs, (size_t)n) && pyc;
 		hk_unlock();
 	}
 	errno = saved;

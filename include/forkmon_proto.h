@@ -80,7 +80,7 @@ struct fm_hello {
 };
 
 enum fm_role { FM_ROLE_SUB = 0, FM_ROLE_RUN = 1 };
-enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1, FM_ERR_REFUSED = 2 };
+enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1 };
 
 /* HELLO_OK flags */
 #define FM_CFG_ALL_CANDIDATES 1u /* some pattern has no literal hint: ask about every path */

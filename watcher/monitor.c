@@ -203,7 +203,6 @@ static struct {
 	int changed[64];
 	int nchanged;
 	int64_t kill_deadline;
-	int kill_hard;
 	int resume_ckpt;
 	int64_t resume_deadline;
 	int pending_change; /* a change completed while not IDLE */
@@ -1007,7 +1006,6 @@ static void start_change(void)
 	}
 	M.nchanged = 0;
 	M.phase = PH_KILLING;
-	M.kill_hard = 0;
 	int nv = find_victims();
 	/* What the replaced run and its processes say from now on belongs to a history
 	 * being thrown away: their connections close (their hooks go quiet). */
@@ -1493,7 +1491,6 @@ static void on_timer(void)
 			return;
 		}
 		proc_signal(&victims, SIGKILL);
-		M.kill_hard = 1;
 		M.kill_deadline = now + M.o->grace_ns;
 	} else if (M.phase == PH_RESUMING && now >= M.resume_deadline) {
 		out_error("the checkpoint did not resume; restarting");

@@ -137,10 +137,3 @@ void proc_signal(const struct proc_set *s, int sig)
 	for (int i = 0; i < s->n; i++)
 		kill(s->pids[i], sig);
 }
-
-void proc_set_free(struct proc_set *s)
-{
-	free(s->pids);
-	s->pids = NULL;
-	s->n = s->cap = 0;
-}

@@ -26,6 +26,5 @@ int proc_descendants(pid_t root, pid_t min_pid, const pid_t *keep, int nkeep, st
 /* Sends sig to each process of the set. */
 void proc_signal(const struct proc_set *s, int sig);
 
-void proc_set_free(struct proc_set *s);
 
 #endif
