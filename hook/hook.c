@@ -768,11 +768,11 @@ static int hook_read(const char *p, size_t n)
 	uint64_t h = hash_path(p, n);
 	struct slot *s = cache_find(p, n, h);
 	if (s->used) {
-		if (s->verdict == FM_IGNORED)
+		if (s->verdict == FM_IGNORED || !(hk.cfg.flags & FM_CFG_REREADS))
 			return 0;
-		/* A read of a path this process already reported: said, never checkpointed (a
-		 * change of it resumes from before its first read; Lua opens every module
-		 * twice). */
+		/* A read of a path this process already reported: never checkpointed (a change
+		 * of it resumes from before its first read; Lua opens every module twice), and
+		 * said only when the monitor keeps an events file. */
 		if (!hook_may_talk())
 			return 0;
 		struct fm_read m;

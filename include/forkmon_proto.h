@@ -87,6 +87,8 @@ enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1 };
 #define FM_CFG_EVERY 2u          /* checkpoint at every watched read */
 #define FM_CFG_ASK 4u            /* ask about every new path (files have changed: the
 				    monitor may grant checkpoints unasked) */
+#define FM_CFG_REREADS 8u        /* report reads of paths already reported (READ_AGAIN):
+				    the events file lists every read */
 
 struct fm_hint {
 	char prefix[FM_HINT_LEN];
