@@ -313,7 +313,7 @@ static int monitor_find_exe(void)
 }
 
 /* A client's environment, plus the session socket and the hook (helper mode). */
-static char **client_env(const struct request *rq)
+static __attribute__((noinline)) char **client_env(const struct request *rq)
 {
 	char **env = calloc(rq->envc + 3, sizeof *env);
 	if (!env)
@@ -343,7 +343,9 @@ static pid_t monitor_spawn_for(const struct request *rq)
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
-	pid_t pid = fork();
+	/* vfork: the child borrows our memory until it execs (no page tables to copy, no
+	 * copy-on-write faults for us afterwards); it only makes system calls. */
+	pid_t pid = vfork();
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_DFL);
 		sigaction(SIGINT, &M.orig_int, NULL);
@@ -1453,6 +1455,9 @@ static void on_watcher_records(void);
 /* How long a complete set of saves may wait for events still on their way. */
 #define POSTPONE_MAX_NS 50000000ll
 
+/* How long the event loop polls after a message before it sleeps (see monitor_run). */
+#define SPIN_NS 200000ll
+
 /* More runnable tasks than processors? Then a save's files come further apart (the
  * writer waits for a processor between them), and the quiet window widens. */
 static int saturated(void)
@@ -1633,6 +1638,10 @@ static void hints_setup(void)
 	c->max_checkpoints = (uint32_t)M.o->max_checkpoints;
 	if (M.o->every)
 		c->flags |= FM_CFG_EVERY;
+	/* A re-read changes nothing for the resume rule (a file resumes from before its first
+	 * read): only the events file wants to hear of it. */
+	if (out_events_enabled())
+		c->flags |= FM_CFG_REREADS;
 	int n = filter_count(M.o->filter);
 	if (n > FM_MAX_HINTS) {
 		c->flags |= FM_CFG_ALL_CANDIDATES;
@@ -1786,9 +1795,23 @@ void monitor_run(struct monitor_opts *o)
 					     (int)M.self));
 	}
 
+	/*
+	 * While a program reports reads in quick succession (start-up: a module after the
+	 * next), the loop polls for a short while before it sleeps: a message to a monitor
+	 * that is not asleep costs its sender no wake-up (on a VM, an inter-processor
+	 * interrupt). Only with a processor to spare, and never longer than SPIN_NS after
+	 * the last message.
+	 */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int64_t spin_until = 0;
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(M.ep, evs, 64, -1);
+		int n = epoll_wait(M.ep, evs, 64, spin_until ? 0 : -1);
+		if (n == 0 && spin_until) {
+			if (mono_ns() >= spin_until)
+				spin_until = 0;
+			continue;
+		}
 		if (n < 0 && errno != EINTR) {
 			out_error("epoll: %s", strerror(errno));
 			monitor_exit(0, 1);
@@ -1801,8 +1824,11 @@ void monitor_run(struct monitor_opts *o)
 			int kind = (int)(evs[k].data.u64 >> 32);
 			if (kind == EV_LISTEN)
 				on_accept();
-			else if (kind == EV_CONN)
+			else if (kind == EV_CONN) {
 				conn_read((int)(uint32_t)evs[k].data.u64);
+				if (cpus > 1)
+					spin_until = mono_ns() + SPIN_NS;
+			}
 			else if (kind == EV_SIGNAL)
 				sig = 1;
 			else if (kind == EV_TIMER)
