@@ -15,6 +15,10 @@
  * file changes, the monitor tells that checkpoint to RESUME: it forks a new run, which
  * returns from the very open() the checkpoint was taken in and reads the new file.
  *
+ * A read that wants no checkpoint (most of them: checkpoints are spaced by their cost)
+ * is not waited for: it is reported right after the program's open, with what was
+ * opened, and a name that does not exist costs nothing of ours.
+ *
  * Everything heavy (Lua patterns, inotify, policy) lives in the monitor. The hook only
  * rejects locally what cannot match (literal prefixes and suffixes of the patterns,
  * handed over in HELLO_OK) and remembers its answers per path.
@@ -523,7 +527,7 @@ static int has_children(void)
 /* Is this a good moment for a checkpoint, before reading path? The first watched read
  * always is, and so are the first few reads of the project's own files (under the
  * directory the session started in): those are the files people edit. */
-static int ckpt_wanted(int64_t now, const char *path)
+static int ckpt_wanted(int64_t now, const char *path, int consume)
 {
 	if (hk.cfg.role != FM_ROLE_RUN || hk.ckpt_count >= (int)hk.cfg.max_checkpoints)
 		return 0;
@@ -532,7 +536,7 @@ static int ckpt_wanted(int64_t now, const char *path)
 	size_t pl = strlen(hk.cfg.project);
 	if (hk.free_used < (int)hk.cfg.free_checkpoints && pl && strncmp(path, hk.cfg.project, pl) == 0 &&
 	    (path[pl] == '/' || hk.cfg.project[pl - 1] == '/')) {
-		hk.free_used++;
+		hk.free_used += consume;
 		return 1;
 	}
 	int64_t gap = hk.cfg.min_gap_ns;
@@ -767,8 +771,30 @@ static int hook_may_talk(void)
 	return getpid() == hk.pid && !hk.dead && conn_ready(0) == 0;
 }
 
-/* Returns 1 in a run just resumed from a checkpoint taken before this read, else 0. */
-static int hook_read(const char *p, size_t n)
+/* A read reported once the program has opened the file (per thread: set in hook_before,
+ * taken by hook_after in the same call). */
+static __thread struct {
+	size_t n;
+	char path[FM_PATH_MAX];
+} pend;
+
+static void read_send(struct fm_read *m, const char *p, size_t n, const struct stat *st, uint32_t flags)
+{
+	fm_init(&m->h, FM_READ, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
+	m->flags = flags;
+	m->pad = 0;
+	m->dev = st->st_dev;
+	m->ino = st->st_ino;
+	m->size = st->st_size;
+	m->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	m->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	memcpy(m->path, p, n + 1);
+}
+
+/* Returns 1 in a run just resumed from a checkpoint taken before this read, else 0.
+ * defer: the read may be reported after the open (hook_after), when no checkpoint is
+ * wanted. */
+static int hook_read(const char *p, size_t n, int defer)
 {
 	uint64_t h = hash_path(p, n);
 	struct slot *s = cache_find(p, n, h);
@@ -789,25 +815,26 @@ static int hook_read(const char *p, size_t n)
 			hook_give_up();
 		return 0;
 	}
+	int64_t now = now_ns();
+	if (defer && !(hk.cfg.flags & FM_CFG_ASK) && !hk.resumed_seq && !ckpt_wanted(now, p, 0)) {
+		/* No checkpoint wanted here, and nothing to ask: the program opens first, and we
+		 * report what it opened (see hook_after). A name that does not exist (a search
+		 * path's misses) then costs no system call of ours. */
+		memcpy(pend.path, p, n + 1);
+		pend.n = n;
+		return 0;
+	}
 	struct stat st;
 	if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0; /* not there (yet), or not a file: ask again next time */
 	if (!hook_may_talk())
 		return 0;
-	int want = ckpt_wanted(now_ns(), p);
+	int want = ckpt_wanted(now, p, 1);
 	if (want && !ckpt_safe())
 		want = 0;
 
 	struct fm_read m;
-	fm_init(&m.h, FM_READ, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
-	m.flags = want ? FM_READ_WANT_CKPT : 0;
-	m.pad = 0;
-	m.dev = st.st_dev;
-	m.ino = st.st_ino;
-	m.size = st.st_size;
-	m.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	m.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
-	memcpy(m.path, p, n + 1);
+	read_send(&m, p, n, &st, want ? FM_READ_WANT_CKPT : 0);
 	/*
 	 * No checkpoint wanted: say it and read on, without waiting for the watch. A change
 	 * between our stat() and the watch is still seen: the monitor compares the file
@@ -905,12 +932,42 @@ static int hook_before(int dirfd, const char *path, int flags)
 		/* The first time, the hints come with the monitor's answer to HELLO. (In a vfork
 		 * child, hook_may_talk() and hook_read() do nothing: see there.) */
 		if (known || (hook_may_talk() && hints_allow(abs, (size_t)n)))
-			fail = hook_read(abs, (size_t)n) && pyc;
+			fail = hook_read(abs, (size_t)n, known && !pyc) && pyc;
 		hk_unlock();
 	}
 	errno = saved;
 	hk_busy = 0;
 	return fail;
+}
+
+/* After the open: reports a read deferred by hook_read, with what the program opened. */
+static void hook_after(int fd)
+{
+	if (!pend.n)
+		return;
+	size_t n = pend.n;
+	pend.n = 0;
+	int saved = errno;
+	struct stat st;
+	if (fd < 0 || hk_busy || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return;
+	}
+	hk_busy = 1;
+	hk_lock();
+	uint64_t h = hash_path(pend.path, n);
+	struct slot *s = cache_find(pend.path, n, h);
+	if (!s->used && hook_may_talk()) {
+		struct fm_read m;
+		read_send(&m, pend.path, n, &st, FM_READ_NO_REPLY);
+		if (conn_send(hk.fd, &m, m.h.len) < 0)
+			hook_give_up();
+		else
+			cache_put(s, pend.path, n, h, FM_WATCHED);
+	}
+	hk_unlock();
+	hk_busy = 0;
+	errno = saved;
 }
 
 static int fopen_readonly(const char *mode)
@@ -939,9 +996,8 @@ EXPORT int open(const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.open)
-		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
-	int fd = real.open(path, flags, mode);
+	int fd = real.open ? real.open(path, flags, mode) : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -955,9 +1011,8 @@ EXPORT int open64(const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.open64)
-		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode);
-	int fd = real.open64(path, flags, mode);
+	int fd = real.open64 ? real.open64(path, flags, mode) : (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -971,9 +1026,8 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.openat)
-		return (int)syscall(SYS_openat, dirfd, path, flags, mode);
-	int fd = real.openat(dirfd, path, flags, mode);
+	int fd = real.openat ? real.openat(dirfd, path, flags, mode) : (int)syscall(SYS_openat, dirfd, path, flags, mode);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -987,9 +1041,8 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.openat64)
-		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode);
-	int fd = real.openat64(dirfd, path, flags, mode);
+	int fd = real.openat64 ? real.openat64(dirfd, path, flags, mode) : (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -1001,9 +1054,8 @@ EXPORT int __open_2(const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.open_2)
-		return (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
-	int fd = real.open_2(path, flags);
+	int fd = real.open_2 ? real.open_2(path, flags) : (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -1015,9 +1067,8 @@ EXPORT int __open64_2(const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.open64_2)
-		return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0);
-	int fd = real.open64_2(path, flags);
+	int fd = real.open64_2 ? real.open64_2(path, flags) : (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -1029,9 +1080,8 @@ EXPORT int __openat_2(int dirfd, const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.openat_2)
-		return (int)syscall(SYS_openat, dirfd, path, flags, 0);
-	int fd = real.openat_2(dirfd, path, flags);
+	int fd = real.openat_2 ? real.openat_2(dirfd, path, flags) : (int)syscall(SYS_openat, dirfd, path, flags, 0);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -1043,9 +1093,8 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	if (!real.openat64_2)
-		return (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0);
-	int fd = real.openat64_2(dirfd, path, flags);
+	int fd = real.openat64_2 ? real.openat64_2(dirfd, path, flags) : (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0);
+	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
 	return fd;
@@ -1060,6 +1109,7 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 	if (!real.fopen)
 		hook_resolve();
 	FILE *f = real.fopen(path, mode);
+	hook_after(f ? fileno(f) : -1);
 	if (f && mode && strchr(mode, '+'))
 		own_rw_add(fileno(f));
 	return f;
@@ -1074,6 +1124,7 @@ EXPORT FILE *fopen64(const char *path, const char *mode)
 	if (!real.fopen64)
 		hook_resolve();
 	FILE *f = real.fopen64(path, mode);
+	hook_after(f ? fileno(f) : -1);
 	if (f && mode && strchr(mode, '+'))
 		own_rw_add(fileno(f));
 	return f;
@@ -1086,6 +1137,7 @@ EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
 	if (!real.freopen)
 		hook_resolve();
 	FILE *f = real.freopen(path, mode, stream);
+	hook_after(f ? fileno(f) : -1);
 	if (f && mode && strchr(mode, '+'))
 		own_rw_add(fileno(f));
 	return f;
@@ -1098,6 +1150,7 @@ EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
 	if (!real.freopen64)
 		hook_resolve();
 	FILE *f = real.freopen64(path, mode, stream);
+	hook_after(f ? fileno(f) : -1);
 	if (f && mode && strchr(mode, '+'))
 		own_rw_add(fileno(f));
 	return f;
