@@ -215,6 +215,7 @@ static struct {
 
 	int noted[8];
 	int watch_limit_noted;
+	unsigned async_reads; /* reads reported without waiting for an answer (see monitor_run) */
 	int npolled;
 	int64_t next_poll;
 	int any_hot;
@@ -814,6 +815,8 @@ static void conn_read(int i)
 			break;
 		case FM_READ:
 			on_read(i, &m.read, (size_t)n);
+			if ((size_t)n > offsetof(struct fm_read, flags) && (m.read.flags & FM_READ_NO_REPLY))
+				M.async_reads++;
 			break;
 		case FM_READ_AGAIN:
 			on_read_again(i, &m.read, (size_t)n);
@@ -1796,11 +1799,11 @@ void monitor_run(struct monitor_opts *o)
 	}
 
 	/*
-	 * While a program reports reads in quick succession (start-up: a module after the
+	 * While a program reports reads it does not wait for (start-up: a module after the
 	 * next), the loop polls for a short while before it sleeps: a message to a monitor
 	 * that is not asleep costs its sender no wake-up (on a VM, an inter-processor
 	 * interrupt). Only with a processor to spare, and never longer than SPIN_NS after
-	 * the last message.
+	 * the last such message.
 	 */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int64_t spin_until = 0;
@@ -1825,8 +1828,9 @@ void monitor_run(struct monitor_opts *o)
 			if (kind == EV_LISTEN)
 				on_accept();
 			else if (kind == EV_CONN) {
+				unsigned before = M.async_reads;
 				conn_read((int)(uint32_t)evs[k].data.u64);
-				if (cpus > 1)
+				if (cpus > 1 && M.async_reads != before)
 					spin_until = mono_ns() + SPIN_NS;
 			}
 			else if (kind == EV_SIGNAL)
