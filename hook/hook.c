@@ -771,9 +771,13 @@ static int hook_may_talk(void)
 	return getpid() == hk.pid && !hk.dead && conn_ready(0) == 0;
 }
 
-/* A read reported once the program has opened the file (per thread: set in hook_before,
- * taken by hook_after in the same call). */
-static __thread struct {
+/* A read reported once the program has opened the file: set in hook_before, taken by
+ * hook_after in the same call of the same thread. One at a time (another thread meanwhile
+ * reports before its open); not thread-local, so that the program's thread-local page,
+ * written at every failed call (errno), does not grow: each page the run writes after a
+ * fork is a page more per checkpoint. */
+static struct {
+	pthread_t owner; /* 0: free */
 	size_t n;
 	char path[FM_PATH_MAX];
 } pend;
@@ -816,12 +820,13 @@ static int hook_read(const char *p, size_t n, int defer)
 		return 0;
 	}
 	int64_t now = now_ns();
-	if (defer && !(hk.cfg.flags & FM_CFG_ASK) && !hk.resumed_seq && !ckpt_wanted(now, p, 0)) {
+	if (defer && !pend.owner && !(hk.cfg.flags & FM_CFG_ASK) && !hk.resumed_seq && !ckpt_wanted(now, p, 0)) {
 		/* No checkpoint wanted here, and nothing to ask: the program opens first, and we
 		 * report what it opened (see hook_after). A name that does not exist (a search
 		 * path's misses) then costs no system call of ours. */
 		memcpy(pend.path, p, n + 1);
 		pend.n = n;
+		pend.owner = pthread_self();
 		return 0;
 	}
 	struct stat st;
@@ -943,21 +948,22 @@ static int hook_before(int dirfd, const char *path, int flags)
 /* After the open: reports a read deferred by hook_read, with what the program opened. */
 static void hook_after(int fd)
 {
-	if (!pend.n)
+	if (!__atomic_load_n(&pend.owner, __ATOMIC_RELAXED) || hk_busy)
 		return;
-	size_t n = pend.n;
-	pend.n = 0;
 	int saved = errno;
-	struct stat st;
-	if (fd < 0 || hk_busy || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		errno = saved;
-		return;
-	}
 	hk_busy = 1;
 	hk_lock();
+	if (!pthread_equal(pend.owner, pthread_self())) {
+		hk_unlock();
+		hk_busy = 0;
+		return;
+	}
+	size_t n = pend.n;
+	pend.owner = 0;
+	struct stat st;
 	uint64_t h = hash_path(pend.path, n);
 	struct slot *s = cache_find(pend.path, n, h);
-	if (!s->used && hook_may_talk()) {
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !s->used && hook_may_talk()) {
 		struct fm_read m;
 		read_send(&m, pend.path, n, &st, FM_READ_NO_REPLY);
 		if (conn_send(hk.fd, &m, m.h.len) < 0)
