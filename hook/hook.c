@@ -531,12 +531,14 @@ static int ckpt_wanted(int64_t now, const char *path, int consume)
 {
 	if (hk.cfg.role != FM_ROLE_RUN || hk.ckpt_count >= (int)hk.cfg.max_checkpoints)
 		return 0;
-	if (hk.ckpt_count == 0 || (hk.cfg.flags & FM_CFG_EVERY))
+	if (hk.cfg.flags & FM_CFG_EVERY)
 		return 1;
 	size_t pl = strlen(hk.cfg.project);
-	if (hk.free_used < (int)hk.cfg.free_checkpoints && pl && strncmp(path, hk.cfg.project, pl) == 0 &&
-	    (path[pl] == '/' || hk.cfg.project[pl - 1] == '/')) {
-		hk.free_used += consume;
+	int in_project = pl && strncmp(path, hk.cfg.project, pl) == 0 &&
+			 (path[pl] == '/' || hk.cfg.project[pl - 1] == '/');
+	/* The first read (often the program's own main file) counts as one of the project's. */
+	if (hk.ckpt_count == 0 || (in_project && hk.free_used < (int)hk.cfg.free_checkpoints)) {
+		hk.free_used += consume && in_project;
 		return 1;
 	}
 	int64_t gap = hk.cfg.min_gap_ns;

@@ -108,7 +108,7 @@ struct fm_hello_ok {
 	int64_t min_gap_ns;        /* ... and at least this much work since the last one */
 	uint32_t max_checkpoints;
 	uint32_t pad;
-	char project[1024]; /* the session's directory: its files get the free checkpoints */
+	char project[1024]; /* the session's directory: its first files read get the free checkpoints */
 	struct fm_hint hints[FM_MAX_HINTS];
 };
 
