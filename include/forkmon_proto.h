@@ -103,7 +103,8 @@ struct fm_hello_ok {
 	int32_t monitor_pid;
 	int32_t job_pgid;
 	uint32_t nhints;
-	uint32_t free_checkpoints; /* so many are taken at every watched read; then ... */
+	uint32_t free_checkpoints; /* the first read and the project's first reads, up to so
+				      many in all, get one regardless of cost; then ... */
 	uint32_t gap_factor;       /* ... one after this many times the last fork's cost */
 	int64_t min_gap_ns;        /* ... and at least this much work since the last one */
 	uint32_t max_checkpoints;
