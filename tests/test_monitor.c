@@ -89,6 +89,42 @@ static int has_events(const char *path, const char *name, int count)
 	return 0;
 }
 
+/* Lua's require opens a module twice (a readability check, then the load): with an
+ * events file the second read is listed too, after the first. */
+START_TEST(test_events_list_re_reads)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", "package.path = './?.lua'\nprint('got ' .. require('mod'))\n");
+	h_write(&s, "mod.lua", "return 1\n");
+	char events[4096];
+	snprintf(events, sizeof events, "%s", h_file(&s, "events.json"));
+	char *argv[] = {forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	expect(&s, "got 1", 1);
+	ck_assert(has_events(events, "exit", 1));
+	end_session(&s, SIGTERM);
+
+	json_t *all = read_events(events);
+	int mod = 0;
+	json_int_t first = 0;
+	for (size_t k = 0; k < json_array_size(all); k++) {
+		json_t *e = json_array_get(all, k);
+		const char *path = json_string_value(json_object_get(e, "path"));
+		if (strcmp(ev_name(e), "watch") || !path || strcmp(path, h_file(&s, "mod.lua")))
+			continue;
+		json_int_t seq = json_integer_value(json_object_get(e, "seq"));
+		if (mod++ == 0)
+			first = seq;
+		else
+			ck_assert_int_gt(seq, first);
+	}
+	ck_assert_int_eq(mod, 2);
+	json_decref(all);
+	h_cleanup(&s);
+}
+END_TEST
+
 START_TEST(test_events_after_an_edit_are_change_resume_exit)
 {
 	struct h_session s;
@@ -448,6 +484,7 @@ Suite *monitor_suite(void)
 	TCase *tc = tcase_create("front end");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_events_after_an_edit_are_change_resume_exit);
+	tcase_add_test(tc, test_events_list_re_reads);
 	tcase_add_test(tc, test_flood_with_a_blocked_terminal_loses_no_event);
 	tcase_add_test(tc, test_clear_and_colours_on_a_terminal_only);
 	tcase_add_test(tc, test_cli_help_and_version);
