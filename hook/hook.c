@@ -781,10 +781,11 @@ static int hook_may_talk(void)
 static struct {
 	pthread_t owner; /* 0: free */
 	size_t n;
+	uint64_t hash;
 	char path[FM_PATH_MAX];
 } pend;
 
-static void read_send(struct fm_read *m, const char *p, size_t n, const struct stat *st, uint32_t flags)
+static void read_fill(struct fm_read *m, const char *p, size_t n, const struct stat *st, uint32_t flags)
 {
 	fm_init(&m->h, FM_READ, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
 	m->flags = flags;
@@ -795,6 +796,18 @@ static void read_send(struct fm_read *m, const char *p, size_t n, const struct s
 	m->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 	m->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 	memcpy(m->path, p, n + 1);
+}
+
+/* Tells the monitor of a first read without waiting for its answer, and remembers the
+ * path (slot s, hash h) as watched. */
+static void read_tell(struct slot *s, const char *p, size_t n, uint64_t h, const struct stat *st)
+{
+	struct fm_read m;
+	read_fill(&m, p, n, st, FM_READ_NO_REPLY);
+	if (conn_send(hk.fd, &m, m.h.len) < 0)
+		hook_give_up();
+	else
+		cache_put(s, p, n, h, FM_WATCHED);
 }
 
 /* Returns 1 in a run just resumed from a checkpoint taken before this read, else 0.
@@ -822,12 +835,16 @@ static int hook_read(const char *p, size_t n, int defer)
 		return 0;
 	}
 	int64_t now = now_ns();
-	if (defer && !pend.owner && !(hk.cfg.flags & FM_CFG_ASK) && !hk.resumed_seq && !ckpt_wanted(now, p, 0)) {
+	/* Runs after a change ask about every new path: the monitor may want a checkpoint at
+	 * a file that changed before. */
+	int ask = (hk.cfg.flags & FM_CFG_ASK) || hk.resumed_seq;
+	if (defer && !ask && !pend.owner && !ckpt_wanted(now, p, 0)) {
 		/* No checkpoint wanted here, and nothing to ask: the program opens first, and we
 		 * report what it opened (see hook_after). A name that does not exist (a search
 		 * path's misses) then costs no system call of ours. */
 		memcpy(pend.path, p, n + 1);
 		pend.n = n;
+		pend.hash = h;
 		pend.owner = pthread_self();
 		return 0;
 	}
@@ -839,23 +856,15 @@ static int hook_read(const char *p, size_t n, int defer)
 	int want = ckpt_wanted(now, p, 1);
 	if (want && !ckpt_safe())
 		want = 0;
-
-	struct fm_read m;
-	read_send(&m, p, n, &st, want ? FM_READ_WANT_CKPT : 0);
-	/*
-	 * No checkpoint wanted: say it and read on, without waiting for the watch. A change
+	/* No checkpoint wanted: say it and read on, without waiting for the watch. A change
 	 * between our stat() and the watch is still seen: the monitor compares the file
-	 * with what we saw. (Runs after a change ask instead: the monitor may want a
-	 * checkpoint at a file that changed before.)
-	 */
-	if (!want && !(hk.cfg.flags & FM_CFG_ASK) && !hk.resumed_seq) {
-		m.flags |= FM_READ_NO_REPLY;
-		if (conn_send(hk.fd, &m, m.h.len) < 0)
-			hook_give_up();
-		else
-			cache_put(s, p, n, h, FM_WATCHED);
+	 * with what we saw. */
+	if (!want && !ask) {
+		read_tell(s, p, n, h, &st);
 		return 0;
 	}
+	struct fm_read m;
+	read_fill(&m, p, n, &st, want ? FM_READ_WANT_CKPT : 0);
 	struct fm_read_reply r;
 	if (conn_send(hk.fd, &m, m.h.len) < 0 || conn_recv(hk.fd, &r, sizeof r, FM_READ_REPLY) < 0) {
 		hook_give_up();
@@ -963,16 +972,10 @@ static void hook_after(int fd)
 	size_t n = pend.n;
 	pend.owner = 0;
 	struct stat st;
-	uint64_t h = hash_path(pend.path, n);
+	uint64_t h = pend.hash;
 	struct slot *s = cache_find(pend.path, n, h);
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !s->used && hook_may_talk()) {
-		struct fm_read m;
-		read_send(&m, pend.path, n, &st, FM_READ_NO_REPLY);
-		if (conn_send(hk.fd, &m, m.h.len) < 0)
-			hook_give_up();
-		else
-			cache_put(s, pend.path, n, h, FM_WATCHED);
-	}
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !s->used && hook_may_talk())
+		read_tell(s, pend.path, n, h, &st);
 	hk_unlock();
 	hk_busy = 0;
 	errno = saved;
@@ -1004,7 +1007,8 @@ EXPORT int open(const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.open ? real.open(path, flags, mode) : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+	int fd = real.open ? real.open(path, flags, mode)
+			 : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
@@ -1019,7 +1023,8 @@ EXPORT int open64(const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.open64 ? real.open64(path, flags, mode) : (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode);
+	int fd = real.open64 ? real.open64(path, flags, mode)
+			 : (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
@@ -1034,7 +1039,8 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.openat ? real.openat(dirfd, path, flags, mode) : (int)syscall(SYS_openat, dirfd, path, flags, mode);
+	int fd = real.openat ? real.openat(dirfd, path, flags, mode)
+			 : (int)syscall(SYS_openat, dirfd, path, flags, mode);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
@@ -1049,7 +1055,8 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.openat64 ? real.openat64(dirfd, path, flags, mode) : (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode);
+	int fd = real.openat64 ? real.openat64(dirfd, path, flags, mode)
+			 : (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
@@ -1062,7 +1069,8 @@ EXPORT int __open_2(const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.open_2 ? real.open_2(path, flags) : (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
+	int fd = real.open_2 ? real.open_2(path, flags)
+			 : (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
@@ -1075,7 +1083,8 @@ EXPORT int __open64_2(const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.open64_2 ? real.open64_2(path, flags) : (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0);
+	int fd = real.open64_2 ? real.open64_2(path, flags)
+			 : (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
@@ -1088,7 +1097,8 @@ EXPORT int __openat_2(int dirfd, const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.openat_2 ? real.openat_2(dirfd, path, flags) : (int)syscall(SYS_openat, dirfd, path, flags, 0);
+	int fd = real.openat_2 ? real.openat_2(dirfd, path, flags)
+			 : (int)syscall(SYS_openat, dirfd, path, flags, 0);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);
@@ -1101,7 +1111,8 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 		errno = ENOENT;
 		return -1;
 	}
-	int fd = real.openat64_2 ? real.openat64_2(dirfd, path, flags) : (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0);
+	int fd = real.openat64_2 ? real.openat64_2(dirfd, path, flags)
+			 : (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0);
 	hook_after(fd);
 	if ((flags & O_ACCMODE) == O_RDWR)
 		own_rw_add(fd);

@@ -168,6 +168,10 @@ struct request {
 	uint32_t envc;
 };
 
+/* After a read its sender does not wait for, the event loop polls this long before it
+ * sleeps (see monitor_run). */
+#define SPIN_NS 200000ll
+
 static struct {
 	struct monitor_opts *o;
 	int ep, lfd, sfd, tfd, wfd;
@@ -215,7 +219,8 @@ static struct {
 
 	int noted[8];
 	int watch_limit_noted;
-	unsigned async_reads; /* reads reported without waiting for an answer (see monitor_run) */
+	int64_t spin_until; /* the event loop polls until then (see SPIN_NS); 0: sleeps */
+	int spin;           /* a processor to spare for that */
 	int npolled;
 	int64_t next_poll;
 	int any_hot;
@@ -313,7 +318,8 @@ static int monitor_find_exe(void)
 	return err;
 }
 
-/* A client's environment, plus the session socket and the hook (helper mode). */
+/* A client's environment, plus the session socket and the hook (helper mode). Not
+ * inlined: its locals must not live across monitor_spawn_for's vfork. */
 static __attribute__((noinline)) char **client_env(const struct request *rq)
 {
 	char **env = calloc(rq->envc + 3, sizeof *env);
@@ -695,6 +701,8 @@ static void on_read(int i, const struct fm_read *m, size_t len)
 	}
 	if (!(m->flags & FM_READ_NO_REPLY))
 		conn_send(i, &r, sizeof r);
+	else if (M.spin)
+		M.spin_until = mono_ns() + SPIN_NS; /* more are likely to follow */
 }
 
 static void on_read_again(int i, const struct fm_read *m, size_t len)
@@ -815,8 +823,6 @@ static void conn_read(int i)
 			break;
 		case FM_READ:
 			on_read(i, &m.read, (size_t)n);
-			if ((size_t)n > offsetof(struct fm_read, flags) && (m.read.flags & FM_READ_NO_REPLY))
-				M.async_reads++;
 			break;
 		case FM_READ_AGAIN:
 			on_read_again(i, &m.read, (size_t)n);
@@ -1458,9 +1464,6 @@ static void on_watcher_records(void);
 /* How long a complete set of saves may wait for events still on their way. */
 #define POSTPONE_MAX_NS 50000000ll
 
-/* How long the event loop polls after a message before it sleeps (see monitor_run). */
-#define SPIN_NS 200000ll
-
 /* More runnable tasks than processors? Then a save's files come further apart (the
  * writer waits for a processor between them), and the quiet window widens. */
 static int saturated(void)
@@ -1805,14 +1808,13 @@ void monitor_run(struct monitor_opts *o)
 	 * interrupt). Only with a processor to spare, and never longer than SPIN_NS after
 	 * the last such message.
 	 */
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int64_t spin_until = 0;
+	M.spin = sysconf(_SC_NPROCESSORS_ONLN) > 1;
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(M.ep, evs, 64, spin_until ? 0 : -1);
-		if (n == 0 && spin_until) {
-			if (mono_ns() >= spin_until)
-				spin_until = 0;
+		int n = epoll_wait(M.ep, evs, 64, M.spin_until ? 0 : -1);
+		if (n == 0 && M.spin_until) {
+			if (mono_ns() >= M.spin_until)
+				M.spin_until = 0;
 			continue;
 		}
 		if (n < 0 && errno != EINTR) {
@@ -1827,12 +1829,8 @@ void monitor_run(struct monitor_opts *o)
 			int kind = (int)(evs[k].data.u64 >> 32);
 			if (kind == EV_LISTEN)
 				on_accept();
-			else if (kind == EV_CONN) {
-				unsigned before = M.async_reads;
+			else if (kind == EV_CONN)
 				conn_read((int)(uint32_t)evs[k].data.u64);
-				if (cpus > 1 && M.async_reads != before)
-					spin_until = mono_ns() + SPIN_NS;
-			}
 			else if (kind == EV_SIGNAL)
 				sig = 1;
 			else if (kind == EV_TIMER)
