@@ -1,101 +1,164 @@
 # forkmon — build, test, demo, bench, install.
 #
-#   make            build/forkmonhook.so (runs inside the program: libc only)
-#                   build/forkmon        (the monitor and CLI: Lua, libinotifytools)
-#   make check      every test (one Check runner, one summary line)
+#   make            build/forkmonhook.so  (runs inside the user's program: libc only)
+#                   build/forkmon         (the monitor, the watcher, filters, the helper)
+#                   build/forkmon-client  (the helper's client: libc only)
+#                   Never installs anything: `make deps` does (check and demo call it).
+#   make check      every test: the unit suite, then the system suite (one runner, one
+#                   Check summary line); `make check-unit` runs the unit suite alone
 #   make demo       a real program resumed from the middle, then exits
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make bench      performance, side by side with the baselines (bench/results.md)
+#   make install    PREFIX=/usr/local DESTDIR=   (and `make uninstall`)
+#
+# A folder is a process (README, "Layout"); each folder's objects get only the include
+# paths of the folders they may call, so a stray #include fails to build.
 
+VERSION := $(shell cat VERSION)
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
+PKG_CONFIG ?= pkg-config
 B := build
 
-# Dependencies come from Debian; install them when missing (apt-get, sudo when not root).
-DEPS_STAMP := $(B)/.deps
-PKGS := lua5.4 check
-
 CFLAGS ?= -O2 -g
+LDFLAGS ?=
 WARN := -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Wshadow -Wstrict-prototypes
-CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ihook -Ifilters -Iwatcher -Iclient
+DEFS := -D_GNU_SOURCE -DFORKMON_VERSION='"$(VERSION)"'
 
-HOOK_SRC := hook/hook.c hook/path.c
-HOOK_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -fno-stack-protector \
-	-ftls-model=initial-exec
-MON_SRC := watcher/main.c watcher/monitor.c watcher/policy.c watcher/debounce.c \
-	watcher/inotify.c watcher/proc.c watcher/out.c watcher/helper.c filters/filter.c \
-	hook/path.c client/paths.c
-CLIENT_SRC := client/client.c client/paths.c
-MON_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(MON_SRC))
-LIB_OBJ := $(filter-out $(B)/obj/watcher/main.o,$(MON_OBJ))
-TEST_SRC := $(wildcard tests/*.c)
-TEST_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(TEST_SRC))
+# ---- what each target is made of ---------------------------------------------------------
+# common/: libc-only code any executable may link (the hook too).
+COMMON_SRC := $(wildcard common/*.c)
+HOOK_SRC := $(wildcard hook/*.c) $(COMMON_SRC)
+MON_SRC := $(wildcard monitor/*.c watcher/*.c filters/*.c helper/*.c) $(COMMON_SRC)
+CLIENT_SRC := $(wildcard client/*.c) $(COMMON_SRC)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+SYS_SRC := $(wildcard tests/system/*.c) $(wildcard tests/*.c)
+HEADERS := $(wildcard include/*.h common/*.h hook/*.h hook/*.def monitor/*.h watcher/*.h \
+	filters/*.h helper/*.h client/*.h tests/*.h tests/unit/*.h tests/system/*.h)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+MON_OBJ := $(call obj,$(MON_SRC))
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+LIB_OBJ := $(filter-out $(B)/obj/monitor/main.o,$(MON_OBJ))
+TEST_OBJ := $(call obj,$(UNIT_SRC) $(SYS_SRC))
 TEST_PROGS := $(patsubst tests/progs/%.c,$(B)/progs/%,$(wildcard tests/progs/*.c)) $(B)/progs/reader32
+
+# ---- include paths: what a folder may call ------------------------------------------------
+INC_common := -Iinclude -Icommon
+INC_hook := $(INC_common) -Ihook
+INC_filters := -Ifilters
+INC_watcher := $(INC_common) -Iwatcher
+INC_monitor := $(INC_common) -Imonitor -Iwatcher -Ifilters -Ihelper
+INC_helper := $(INC_common) -Ihelper -Imonitor -Ifilters
+INC_client := $(INC_common) -Iclient
+INC_tests := $(INC_common) -Itests -Ihook -Imonitor -Iwatcher -Ifilters -Ihelper -Iclient
+folder = $(firstword $(subst /, ,$(1)))
+
+# ---- libraries, from pkg-config (evaluated lazily: after `make deps` installed them) -------
+pc = $(shell $(PKG_CONFIG) $(1) 2>/dev/null)
+LIB_CFLAGS = $(call pc,--cflags lua5.4 jansson) -pthread
+MON_LIBS = $(call pc,--libs lua5.4 jansson) -linotifytools -pthread
+CHECK_CFLAGS = $(call pc,--cflags check)
+CHECK_LIBS = $(call pc,--libs check)
+HOOK_CFLAGS := -fPIC -fvisibility=hidden -fno-stack-protector -ftls-model=initial-exec
 
 all: $(B)/forkmonhook.so $(B)/forkmon $(B)/forkmon-client
 
-$(DEPS_STAMP): scripts/install-deps
+# The libraries must be known to pkg-config: say which are missing, and how to get them.
+$(B)/.pkg-%:
 	@mkdir -p $(B)
-	@scripts/install-deps
+	@$(PKG_CONFIG) --exists $(subst +, ,$*) || { \
+		echo "forkmon: $(PKG_CONFIG) cannot find: $$(for p in $(subst +, ,$*); do \
+			$(PKG_CONFIG) --exists $$p || printf '%s ' $$p; done)(run 'make deps')" >&2; exit 1; }
 	@touch $@
+PKG_LIB := $(B)/.pkg-lua5.4+jansson
+PKG_CHECK := $(B)/.pkg-check
 
-deps: $(DEPS_STAMP)
+# Dependencies come from Debian: `make deps` installs what is missing (apt-get; sudo
+# when not root). Only `make deps`, `make check` and `make demo` ever do.
+deps:
+	@scripts/install-deps
 
-# pkg-config is evaluated lazily, after the dependencies are installed.
-MON_CFLAGS = $(CFLAGS) $(WARN) $(shell pkg-config --cflags lua5.4 jansson 2>/dev/null) -pthread
-MON_LIBS = $(shell pkg-config --libs lua5.4 jansson 2>/dev/null) -linotifytools -pthread
-CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
-CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
-
-$(B)/forkmonhook.so: $(HOOK_SRC) hook/path.h include/forkmon_proto.h include/fm_fdpass.h | $(DEPS_STAMP)
+# ---- the hook: one object of its own, position-independent, exports only the interposers
+$(B)/forkmonhook.so: $(HOOK_SRC) $(HEADERS) hook/exports.map
 	@mkdir -p $(B)
-	$(CC) $(CPPFLAGS) $(HOOK_CFLAGS) -shared -Wl,-z,defs -Wl,--version-script=hook/exports.map \
-		-o $@ $(HOOK_SRC) -ldl
+	$(CC) $(DEFS) $(INC_hook) $(CFLAGS) $(WARN) $(HOOK_CFLAGS) $(LDFLAGS) -shared -Wl,-z,defs \
+		-Wl,--version-script=hook/exports.map -o $@ $(HOOK_SRC) -ldl
 
-$(B)/obj/%.o: %.c | $(DEPS_STAMP)
+# ---- forkmon's own executables ------------------------------------------------------------
+$(B)/obj/tests/%.o: tests/%.c $(HEADERS) | $(PKG_LIB) $(PKG_CHECK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(MON_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(DEFS) $(INC_tests) $(CFLAGS) $(WARN) $(LIB_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+# libc-only folders need no library's flags
+$(B)/obj/client/%.o: client/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(DEFS) $(INC_client) $(CFLAGS) $(WARN) -c -o $@ $<
+$(B)/obj/common/%.o: common/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(DEFS) $(INC_common) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(B)/obj/%.o: %.c $(HEADERS) | $(PKG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(DEFS) $(INC_$(call folder,$<)) $(CFLAGS) $(WARN) $(LIB_CFLAGS) -c -o $@ $<
 
 $(B)/forkmon: $(MON_OBJ)
-	$(CC) -o $@ $(MON_OBJ) $(MON_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MON_OBJ) $(MON_LIBS)
 
 # The helper's client: small and quick to start (libc only).
-$(B)/forkmon-client: $(CLIENT_SRC) client/paths.h include/forkmon_proto.h include/fm_fdpass.h | $(DEPS_STAMP)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $(CLIENT_SRC)
+$(B)/forkmon-client: $(CLIENT_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLIENT_OBJ)
 
+# ---- tests ----------------------------------------------------------------------------------
 # Test programs, built the way distributions build C: -O2, fortified, 64-bit offsets
 # (open → __open64_2); the *32 variants keep 32-bit offsets (open → __open_2).
-$(B)/progs/%: tests/progs/%.c | $(DEPS_STAMP)
+$(B)/progs/%: tests/progs/%.c
 	@mkdir -p $(B)/progs
-	$(CC) -D_GNU_SOURCE -O2 -D_FILE_OFFSET_BITS=64 -D_FORTIFY_SOURCE=2 -Wall -o $@ $< -pthread
-$(B)/progs/%32: tests/progs/%.c | $(DEPS_STAMP)
+	$(CC) -D_GNU_SOURCE -O2 -D_FILE_OFFSET_BITS=64 -D_FORTIFY_SOURCE=2 -Wall $(LDFLAGS) -o $@ $< -pthread
+$(B)/progs/%32: tests/progs/%.c
 	@mkdir -p $(B)/progs
-	$(CC) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -Wall -o $@ $< -pthread
+	$(CC) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -Wall $(LDFLAGS) -o $@ $< -pthread
 
 $(B)/forkmon-tests: $(TEST_OBJ) $(LIB_OBJ)
-	$(CC) -o $@ $(TEST_OBJ) $(LIB_OBJ) $(MON_LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB_OBJ) $(MON_LIBS) $(CHECK_LIBS)
 
-check: all $(B)/forkmon-tests $(TEST_PROGS)
-	@cd $(B) && FORKMON_TOP=$(CURDIR) ./forkmon-tests
+tests: all $(B)/forkmon-tests $(TEST_PROGS)
 
-demo: all
+# One runner, one summary line: the unit suite first (fast: no processes of the user's
+# kind, a fake clock), then the system suite (real programs, real files, real signals).
+check: deps
+	@$(MAKE) --no-print-directory tests
+	@cd $(B) && FORKMON_TOP=$(CURDIR) ./forkmon-tests all
+
+check-unit: $(B)/forkmon-tests
+	@cd $(B) && FORKMON_TOP=$(CURDIR) ./forkmon-tests unit
+
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/demo
 
-# Performance, side by side with the baselines (not part of check): bench/results.md
 bench: all
 	@bench/run
 
+# ---- install --------------------------------------------------------------------------------
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+LIBDIR := $(DESTDIR)$(PREFIX)/lib/forkmon
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/forkmon
-	install -m 755 $(B)/forkmon $(DESTDIR)$(PREFIX)/lib/forkmon/forkmon
-	install -m 644 $(B)/forkmonhook.so $(DESTDIR)$(PREFIX)/lib/forkmon/forkmonhook.so
-	install -m 755 scripts/forkmon $(DESTDIR)$(PREFIX)/bin/forkmon
-	install -m 755 $(B)/forkmon-client $(DESTDIR)$(PREFIX)/bin/forkmon-client
-	install -d $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 644 forkmon.1 $(DESTDIR)$(PREFIX)/share/man/man1/forkmon.1
+	install -d $(BINDIR) $(LIBDIR) $(MANDIR)
+	install -m 755 $(B)/forkmon $(LIBDIR)/forkmon
+	install -m 644 $(B)/forkmonhook.so $(LIBDIR)/forkmonhook.so
+	install -m 755 scripts/forkmon $(BINDIR)/forkmon
+	install -m 755 $(B)/forkmon-client $(BINDIR)/forkmon-client
+	sed 's/@VERSION@/$(VERSION)/' forkmon.1 > $(MANDIR)/forkmon.1
+	chmod 644 $(MANDIR)/forkmon.1
+
+uninstall:
+	rm -f $(LIBDIR)/forkmon $(LIBDIR)/forkmonhook.so $(BINDIR)/forkmon $(BINDIR)/forkmon-client \
+		$(MANDIR)/forkmon.1
+	-rmdir $(LIBDIR) 2>/dev/null
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check demo bench install clean
--include $(MON_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+.PHONY: all deps tests check check-unit demo bench install uninstall clean

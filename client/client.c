@@ -12,9 +12,9 @@
  * cannot be reached or refuses, the client runs the command itself: the helper never
  * costs the user their command. This program stays small: no Lua, no inotify.
  */
-#include "fm_fdpass.h"
+#include "fdpass.h"
 #include "forkmon_proto.h"
-#include "paths.h"
+#include "sockpath.h"
 
 #include <errno.h>
 #include <fcntl.h>

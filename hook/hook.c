@@ -27,7 +27,7 @@
  * it forks, the original process execs the monitor (so the shell keeps waiting on the
  * monitor) and the child continues as the program.
  */
-#include "fm_fdpass.h"
+#include "fdpass.h"
 #include "forkmon_proto.h"
 #include "path.h"
 

@@ -10,9 +10,23 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-int main(void)
+/* The unit suite: pure logic, a fake clock, fake processes; no program of the user's
+ * kind runs. The system suite: real programs, files, signals and terminals. */
+static Suite *(*const unit_suites[])(void) = {filter_suite, path_suite, policy_suite, debounce_suite};
+static Suite *(*const system_suites[])(void) = {inotify_suite, engine_suite, live_suite, monitor_suite,
+						 helper_suite};
+
+int main(int argc, char **argv)
 {
+	const char *which = argc > 1 ? argv[1] : "all";
+	int unit = !strcmp(which, "all") || !strcmp(which, "unit");
+	int sys = !strcmp(which, "all") || !strcmp(which, "system");
+	if (!unit && !sys) {
+		fprintf(stderr, "usage: forkmon-tests [all|unit|system]\n");
+		return 2;
+	}
 	const char *tmp = getenv("TMPDIR");
 	char root[4096];
 	snprintf(root, sizeof root, "%s/forkmon-tests-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -22,15 +36,11 @@ int main(void)
 	}
 	setenv("TMPDIR", root, 1);
 
-	SRunner *sr = srunner_create(filter_suite());
-	srunner_add_suite(sr, path_suite());
-	srunner_add_suite(sr, policy_suite());
-	srunner_add_suite(sr, debounce_suite());
-	srunner_add_suite(sr, inotify_suite());
-	srunner_add_suite(sr, engine_suite());
-	srunner_add_suite(sr, live_suite());
-	srunner_add_suite(sr, monitor_suite());
-	srunner_add_suite(sr, helper_suite());
+	SRunner *sr = srunner_create(NULL);
+	for (size_t i = 0; unit && i < sizeof unit_suites / sizeof *unit_suites; i++)
+		srunner_add_suite(sr, unit_suites[i]());
+	for (size_t i = 0; sys && i < sizeof system_suites / sizeof *system_suites; i++)
+		srunner_add_suite(sr, system_suites[i]());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../filters/filter.h"
+#include "filter.h"
 #include "suites.h"
 
 extern char **environ;

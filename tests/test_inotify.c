@@ -8,7 +8,7 @@
  * FORKMON_TEST_TRACE=1 prints every record read to stderr (the sequences a save
  * produces are worth seeing when a tool changes its habits).
  */
-#include "../watcher/inotify.h"
+#include "inotify.h"
 #include "suites.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * watcher/helper.c — `forkmon helper`: the daemon of the helper front end.
+ * helper/helper.c — `forkmon helper`: the daemon of the helper front end.
  *
  * After Kart's CLI helper: a background process on a UNIX socket keeps commands warm,
  * so that repeated invocations skip their start-up. The client (helper/client.c) sends
@@ -17,7 +17,7 @@
 #include "helper.h"
 
 #include "filter.h"
-#include "fm_fdpass.h"
+#include "fdpass.h"
 #include "forkmon_proto.h"
 #include "monitor.h"
 #include "out.h"

@@ -1,5 +1,5 @@
 /*
- * watcher/policy.h — the resume rule, without processes or clocks (unit-tested alone).
+ * monitor/policy.h — the resume rule, without processes or clocks (unit-tested alone).
  *
  * Every watched read of the current lineage gets a sequence number; a checkpoint taken
  * just before read s is registered under s. When a set of files changes, let r be the

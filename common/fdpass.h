@@ -1,5 +1,5 @@
 /*
- * include/fm_fdpass.h — one message with descriptors attached (SCM_RIGHTS), both ways.
+ * common/fdpass.h — one message with descriptors attached (SCM_RIGHTS), both ways.
  *
  * Header-only and libc-only, so the hook can use it too. Used for the helper's
  * requests (client → helper → session) and for RESUME with a client's descriptors

@@ -1,5 +1,5 @@
 /*
- * hook/path.h — absolute paths without asking the file system.
+ * common/path.h — absolute paths without asking the file system.
  *
  * Used by the hook (inside the user's program: no allocation, no system call) and by
  * the monitor. path_join() makes the absolute, lexically normal form of a path opened

@@ -1,4 +1,4 @@
-/* watcher/proc.c — process trees from /proc (see proc.h). */
+/* monitor/proc.c — process trees from /proc (see proc.h). */
 #include "proc.h"
 
 #include <dirent.h>

@@ -1,5 +1,5 @@
 /*
- * watcher/proc.h — the processes of a session, found in /proc.
+ * monitor/proc.h — the processes of a session, found in /proc.
  *
  * The monitor is a child subreaper: every process of the session descends from it,
  * orphans included. The run and everything it started are the monitor's descendants

@@ -1,5 +1,5 @@
-/* client/paths.c — the helper's socket path and its private directory (see paths.h). */
-#include "paths.h"
+/* common/sockpath.c — the helper's socket path and its private directory (see sockpath.h). */
+#include "sockpath.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* hook/path.c — lexical path normalisation (see path.h). No allocation, no syscalls. */
+/* common/path.c — lexical path normalisation (see path.h). No allocation, no syscalls. */
 #include "path.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* watcher/policy.c — the resume rule (see policy.h). */
+/* monitor/policy.c — the resume rule (see policy.h). */
 #include "policy.h"
 
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * watcher/monitor.h — the monitor: one session of forkmon, in forkmon's own process.
+ * monitor/monitor.h — the monitor: one session of forkmon, in forkmon's own process.
  *
  * The monitor owns the filters, the watcher thread, the checkpoint table and the resume
  * policy. It is a child subreaper, so every process of the session (the run, the
@@ -31,7 +31,7 @@ struct monitor_opts {
 	const char *exe;        /* bare mode: the program's executable, else NULL (PATH) */
 	const char *hook;       /* path of forkmonhook.so (run mode) */
 	const char *preload;    /* bare mode: the program's own LD_PRELOAD */
-	/* helper mode: requests come on this socket (see watcher/helper.c), -1 otherwise */
+	/* helper mode: requests come on this socket (see helper/helper.c), -1 otherwise */
 	int serve_fd;
 	int64_t idle_ns;        /* helper mode: end after so long without a request */
 	/* bare mode: the session socket and the first run already exist */

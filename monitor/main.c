@@ -1,5 +1,5 @@
 /*
- * watcher/main.c — the forkmon command: options, environment, then the monitor.
+ * monitor/main.c — the forkmon command: options, environment, then the monitor.
  *
  *   forkmon run [options] [--] CMD [ARGS]   a session around CMD
  *   forkmon --bare FD PID EXE PRELOAD -- ARGV  (internal: started by the hook in bare
@@ -21,10 +21,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#ifndef FORKMON_VERSION
-#define FORKMON_VERSION "0.1.0"
-#endif
 
 static const char usage_line[] =
 	"usage: forkmon run [-f PATTERN]... [-i PATTERN]... [-qce] [-d MS] [-E FILE] [--] COMMAND [ARG]...";

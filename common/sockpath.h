@@ -1,11 +1,11 @@
 /*
- * client/paths.h — where the helper's socket lives; shared by the client and the helper.
+ * common/sockpath.h — where the helper's socket lives; shared by the client and the helper.
  *
  * --socket PATH, else $FORKMON_HELPER_SOCKET, else $XDG_RUNTIME_DIR/forkmon/helper.sock,
  * else /tmp/forkmon-UID/helper.sock. The directory must be the user's own, mode 0700.
  */
-#ifndef FORKMON_PATHS_H
-#define FORKMON_PATHS_H
+#ifndef FORKMON_SOCKPATH_H
+#define FORKMON_SOCKPATH_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /*
- * watcher/monitor.c — one forkmon session (see monitor.h).
+ * monitor/monitor.c — one forkmon session (see monitor.h).
  *
  * The loop below has four concerns, handled in this order in every turn so that what
  * a process said is known before what happened to it:
@@ -20,7 +20,7 @@
 
 #include "debounce.h"
 #include "filter.h"
-#include "fm_fdpass.h"
+#include "fdpass.h"
 #include "forkmon_proto.h"
 #include "inotify.h"
 #include "out.h"

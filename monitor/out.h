@@ -1,5 +1,5 @@
 /*
- * watcher/out.h — what the monitor tells the user and the tools around it.
+ * monitor/out.h — what the monitor tells the user and the tools around it.
  *
  * Two sinks, both written from the monitor's one event loop and never blocking it:
  *   - the terminal (stderr): status lines "[forkmon] ..." (silenced by quiet) and errors

@@ -1,11 +1,11 @@
 /*
- * watcher/helper.h — `forkmon helper`, the daemon of the helper front end (helper.c).
+ * helper/helper.h — `forkmon helper`, the daemon of the helper front end (helper.c).
  * Called by main.c; sessions run monitor.c in serve mode.
  */
 #ifndef FORKMON_HELPER_H
 #define FORKMON_HELPER_H
 
-#include "paths.h"
+#include "sockpath.h"
 
 #define HELPER_USAGE "usage: forkmon helper [-s PATH] [-t SECONDS] [-f PATTERN]... [-i PATTERN]..."
 

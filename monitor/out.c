@@ -1,4 +1,4 @@
-/* watcher/out.c — the terminal and the event stream, never blocking (see out.h). */
+/* monitor/out.c — the terminal and the event stream, never blocking (see out.h). */
 #include "out.h"
 
 #include <errno.h>
