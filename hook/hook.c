@@ -288,10 +288,7 @@ static int conn_ready(uint32_t hello_flags)
 	}
 	struct fm_hello m = {0};
 	fm_init(&m.h, FM_HELLO, sizeof m);
-	m.pid = hk.pid;
-	m.ppid = getppid();
 	m.flags = hello_flags;
-	m.seq = hk.resumed_seq;
 	struct fm_hello_ok ok;
 	struct stat st;
 	if (conn_send(fd, &m, sizeof m) < 0 || conn_recv(fd, &ok, sizeof ok, FM_HELLO_OK) < 0 ||
@@ -701,7 +698,6 @@ static int ckpt_take(uint64_t seq)
 		return -1;
 	struct fm_ckpt_register reg = {0};
 	fm_init(&reg.h, FM_CKPT_REGISTER, sizeof reg);
-	reg.run_pid = hk.pid;
 	reg.seq = seq;
 	if (conn_send(ctl, &reg, sizeof reg) < 0) {
 		close(ctl);

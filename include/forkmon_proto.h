@@ -36,7 +36,7 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 1
+#define FM_VERSION 2
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
@@ -72,11 +72,9 @@ struct fm_header {
 #define FM_HELLO_RESUMED 1u /* a run just forked from a checkpoint */
 
 struct fm_hello {
-	struct fm_header h;
-	int32_t pid, ppid;
+	struct fm_header h; /* the sender's pid: SO_PEERCRED */
 	uint32_t flags;
 	uint32_t pad;
-	uint64_t seq; /* with FM_HELLO_RESUMED: the checkpoint it came from */
 };
 
 enum fm_role { FM_ROLE_SUB = 0, FM_ROLE_RUN = 1 };
@@ -100,8 +98,6 @@ struct fm_hello_ok {
 	int32_t status;
 	int32_t role;
 	uint32_t flags;
-	int32_t monitor_pid;
-	int32_t job_pgid;
 	uint32_t nhints;
 	uint32_t free_checkpoints; /* the first read and the project's first reads, up to so
 				      many in all, get one regardless of cost; then ... */
@@ -152,9 +148,7 @@ struct fm_note {
 };
 
 struct fm_ckpt_register {
-	struct fm_header h;
-	int32_t run_pid;
-	int32_t pad;
+	struct fm_header h; /* the run's pid: SO_PEERCRED */
 	uint64_t seq;
 };
 

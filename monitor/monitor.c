@@ -1631,8 +1631,6 @@ static void hints_setup(void)
 	memset(c, 0, sizeof *c);
 	fm_init(&c->h, FM_HELLO_OK, sizeof *c);
 	c->status = FM_OK;
-	c->monitor_pid = M.self;
-	c->job_pgid = M.pgid;
 	/* The first checkpoints are cheap insurance (about a millisecond each); past them, a
 	 * checkpoint must be preceded by ten times its own cost in work, so that start-up
 	 * overhead stays a bounded fraction whatever the number of files. */
