@@ -1,0 +1,104 @@
+/*
+ * hook/candidate.c — which opens may be of a watched file, decided inside the user's
+ * program without asking: read-only flags, the literal prefixes and suffixes of the
+ * patterns (the hints of HELLO_OK), the absolute path, Python's cached bytecode.
+ * Called by decide.c; the name checks are on every open's path, so they are cheap and
+ * make no system call.
+ */
+#include "hook.h"
+#include "path.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int candidate_ends_with(const char *s, size_t n, const char *suf)
+{
+	size_t l = strlen(suf);
+	return l <= n && memcmp(s + n - l, suf, l) == 0;
+}
+
+/* Only meaningful once configured. */
+int candidate_hints_allow(const char *p, size_t n)
+{
+	if (hk.cfg.flags & FM_CFG_ALL_CANDIDATES)
+		return 1;
+	for (unsigned i = 0; i < hk.cfg.nhints; i++) {
+		const struct fm_hint *h = &hk.cfg.hints[i];
+		if (strncmp(p, h->prefix, strlen(h->prefix)) == 0 && candidate_ends_with(p, n, h->suffix))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Most opens end here, before any path arithmetic (a getcwd, a normalisation): a name
+ * that can only be a directory's, or whose last component no hint's suffix fits.
+ * Normalising keeps the last component, so the suffix of the absolute path is the suffix
+ * of that component whenever the hint's suffix has no '/' and fits in it. A Python
+ * bytecode file stands for its source (candidate_pyc_source): the full path decides.
+ */
+int candidate_name_rejected(const char *rel)
+{
+	if (path_is_dirlike(rel))
+		return 1;
+	if (!hk.configured || (hk.cfg.flags & FM_CFG_ALL_CANDIDATES))
+		return 0;
+	const char *last = path_last(rel);
+	size_t n = strlen(last);
+	if (candidate_ends_with(last, n, ".pyc"))
+		return 0;
+	for (unsigned i = 0; i < hk.cfg.nhints; i++) {
+		const char *suf = hk.cfg.hints[i].suffix;
+		size_t l = strlen(suf);
+		if (l == 0 || l > n || memchr(suf, '/', l))
+			return 0; /* undecided by the name alone */
+		if (memcmp(last + n - l, suf, l) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+int candidate_absolute(int dirfd, const char *path, char *out, size_t outlen)
+{
+	char base[FM_PATH_MAX];
+	if (path[0] == '/')
+		return path_join(NULL, path, out, outlen);
+	if (dirfd == AT_FDCWD) {
+		if (syscall(SYS_getcwd, base, sizeof base) < 0)
+			return -1;
+	} else {
+		char link[64];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+		ssize_t n = readlink(link, base, sizeof base - 1);
+		if (n <= 0)
+			return -1;
+		base[n] = '\0';
+	}
+	return path_join(base, path, out, outlen);
+}
+
+/*
+ * Python reads DIR/__pycache__/NAME.cpython-311.pyc instead of DIR/NAME.py while the
+ * cache is valid: that read stands for a read of the source, and is reported as one.
+ * Rewrites p in place; returns the new length, or n when p is not such a path.
+ */
+int candidate_pyc_source(char *p, int n)
+{
+	static const char pycache[] = "/__pycache__/";
+	if (n < 5 || memcmp(p + n - 4, ".pyc", 4) != 0)
+		return n;
+	char *name = strrchr(p, '/');
+	if (!name || name - p < (int)sizeof pycache - 2 ||
+	    memcmp(name - (sizeof pycache - 2), pycache, sizeof pycache - 2) != 0)
+		return n;
+	char *dot = strchr(name + 1, '.');
+	if (!dot || dot == name + 1)
+		return n;
+	char *dir = name - (sizeof pycache - 2); /* "/__pycache__" starts here */
+	size_t len = (size_t)(dot - name);     /* "/NAME" */
+	memmove(dir, name, len);
+	memcpy(dir + len, ".py", 4);
+	return (int)(dir + len + 3 - p);
+}

@@ -1,0 +1,188 @@
+/*
+ * hook/ckpt.c — taking a checkpoint: is one wanted here (the spacing rule), is this a
+ * safe moment (one thread, no child), and the double fork that leaves a suspended copy
+ * of the run as a child of the monitor. Runs inside the user's program, in the run,
+ * under hk_lock(); called by decide.c before a watched read.
+ */
+#include "hook.h"
+#include "peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The rule is pure (spacing.c); here it gets the monitor's numbers and the real clock.
+ * The project's first reads (under the session's directory) get the free checkpoints:
+ * those are the files people edit. */
+int ckpt_wanted(int64_t now, const char *path, int consume)
+{
+	struct spacing_cfg c = {
+		.run = hk.cfg.role == FM_ROLE_RUN,
+		.every = (hk.cfg.flags & FM_CFG_EVERY) != 0,
+		.free_checkpoints = hk.cfg.free_checkpoints,
+		.gap_factor = hk.cfg.gap_factor,
+		.min_gap_ns = hk.cfg.min_gap_ns,
+		.max_checkpoints = hk.cfg.max_checkpoints,
+	};
+	return spacing_wanted(&c, &hk.spacing, now, spacing_in_project(hk.cfg.project, path), consume);
+}
+
+/* Number of threads of this process, or -1. The kernel counts them into the link count
+ * of /proc/self/task (2 + threads): a stat, cheaper than formatting /proc/self/stat. */
+static int ckpt_thread_count(void)
+{
+	struct stat st;
+	if (syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/task", &st, 0) == 0 && st.st_nlink >= 3)
+		return (int)st.st_nlink - 2;
+	/* else field 20 of /proc/self/stat */
+	char buf[1024];
+	int fd = real_raw_open("/proc/self/stat", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (!p)
+		return -1;
+	/* after ")" come fields 3..: state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime cutime cstime priority nice num_threads */
+	int field = 2;
+	for (; *p && field < 20; p++)
+		if (*p == ' ')
+			field++;
+	return atoi(p);
+}
+
+/* 1 when the process has live child processes: a copy could never wait for them. */
+static int ckpt_has_children(void)
+{
+	siginfo_t si;
+	si.si_pid = 0;
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return errno != ECHILD;
+	return 1;
+}
+
+/* A multi-threaded process is never checkpointed: the missing threads would deadlock the
+ * copy. Each reason is told to the monitor once per process. */
+int ckpt_safe(void)
+{
+	int t = ckpt_thread_count();
+	if (t != 1) {
+		if (!hk.noted_threads++)
+			conn_note(FM_NOTE_THREADS, t);
+		return 0;
+	}
+	if (ckpt_has_children()) {
+		if (!hk.noted_children++)
+			conn_note(FM_NOTE_CHILDREN, 0);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The intermediate process of a double fork, a vfork child sharing its parent's memory
+ * and stack: it forks the real child, reports its pid (FM_CKPT_PID or FM_RESUMED) and
+ * exits. Returns 1 in that child. A function of its own, so that nothing it does lands
+ * in the caller's frame, which the suspended parent still owns.
+ */
+__attribute__((noinline)) int ckpt_middle(int ctl, int type)
+{
+	pid_t c = fork();
+	if (c == 0)
+		return 1;
+	struct fm_pid p = {0};
+	fm_init(&p.h, (enum fm_type)type, sizeof p);
+	p.pid = c < 0 ? -errno : c;
+	peer_send(ctl, &p, NULL, 0, 0);
+	_exit(c < 0);
+}
+
+/* The control connection of a new checkpoint, registered under seq, or -1. */
+static int ckpt_register(uint64_t seq)
+{
+	int ctl = conn_open();
+	if (ctl < 0)
+		return -1;
+	struct fm_ckpt_register reg = {0};
+	fm_init(&reg.h, FM_CKPT_REGISTER, sizeof reg);
+	reg.seq = seq;
+	if (peer_send(ctl, &reg, NULL, 0, 0) < 0) {
+		close(ctl);
+		return -1;
+	}
+	return ctl;
+}
+
+/* After the double fork, with every signal blocked: the SIGCHLD of our intermediate
+ * child is ours, not the program's, unless one was pending before or another child of
+ * the program is waiting too. */
+static void ckpt_take_sigchld(int was_pending)
+{
+	if (was_pending)
+		return;
+	siginfo_t si;
+	si.si_pid = 0;
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) {
+		sigset_t chld;
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		struct timespec zero = {0, 0};
+		sigtimedwait(&chld, NULL, &zero);
+	}
+}
+
+int ckpt_take(uint64_t seq)
+{
+	fflush(NULL); /* or buffered output would be printed again by every resumed run */
+	int ctl = ckpt_register(seq);
+	if (ctl < 0)
+		return -1;
+	offsets_save(ctl);
+
+	/* No signal handler of the program may run in the vfork child (it shares our stack),
+	 * and our intermediate child must not disturb the program's SIGCHLD handling. */
+	sigset_t all, old, pend;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	hk.saved_mask = old;
+	sigpending(&pend);
+	int was_pending = sigismember(&pend, SIGCHLD);
+
+	int runfd = hk.fd;
+	int64_t t0 = hk_now_ns();
+	/*
+	 * Double fork, so that the checkpoint is re-parented to the monitor and the program
+	 * never sees a child of ours in wait(). The intermediate process is a vfork child:
+	 * it borrows our memory (no page tables copied) while we are suspended, forks the
+	 * checkpoint from it, reports the pid and exits — one real fork per checkpoint.
+	 */
+	pid_t m = vfork();
+	if (m == 0 && ckpt_middle(ctl, FM_CKPT_PID)) {
+		resume_wait(ctl, runfd);
+		return 1; /* a new run */
+	}
+	int err = errno;
+	close(ctl);
+	if (m > 0) {
+		int st;
+		while (waitpid(m, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	ckpt_take_sigchld(was_pending);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	int64_t t1 = hk_now_ns();
+	if (m < 0) {
+		conn_note(FM_NOTE_FORK_FAILED, err);
+		return -1;
+	}
+	spacing_forked(&hk.spacing, t1, t1 - t0);
+	return 0;
+}

@@ -1,0 +1,219 @@
+/*
+ * hook/decide.c — the decision before and after each open. Runs inside the user's
+ * program, in whatever thread opens; called by every interposer (interpose.c).
+ *
+ * Before a read-only open of a candidate (candidate.c) the hook asks the monitor whether
+ * the path is watched; the monitor adds the watch before it answers, and may grant the
+ * run a checkpoint, which is taken here, just before the open: a run resumed from it
+ * returns from this very open and reads the new file.
+ *
+ * A read that wants no checkpoint (most of them: checkpoints are spaced by their cost)
+ * is not waited for: it is reported right after the program's open, with what was
+ * opened, and a name that does not exist costs nothing of ours.
+ */
+#include "hook.h"
+#include "peer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/* A read reported once the program has opened the file: set in decide_before, taken by
+ * decide_after in the same call of the same thread. One at a time (another thread
+ * meanwhile reports before its open); not thread-local, so that the program's
+ * thread-local page, written at every failed call (errno), does not grow: each page the
+ * run writes after a fork is a page more per checkpoint. */
+static struct {
+	pthread_t owner; /* 0: free */
+	size_t n;
+	uint64_t hash;
+	char path[FM_PATH_MAX];
+} pend;
+
+static void decide_fill(struct fm_read *m, int type, const char *p, size_t n, uint32_t flags)
+{
+	fm_init(&m->h, (enum fm_type)type, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
+	m->flags = flags;
+	m->pad = 0;
+	m->dev = m->ino = 0;
+	m->size = m->mtime_ns = m->ctime_ns = 0;
+	memcpy(m->path, p, n + 1);
+}
+
+static void decide_fill_stat(struct fm_read *m, const struct stat *st)
+{
+	m->dev = st->st_dev;
+	m->ino = st->st_ino;
+	m->size = st->st_size;
+	m->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	m->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+/* Tells the monitor of a first read without waiting for its answer, and remembers the
+ * path (slot s, hash h) as watched. */
+static void decide_tell(struct cache_slot *s, const char *p, size_t n, uint64_t h, const struct stat *st)
+{
+	struct fm_read m;
+	decide_fill(&m, FM_READ, p, n, FM_READ_NO_REPLY);
+	decide_fill_stat(&m, st);
+	if (conn_send(&m) == 0)
+		cache_put(s, p, n, h, FM_WATCHED);
+}
+
+/* A read of a path this process already reported: never checkpointed (a change of it
+ * resumes from before its first read; Lua opens every module twice), and said only when
+ * the monitor keeps an events file. */
+static void decide_reread(const struct cache_slot *s, const char *p, size_t n)
+{
+	if (s->verdict == FM_IGNORED || !(hk.cfg.flags & FM_CFG_REREADS) || !conn_may_talk())
+		return;
+	struct fm_read m;
+	decide_fill(&m, FM_READ_AGAIN, p, n, 0);
+	conn_send(&m);
+}
+
+/* No checkpoint wanted here, and nothing to ask: the program opens first, and we report
+ * what it opened (decide_after). A name that does not exist (a search path's misses)
+ * then costs no system call of ours. */
+static void decide_defer(const char *p, size_t n, uint64_t h)
+{
+	memcpy(pend.path, p, n + 1);
+	pend.n = n;
+	pend.hash = h;
+	pend.owner = pthread_self();
+}
+
+/* Asks about the read m of p (slot s, hash h) and waits for the answer: 0, or -1 when
+ * the hook gave up. The answer is remembered unless it is "ask again later". */
+static int decide_ask(const struct fm_read *m, struct cache_slot *s, const char *p, size_t n, uint64_t h,
+		      struct fm_read_reply *r)
+{
+	if (conn_send(m) < 0)
+		return -1;
+	if (peer_recv_type(hk.fd, r, sizeof *r, FM_READ_REPLY) <= 0) {
+		conn_give_up();
+		return -1;
+	}
+	if (r->verdict != FM_NOT_NOW)
+		cache_put(s, p, n, h, r->verdict);
+	return 0;
+}
+
+/* In a run just resumed from the checkpoint taken before read m: introduce ourselves,
+ * then redo this read for the monitor. */
+static void decide_resumed(struct fm_read *m)
+{
+	hk.resumed = 1;
+	if (conn_ready(FM_HELLO_RESUMED) == 0) {
+		fm_init(&m->h, FM_READ_AGAIN, m->h.len);
+		m->flags = FM_READ_RESUMED;
+		conn_send(m);
+	}
+}
+
+/* A candidate's read, under hk_lock(). Returns 1 in a run just resumed from a checkpoint
+ * taken before this read, else 0. defer: the read may be reported after the open
+ * (decide_after), when no checkpoint is wanted. */
+static int decide_read(const char *p, size_t n, int defer)
+{
+	uint64_t h = cache_hash(p, n);
+	struct cache_slot *s = cache_find(p, n, h);
+	if (s->used) {
+		decide_reread(s, p, n);
+		return 0;
+	}
+	int64_t now = hk_now_ns();
+	/* Runs after a change ask about every new path: the monitor may want a checkpoint at
+	 * a file that changed before. */
+	int ask = (hk.cfg.flags & FM_CFG_ASK) || hk.resumed;
+	if (defer && !ask && !pend.owner && !ckpt_wanted(now, p, 0)) {
+		decide_defer(p, n, h);
+		return 0;
+	}
+	struct stat st;
+	if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0; /* not there (yet), or not a file: ask again next time */
+	if (!conn_may_talk())
+		return 0;
+	int want = ckpt_wanted(now, p, 1) && ckpt_safe();
+	/* No checkpoint wanted: say it and read on, without waiting for the watch. A change
+	 * between our stat() and the watch is still seen: the monitor compares the file
+	 * with what we saw. */
+	if (!want && !ask) {
+		decide_tell(s, p, n, h, &st);
+		return 0;
+	}
+	struct fm_read m;
+	decide_fill(&m, FM_READ, p, n, want ? FM_READ_WANT_CKPT : 0);
+	decide_fill_stat(&m, &st);
+	struct fm_read_reply r;
+	if (decide_ask(&m, s, p, n, h, &r) < 0 || r.verdict != FM_WATCHED || !r.grant)
+		return 0;
+	/* The monitor may grant one unasked (a file that changed before): check then. */
+	if (!want && !ckpt_safe())
+		return 0;
+	if (ckpt_take(r.seq) == 1) {
+		decide_resumed(&m);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Before each open. Returns 1 when this open must fail with ENOENT instead: in a run
+ * resumed at the open of a Python bytecode file. CPython checked that file against the
+ * source's size and time before it opened it, and that was before the change; without
+ * the cached file it compiles the source it finds now.
+ */
+int decide_before(int dirfd, const char *path, int flags)
+{
+	if (!hk.active || hk.dead || hk_busy || !path || !candidate_flags(flags))
+		return 0;
+	if (candidate_name_rejected(path))
+		return 0; /* most opens end here */
+	hk_busy = 1;
+	int saved = errno, fail = 0;
+	char abs[FM_PATH_MAX];
+	int n = candidate_absolute(dirfd, path, abs, sizeof abs), pyc = 0;
+	if (n > 0) {
+		int m = candidate_pyc_source(abs, n);
+		pyc = m != n;
+		n = m;
+	}
+	int known = hk.configured; /* the monitor's hints are known: check them here */
+	if (n > 0 && (!known || candidate_hints_allow(abs, (size_t)n))) {
+		hk_lock();
+		/* The first time, the hints come with the monitor's answer to HELLO. (In a vfork
+		 * child, conn_may_talk() and decide_read() do nothing: see there.) */
+		if (known || (conn_may_talk() && candidate_hints_allow(abs, (size_t)n)))
+			fail = decide_read(abs, (size_t)n, known && !pyc) && pyc;
+		hk_unlock();
+	}
+	errno = saved;
+	hk_busy = 0;
+	return fail;
+}
+
+void decide_after(int fd)
+{
+	if (!__atomic_load_n(&pend.owner, __ATOMIC_RELAXED) || hk_busy)
+		return;
+	int saved = errno;
+	hk_busy = 1;
+	hk_lock();
+	if (!pthread_equal(pend.owner, pthread_self())) {
+		hk_unlock();
+		hk_busy = 0;
+		return;
+	}
+	size_t n = pend.n;
+	pend.owner = 0;
+	struct stat st;
+	uint64_t h = pend.hash;
+	struct cache_slot *s = cache_find(pend.path, n, h);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !s->used && conn_may_talk())
+		decide_tell(s, pend.path, n, h, &st);
+	hk_unlock();
+	hk_busy = 0;
+	errno = saved;
+}

@@ -1,0 +1,184 @@
+/*
+ * hook/hook.h — the hook's private contract: its one state, its lock, and what its files
+ * call of each other. Runs inside the user's program (forkmonhook.so); nothing here is
+ * exported (the .so is built with -fvisibility=hidden and hook/exports.map; the pragma
+ * below also lets the compiler call these directly, without the PLT or the GOT).
+ *
+ * The files, in the order an open() meets them:
+ *   interpose.c  the 12 interposers, generated from interposers.def
+ *   decide.c     before and after each open: candidate? ask or tell the monitor? checkpoint?
+ *   candidate.c  which opens may be of a watched file (flags, the hints, absolute paths)
+ *   cache.c      the per-path answer cache
+ *   conn.c       the connection to the monitor (HELLO, notes), over common/peer.h
+ *   ckpt.c       taking a checkpoint (is it wanted, is it safe, the double fork)
+ *   spacing.c    the spacing rule (pure)
+ *   offsets.c    the file offsets a resumed run gets back
+ *   resume.c     the suspended checkpoint and the run it becomes
+ *   real.c       the real functions, resolved with dlsym, and raw system calls
+ *   state.c      hk, the lock, the one-line message
+ *   start.c      the constructor and bare mode (the monitor started from here)
+ *
+ * Rules for all of them: libc only; no allocation on the path of an open() (all state is
+ * static); nothing unsafe after fork() (no lock held across our own forks but hk's); our
+ * own file access through raw system calls (open() would come back into the hook).
+ */
+#ifndef FORKMON_HOOK_H
+#define FORKMON_HOOK_H
+
+#include "forkmon_proto.h"
+#include "spacing.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#pragma GCC visibility push(hidden)
+
+/* ---- state.c: the one state, shared by every thread; hk_lock() guards it ----------- */
+
+struct hook_state {
+	int active;    /* a session exists (FORKMON_SOCKET known) */
+	int dead;      /* the monitor is gone or refused us: stay out of the way */
+	struct sockaddr_un addr;
+	socklen_t addrlen;
+	int fd;        /* connection to the monitor, -1 until needed */
+	ino_t fd_ino;  /* to notice a program that closed or reused our descriptor */
+	pid_t pid;     /* this process; a vfork child still sees its parent's */
+	pid_t fd_pid;  /* the process that opened fd */
+	int configured; /* cfg holds the monitor's HELLO_OK */
+	struct fm_hello_ok cfg;
+	struct spacing spacing; /* this run's checkpoints (hook/spacing.h) */
+	int noted_threads, noted_children;
+	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
+	int resumed;   /* a run resumed from a checkpoint: it asks about every new path */
+};
+extern struct hook_state hk;
+
+/* A spin lock: no pthread mutex, which a fork in another thread could leave held. Reset
+ * in a forked child (start.c). */
+extern volatile int hk_lock_word;
+/* Set while this thread is inside the hook: our own opens (stdio, dlsym) pass through. */
+extern __thread int hk_busy;
+
+static inline void hk_lock(void)
+{
+	while (__atomic_exchange_n(&hk_lock_word, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static inline void hk_unlock(void)
+{
+	__atomic_store_n(&hk_lock_word, 0, __ATOMIC_RELEASE);
+}
+
+int64_t hk_now_ns(void);
+/* One line "forkmon: msg" straight to fd 2: stdio may be in any state. */
+void hk_say(const char *msg);
+
+/* ---- real.c ---------------------------------------------------------------------------- */
+
+typedef int (*real_plain_fn)(const char *, int, ...);
+typedef int (*real_at_fn)(int, const char *, int, ...);
+typedef int (*real_plain_2_fn)(const char *, int);
+typedef int (*real_at_2_fn)(int, const char *, int);
+typedef FILE *(*real_fopen_fn)(const char *, const char *);
+typedef FILE *(*real_freopen_fn)(const char *, const char *, FILE *);
+
+/* The next definition of each interposed function (NULL until resolved). */
+struct hook_real {
+#define INTERPOSER(name, kind, largefile) real_##kind##_fn name;
+#include "interposers.def"
+#undef INTERPOSER
+};
+extern struct hook_real real;
+
+void real_resolve(void);
+/* open(2) for our own use: close-on-exec, never through the interposers. */
+int real_raw_open(const char *path, int flags);
+
+/* ---- decide.c: called by every interposer ---------------------------------------------- */
+
+/* Before an open: 1 when it must fail with ENOENT instead (see decide.c). */
+int decide_before(int dirfd, const char *path, int flags);
+/* After it, with the descriptor it gave (or -1): reports a deferred read. */
+void decide_after(int fd);
+
+/* ---- candidate.c ----------------------------------------------------------------------- */
+
+/* The flags of a read-only open of a file (inline: every open asks). */
+static inline int candidate_flags(int flags)
+{
+	return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_DIRECTORY | O_PATH | O_TRUNC));
+}
+
+/* The same for fopen's mode. */
+static inline int candidate_fopen_mode(const char *mode)
+{
+	return mode && mode[0] == 'r' && !strchr(mode, '+');
+}
+
+int candidate_name_rejected(const char *rel); /* cannot match, by its name alone */
+int candidate_hints_allow(const char *p, size_t n); /* absolute p may match a pattern */
+int candidate_absolute(int dirfd, const char *path, char *out, size_t outlen);
+int candidate_pyc_source(char *p, int n);
+
+/* ---- cache.c --------------------------------------------------------------------------- */
+
+struct cache_slot {
+	uint64_t hash;
+	uint32_t off;
+	uint16_t len;
+	uint8_t used, verdict;
+};
+uint64_t cache_hash(const char *p, size_t n);
+/* The slot of p, or the free slot where it would go (s->used == 0). */
+struct cache_slot *cache_find(const char *p, size_t n, uint64_t h);
+void cache_put(struct cache_slot *s, const char *p, size_t n, uint64_t h, int verdict);
+
+/* ---- conn.c ---------------------------------------------------------------------------- */
+
+/* A new connection to the monitor (close-on-exec, a high descriptor), or -1. */
+int conn_open(void);
+/* Makes sure this process has its own live connection hk.fd, introduced with HELLO
+ * (hello_flags: FM_HELLO_*). 0, or -1 when the hook gave up. */
+int conn_ready(uint32_t hello_flags);
+/* May this process talk to the monitor now (then hk.fd is ready)? */
+int conn_may_talk(void);
+/* Sends the message m on hk.fd: 0, or -1 when the hook gave up. */
+int conn_send(const void *m);
+void conn_note(int kind, int value);
+/* Stays out of the way from now on. */
+void conn_give_up(void);
+
+/* ---- ckpt.c ---------------------------------------------------------------------------- */
+
+int ckpt_wanted(int64_t now, const char *path, int consume);
+int ckpt_safe(void);
+/* Takes a checkpoint registered under seq: 0 in the run that goes on, 1 in a run resumed
+ * from it (later, after a change), -1 when none was taken. */
+int ckpt_take(uint64_t seq);
+/* The vfork child of a double fork (see ckpt.c): returns 1 in the grandchild. */
+int ckpt_middle(int ctl, int type);
+
+/* ---- offsets.c ------------------------------------------------------------------------- */
+
+void offsets_save(int skip);
+void offsets_restore(void);
+/* fd was opened by the program for reading and writing: its offset is restored too. */
+void offsets_note_rw(int fd);
+
+/* ---- resume.c -------------------------------------------------------------------------- */
+
+/* The checkpoint's life on its control socket ctl: returns only in a new run. */
+void resume_wait(int ctl, int runfd);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * hook/resume.c — the suspended checkpoint, and the run it becomes on RESUME. Runs
+ * inside a copy of the user's program: the checkpoint forked by ckpt_take(), which calls
+ * resume_wait() and returns from it only in a new run.
+ *
+ * The checkpoint is single-threaded, every signal blocked, a child of the monitor; if
+ * the monitor dies its control connection reaches EOF and it exits by itself.
+ */
+#include "hook.h"
+#include "peer.h"
+
+#include <errno.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* A RESUME, with the helper client's descriptors when it brings some. Static: a
+ * checkpoint waits here, and a resumed run keeps the environment strings it points to. */
+static union {
+	struct fm_resume r;
+	char raw[FM_MSG_MAX];
+} resume_msg;
+
+/* Helper mode: the new run takes the client's cwd, fds 0-2 and environment. */
+static void resume_become_client(const struct fm_resume *r, const int *fds, int nfds)
+{
+	static char *env[4096];
+	if (nfds >= 4) {
+		if (fchdir(fds[0]) < 0)
+			_exit(126);
+		for (int i = 0; i < 3; i++)
+			if (dup2(fds[i + 1], i) < 0)
+				_exit(126);
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	/* peer_recv() saw the tail end in NUL */
+	const char *p = r->data, *end = (const char *)r + r->h.len;
+	unsigned k = 0;
+	for (; k < r->envc && k < 4095 && p < end; k++) {
+		env[k] = (char *)p;
+		p += strnlen(p, (size_t)(end - p)) + 1;
+	}
+	env[k] = NULL;
+	environ = env;
+}
+
+/* In the grandchild of the checkpoint: from here on, the run. */
+static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds)
+{
+	close(ctl);
+	if (r->flags & FM_RESUME_CLIENT)
+		resume_become_client(r, fds, nfds);
+	else
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	/* The middle process exits at once: wait to be the monitor's child, then die with
+	 * it (a death signal set earlier would fire when the middle process exits). */
+	for (int i = 0; getppid() != r->monitor_pid && i < 100000; i++)
+		sched_yield();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != r->monitor_pid)
+		_exit(1);
+	setpgid(0, r->job_pgid); /* back in the terminal's foreground job */
+	hk.pid = getpid();
+	hk.fd = -1;
+	spacing_resumed(&hk.spacing, hk_now_ns());
+	offsets_restore();
+	sigprocmask(SIG_SETMASK, &hk.saved_mask, NULL);
+}
+
+/* Tells the monitor that no new run came of its RESUME. */
+static void resume_failed(int ctl, int err)
+{
+	struct fm_pid p = {0};
+	fm_init(&p.h, FM_RESUMED, sizeof p);
+	p.pid = -err;
+	peer_send(ctl, &p, NULL, 0, 0);
+}
+
+/*
+ * In a process group of its own, so that the terminal's signals do not reach it, all
+ * signals blocked, waiting for RESUME. Each RESUME forks a new run (a double fork, as
+ * in ckpt_take()); the checkpoint stays for next time.
+ */
+void resume_wait(int ctl, int runfd)
+{
+	setpgid(0, 0);
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	if (runfd >= 0)
+		close(runfd); /* the run's connection is the run's */
+	hk.fd = -1;
+	for (;;) {
+		int fds[PEER_MAX_FDS], nfds = 0;
+		ssize_t n = peer_recv(ctl, &resume_msg, sizeof resume_msg, fds, &nfds, 0);
+		if (n <= 0 || resume_msg.r.h.type != FM_RESUME)
+			_exit(0); /* the monitor is gone or dropped us */
+		/* vfork: the intermediate process borrows our memory instead of copying it
+		 * (every signal is blocked here, so no handler runs in it) */
+		pid_t m = vfork();
+		if (m == 0 && ckpt_middle(ctl, FM_RESUMED)) {
+			resume_become_run(ctl, &resume_msg.r, fds, nfds);
+			return;
+		}
+		if (m < 0) {
+			resume_failed(ctl, errno);
+			continue;
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]); /* they went to the new run */
+		while (waitpid(m, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}

@@ -1,0 +1,182 @@
+/*
+ * hook/start.c — the hook's constructor, and bare mode. Runs inside the user's program
+ * when it is loaded (LD_PRELOAD), before main(); the fork handler in every child the
+ * program forks.
+ *
+ * Bare mode: when FORKMON_SOCKET is not set, the constructor starts a session itself:
+ * it forks, the original process execs the monitor (so the shell keeps waiting on the
+ * monitor, which is the pid it started) and the child continues as the program.
+ * `forkmon run` sets FORKMON_SOCKET and execs the program: both paths are one path.
+ */
+#include "hook.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void start_atfork_child(void)
+{
+	/* A forked child of the program: its own process, its own connection later. The
+	 * inherited descriptor belongs to the parent's conversation; leave it alone. */
+	hk.pid = (pid_t)syscall(SYS_getpid);
+	hk.fd = -1;
+	hk.noted_threads = hk.noted_children = 0;
+	hk.resumed = 0;
+	if (hk.configured)
+		hk.cfg.role = FM_ROLE_SUB; /* until the monitor says otherwise */
+	hk_lock_word = 0;
+}
+
+static int start_set_addr(const char *name)
+{
+	size_t l = strlen(name);
+	if (l == 0 || l + 1 > sizeof hk.addr.sun_path)
+		return -1;
+	memset(&hk.addr, 0, sizeof hk.addr);
+	hk.addr.sun_family = AF_UNIX;
+	/* "@name" is an abstract socket: nothing on disk to leave behind */
+	if (name[0] == '@') {
+		hk.addr.sun_path[0] = '\0';
+		memcpy(hk.addr.sun_path + 1, name + 1, l - 1);
+	} else {
+		memcpy(hk.addr.sun_path, name, l);
+	}
+	hk.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + l);
+	return 0;
+}
+
+/* The monitor executable: $FORKMON_MONITOR, else "forkmon" next to this library. */
+static int start_monitor_path(char *out, size_t len)
+{
+	const char *env = getenv("FORKMON_MONITOR");
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return 0;
+	}
+	Dl_info info;
+	if (!dladdr((void *)&start_monitor_path, &info) || !info.dli_fname)
+		return -1;
+	snprintf(out, len, "%s", info.dli_fname);
+	char *slash = strrchr(out, '/');
+	if (!slash)
+		return -1;
+	snprintf(slash + 1, len - (size_t)(slash + 1 - out), "forkmon");
+	return 0;
+}
+
+/* Without a monitor: the original process waits for the program and ends as it did. */
+static __attribute__((noreturn)) void start_transparent(pid_t child)
+{
+	int st;
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(st)) {
+		signal(WTERMSIG(st), SIG_DFL);
+		kill(getpid(), WTERMSIG(st));
+	}
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+}
+
+/* The original process becomes the monitor:
+ * forkmon --bare LISTEN_FD CHILD EXE PRELOAD -- ARGV..., without LD_PRELOAD. */
+static __attribute__((noreturn)) void start_exec_monitor(const char *mon, int ls, pid_t child, int argc,
+							  char **argv, char **envp)
+{
+	static char *margv[4096];
+	static char *menv[8192];
+	char fdbuf[16], pidbuf[16], exe[PATH_MAX];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[el > 0 ? el : 0] = '\0';
+	snprintf(fdbuf, sizeof fdbuf, "%d", ls);
+	snprintf(pidbuf, sizeof pidbuf, "%d", (int)child);
+	const char *pre = getenv("LD_PRELOAD");
+	int k = 0;
+	margv[k++] = "forkmon";
+	margv[k++] = "--bare";
+	margv[k++] = fdbuf;
+	margv[k++] = pidbuf;
+	margv[k++] = exe;
+	margv[k++] = (char *)(pre ? pre : "");
+	margv[k++] = "--";
+	for (int i = 0; i < argc && k < 4095; i++)
+		margv[k++] = argv[i];
+	margv[k] = NULL;
+	k = 0;
+	for (char **e = envp; e && *e && k < 8191; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+			menv[k++] = *e;
+	menv[k] = NULL;
+	execve(mon, margv, menv);
+	/* No monitor: release the child (its HELLO fails) and be a transparent parent. */
+	hk_say("cannot start the monitor; not watching");
+	close(ls);
+	start_transparent(child);
+}
+
+/*
+ * Bare mode (LD_PRELOAD=forkmonhook.so prog): fork; the original process becomes the
+ * monitor (the shell waits on its pid), the child goes on as the program and waits in
+ * HELLO until the monitor has checked the filters.
+ */
+static void start_bare(int argc, char **argv, char **envp)
+{
+	char name[96];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof name, "@forkmon.%d.%ld", (int)getpid(), (long)(ts.tv_nsec ^ ts.tv_sec));
+	char mon[PATH_MAX];
+	if (start_set_addr(name) < 0 || start_monitor_path(mon, sizeof mon) < 0 || access(mon, X_OK) < 0) {
+		hk_say("cannot find the monitor executable (set FORKMON_MONITOR); not watching");
+		return;
+	}
+	int ls = (int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&hk.addr, hk.addrlen) < 0 || listen(ls, 128) < 0) {
+		hk_say("cannot create the session socket; not watching");
+		if (ls >= 0)
+			close(ls);
+		return;
+	}
+	fflush(NULL);
+	pid_t parent = getpid();
+	pid_t child = fork();
+	if (child < 0) {
+		close(ls);
+		return;
+	}
+	if (child > 0)
+		start_exec_monitor(mon, ls, child, argc, argv, envp);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	close(ls);
+	setenv("FORKMON_SOCKET", name, 1);
+	hk.pid = getpid();
+	hk.active = 1;
+	/* Wait for the monitor's go: it refuses (and kills us) on a bad filter. */
+	if (conn_ready(0) < 0)
+		hk.dead = 1;
+}
+
+__attribute__((constructor)) static void start_init(int argc, char **argv, char **envp)
+{
+	real_resolve();
+	hk.pid = getpid();
+	pthread_atfork(NULL, NULL, start_atfork_child);
+	if (getenv("FORKMON_DISABLE"))
+		return;
+	const char *sock = getenv("FORKMON_SOCKET");
+	if (sock && *sock) {
+		if (start_set_addr(sock) == 0)
+			hk.active = 1;
+		return;
+	}
+	start_bare(argc, argv, envp);
+}
