@@ -245,8 +245,11 @@ static int loop_dispatch(struct loop *l, int n)
 		} else {
 			if (!loop_has(l, r->idx) || l->w[r->idx].gen != r->gen)
 				continue;
-			struct watch *w = &l->w[r->idx];
-			w->fn(l, r->idx, r->events, w->arg);
+			/* the callback may grow l->w: nothing of it is used afterwards */
+			loop_fd_fn *fn = l->w[r->idx].fn;
+			fn(l, r->idx, r->events, l->w[r->idx].arg);
+			if (fn == loop_on_timerfd)
+				continue; /* ours, not the caller's */
 		}
 		ran++;
 	}

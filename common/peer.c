@@ -153,14 +153,15 @@ ssize_t peer_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int flags)
 	int extra = take_fds(&mh, fds, nfds);
 	const struct fm_header *h = buf;
 	size_t min, max;
+	/* Another version first: its messages may be of another size (even truncated). */
+	if ((size_t)n >= sizeof *h && h->magic == FM_MAGIC && h->version != FM_VERSION) {
+		close_fds(fds, nfds);
+		return PEER_VERSION;
+	}
 	if ((size_t)n < sizeof *h || h->magic != FM_MAGIC || h->len != (uint32_t)n ||
 	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || extra) {
 		close_fds(fds, nfds);
 		return PEER_BAD;
-	}
-	if (h->version != FM_VERSION) {
-		close_fds(fds, nfds);
-		return PEER_VERSION;
 	}
 	if (peer_size_bounds(h->type, &min, &max) < 0 || (size_t)n < min || (size_t)n > max ||
 	    ((size_t)n > min && ends_in_strings(h->type) && ((const char *)buf)[n - 1] != '\0')) {

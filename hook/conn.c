@@ -49,22 +49,15 @@ static int conn_hello(int fd, uint32_t hello_flags, struct fm_hello_ok *ok)
 	struct fm_hello m = {0};
 	fm_init(&m.h, FM_HELLO, sizeof m);
 	m.flags = hello_flags;
-	/* Room for a longer answer of another version: it must arrive whole to be told
-	 * from garbage (a truncated datagram is PEER_BAD). */
-	union {
-		struct fm_hello_ok ok;
-		char any[sizeof(struct fm_hello_ok) + 256];
-	} in;
 	if (peer_send(fd, &m, NULL, 0, 0) < 0)
 		return -1;
-	ssize_t r = peer_recv_type(fd, &in, sizeof in, FM_HELLO_OK);
-	if (r == PEER_VERSION || (r > 0 && in.ok.status == FM_ERR_VERSION)) {
+	ssize_t r = peer_recv_type(fd, ok, sizeof *ok, FM_HELLO_OK);
+	if (r == PEER_VERSION || (r > 0 && ok->status == FM_ERR_VERSION)) {
 		hk_say("this hook and the monitor are of different versions; not watching");
 		return -1;
 	}
-	if (r <= 0 || in.ok.status != FM_OK)
+	if (r <= 0 || ok->status != FM_OK)
 		return -1;
-	*ok = in.ok;
 	return 0;
 }
 

@@ -8,6 +8,8 @@ Suite *path_suite(void);
 Suite *policy_suite(void);
 Suite *debounce_suite(void);
 Suite *spacing_suite(void);
+Suite *peer_suite(void);
+Suite *loop_suite(void);
 Suite *inotify_suite(void);
 Suite *engine_suite(void);
 Suite *live_suite(void);
