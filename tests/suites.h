@@ -7,6 +7,7 @@ Suite *filter_suite(void);
 Suite *path_suite(void);
 Suite *policy_suite(void);
 Suite *debounce_suite(void);
+Suite *replace_suite(void);
 Suite *inotify_suite(void);
 Suite *engine_suite(void);
 Suite *live_suite(void);
