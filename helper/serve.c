@@ -236,7 +236,7 @@ static void serve_on_socket(struct loop *l, int fd, unsigned events, void *arg)
 		if (n == PEER_ERROR && errno == EAGAIN)
 			return;
 		if (n == PEER_EOF || n == PEER_ERROR)
-			session_exit(0, 0); /* the helper is gone */
+			end_session(0, 0); /* the helper is gone */
 		if (n < 0)
 			continue; /* malformed, or of another version: its descriptors are closed */
 		const struct fm_helper_run *m = (const void *)buf;

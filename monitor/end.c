@@ -71,7 +71,7 @@ static void end_processes(void)
 		;
 }
 
-__attribute__((noreturn)) void session_exit(int sig, int status)
+__attribute__((noreturn)) void end_session(int sig, int status)
 {
 	end_processes();
 	watcher_stop();

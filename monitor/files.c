@@ -250,7 +250,7 @@ void files_take_records(void)
 		files_on_event(&ev, now);
 	if (r < 0) {
 		out_error("the watcher thread stopped");
-		session_exit(0, 1);
+		end_session(0, 1);
 	}
 }
 

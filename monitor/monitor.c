@@ -149,7 +149,7 @@ static void mon_on_signal(struct loop *l, const struct signalfd_siginfo *si, voi
 	case SIGTERM:
 	case SIGHUP:
 	case SIGQUIT:
-		session_exit((int)si->ssi_signo, 0);
+		end_session((int)si->ssi_signo, 0);
 	}
 	replace_pending(&S.rep, clock_ns());
 }
@@ -268,5 +268,5 @@ void monitor_run(struct monitor_opts *o)
 	mon_after_turn(S.loop, NULL);
 	loop_run(S.loop);
 	out_error("epoll: %s", strerror(errno));
-	session_exit(0, 1);
+	end_session(0, 1);
 }

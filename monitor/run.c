@@ -273,7 +273,7 @@ static void run_exited(int st)
 	if (F.n == 0 && policy_checkpoint_count(S.pol) == 0) {
 		/* Nothing was read that the filters match: waiting would be for nothing. */
 		out_status("no file read matched the filters; nothing to watch");
-		session_exit(0, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		end_session(0, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}
 }
 
@@ -310,7 +310,7 @@ void run_on_timer(struct loop *l, void *arg)
 	int64_t now = clock_ns();
 	int64_t idle = serve_idle_deadline();
 	if (idle >= 0 && now >= idle)
-		session_exit(0, 0);
+		end_session(0, 0);
 	if (F.npolled && now >= F.next_poll)
 		files_poll(now);
 	replace_timer(&S.rep, now);

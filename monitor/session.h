@@ -189,6 +189,6 @@ void run_on_timer(struct loop *l, void *arg);
 int64_t run_timer_at(void);
 
 /* ---- end.c --------------------------------------------------------------------------------- */
-__attribute__((noreturn)) void session_exit(int sig, int status);
+__attribute__((noreturn)) void end_session(int sig, int status);
 
 #endif
