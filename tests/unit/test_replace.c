@@ -397,6 +397,26 @@ START_TEST(test_a_checkpoint_gone_before_its_resume_is_not_waited_for)
 }
 END_TEST
 
+START_TEST(test_a_change_completed_while_replacing_begins_once_idle)
+{
+	struct fake f;
+	fake_init(&f);
+	f.term_kills = 0;
+	fake_save(&f, 0);
+	fake_until(&f, f.now + DELAY);
+	f.r.changed[f.r.nchanged++] = 1;
+	replace_change(&f.r, f.now);
+	replace_pending(&f.r, f.now);
+	ck_assert_int_eq(f.decides, 1); /* held until IDLE */
+	fake_reap_all(&f);
+	fake_new_run(&f);
+	replace_pending(&f.r, f.now);
+	ck_assert_int_eq(f.decides, 2);
+	ck_assert_int_eq(f.r.phase, REPLACE_KILLING);
+	fake_free(&f);
+}
+END_TEST
+
 /* ---- the settle rule ---- */
 
 START_TEST(test_a_complete_save_fires_at_the_quiet_window_when_nothing_is_on_its_way)
@@ -503,6 +523,7 @@ Suite *replace_suite(void)
 	tcase_add_test(tc, test_a_save_during_a_grace_period_waits_for_it);
 	tcase_add_test(tc, test_a_save_while_resuming_waits_for_the_new_run);
 	tcase_add_test(tc, test_a_checkpoint_gone_before_its_resume_is_not_waited_for);
+	tcase_add_test(tc, test_a_change_completed_while_replacing_begins_once_idle);
 	suite_add_tcase(s, tc);
 	TCase *st = tcase_create("settle rule");
 	tcase_add_test(st, test_a_complete_save_fires_at_the_quiet_window_when_nothing_is_on_its_way);
