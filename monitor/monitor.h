@@ -4,8 +4,9 @@
  * The monitor owns the filters, the watcher thread, the checkpoint table and the resume
  * policy. It is a child subreaper, so every process of the session (the run, the
  * checkpoints, whatever the program starts, orphans included) stays below it. One
- * event loop (epoll) serves the session socket and its connections, the watcher's
- * records, a signalfd and a timerfd; no work is done in signal handlers.
+ * event loop (common/loop.h) serves the session socket and its connections, the
+ * watcher's records, signals, timers, pending output and, in serve mode, the helper's
+ * requests; no work is done in signal handlers. Its parts: monitor/session.h.
  *
  * Called by main.c, once per process: monitor_run() does not return.
  */

@@ -14,10 +14,23 @@
 
 /* The unit suite: pure logic, a fake clock, fake processes; no program of the user's
  * kind runs. The system suite: real programs, files, signals and terminals. */
-static Suite *(*const unit_suites[])(void) = {filter_suite, path_suite, policy_suite, debounce_suite, spacing_suite,
-						       peer_suite, loop_suite};
-static Suite *(*const system_suites[])(void) = {inotify_suite, engine_suite, live_suite, monitor_suite,
-						 helper_suite};
+static Suite *(*const unit_suites[])(void) = {
+	filter_suite,
+	path_suite,
+	policy_suite,
+	debounce_suite,
+	spacing_suite,
+	peer_suite,
+	loop_suite,
+	replace_suite,
+};
+static Suite *(*const system_suites[])(void) = {
+	inotify_suite,
+	engine_suite,
+	live_suite,
+	monitor_suite,
+	helper_suite,
+};
 
 int main(int argc, char **argv)
 {

@@ -10,6 +10,7 @@ Suite *debounce_suite(void);
 Suite *spacing_suite(void);
 Suite *peer_suite(void);
 Suite *loop_suite(void);
+Suite *replace_suite(void);
 Suite *inotify_suite(void);
 Suite *engine_suite(void);
 Suite *live_suite(void);

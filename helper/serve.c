@@ -1,0 +1,290 @@
+/*
+ * helper/serve.c — serve mode of a helper session (see serve.h). Runs in the session's
+ * monitor process; called by its loop (the serve socket, the client's connection), by
+ * monitor/run.c (the run ended, a change tainted it) and monitor/conn.c (may a read of
+ * the run get a checkpoint?).
+ *
+ * A change to a file the program read drops the checkpoints taken after that read
+ * (monitor/run.c); the copy that runs for a client is never interrupted by it.
+ */
+#include "serve.h"
+
+#include "session.h"
+
+#include "out.h"
+#include "peer.h"
+#include "policy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* An invocation of the command by a client, waiting to be served. */
+struct serve_request {
+	int conn;   /* the client's connection: HELPER_SIGNAL in, HELPER_EXIT out */
+	int fds[4]; /* its cwd, 0, 1, 2 */
+	char *env;  /* envc NUL-terminated "K=V" strings */
+	size_t envlen;
+	uint32_t envc;
+};
+
+static struct {
+	struct serve_request *queue;
+	int nqueue;
+	int client;      /* connection of the client being served, -1 */
+	int run_tainted; /* a file the run read changed: no more checkpoints from it */
+	int64_t idle_since;
+} V = {.client = -1};
+
+static void serve_request_free(struct serve_request *rq)
+{
+	for (int k = 0; k < 4; k++)
+		if (rq->fds[k] >= 0)
+			close(rq->fds[k]);
+	free(rq->env);
+	rq->env = NULL;
+}
+
+/* Has process pid not written anything yet? (/proc/PID/io's wchar counts the bytes it
+ * wrote, to any file; the hook's own messages are sends, which it does not count.) What
+ * its subprocesses write is not counted: a subprocess that shows up taints the run
+ * instead (monitor/conn.c). */
+static int serve_proc_clean(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	long long wchar = -1;
+	while (fgets(buf, sizeof buf, f))
+		if (sscanf(buf, "wchar: %lld", &wchar) == 1)
+			break;
+	fclose(f);
+	return wchar == 0;
+}
+
+void serve_taint(void)
+{
+	V.run_tainted = 1;
+}
+
+int serve_may_checkpoint(pid_t pid)
+{
+	return !V.run_tainted && serve_proc_clean(pid);
+}
+
+static void serve_client_close(void)
+{
+	if (V.client < 0)
+		return;
+	loop_del(S.loop, V.client);
+	close(V.client);
+	V.client = -1;
+}
+
+static void serve_error(int conn, const char *msg)
+{
+	struct fm_helper_error e = {0};
+	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
+	snprintf(e.message, sizeof e.message, "%s", msg);
+	peer_send(conn, &e, NULL, 0, MSG_DONTWAIT);
+}
+
+void serve_done(int st)
+{
+	if (V.client >= 0) {
+		struct fm_helper_exit x = {0};
+		fm_init(&x.h, FM_HELPER_EXIT, sizeof x);
+		x.status = st;
+		peer_send(V.client, &x, NULL, 0, MSG_DONTWAIT);
+		serve_client_close();
+	}
+	V.idle_since = clock_ns();
+	serve_next();
+}
+
+/* Resumes checkpoint k for rq: its descriptors and environment go with RESUME. */
+static int serve_resume(int k, const struct serve_request *rq)
+{
+	struct ckpt *ck = &K.v[k];
+	if (ck->conn < 0 || !C.v[ck->conn])
+		return -1;
+	size_t len = offsetof(struct fm_resume, data) + rq->envlen;
+	if (len > FM_MSG_MAX - 1)
+		return -1;
+	struct fm_resume *r = calloc(1, len);
+	if (!r)
+		return -1;
+	fm_init(&r->h, FM_RESUME, (uint32_t)len);
+	r->monitor_pid = S.self;
+	r->job_pgid = S.pgid;
+	r->flags = FM_RESUME_CLIENT;
+	r->envc = rq->envc;
+	memcpy(r->data, rq->env, rq->envlen);
+	int w = peer_send(C.v[ck->conn]->fd, r, rq->fds, 4, 0);
+	free(r);
+	return w;
+}
+
+/* A client's environment, plus the session socket and the hook. */
+static char **serve_env(const struct serve_request *rq)
+{
+	char **env = calloc(rq->envc + 3, sizeof *env);
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	const char *p = rq->env, *end = rq->env + rq->envlen;
+	for (uint32_t i = 0; i < rq->envc && p < end; i++, p += strlen(p) + 1)
+		if (strncmp(p, "LD_PRELOAD=", 11) && strncmp(p, "FORKMON_SOCKET=", 15))
+			env[k++] = (char *)p;
+	for (char **e = spawn_env(); *e; e++)
+		if (!strncmp(*e, "LD_PRELOAD=", 11) || !strncmp(*e, "FORKMON_SOCKET=", 15))
+			env[k++] = *e;
+	env[k] = NULL;
+	return env;
+}
+
+/* From the deepest checkpoint that still answers: 0, or -1 when none does. */
+static int serve_from_checkpoint(const struct serve_request *rq)
+{
+	int best;
+	while ((best = ckpt_deepest()) >= 0) {
+		ckpt_rollback(K.v[best].seq, 0);
+		if (serve_resume(best, rq) == 0) {
+			replace_resuming(&S.rep, best, clock_ns());
+			run_resumed(best);
+			return 0;
+		}
+		ckpt_drop(best); /* gone: try the next one */
+	}
+	return -1;
+}
+
+/* From the beginning: 0, or -1 (the client was told why). */
+static int serve_from_start(const struct serve_request *rq)
+{
+	ckpt_rollback(0, 1);
+	char **env = serve_env(rq);
+	pid_t pid = env ? spawn_run(rq->fds, env) : -ENOMEM;
+	free(env);
+	if (pid < 0) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s: %s", S.o->argv[0], strerror(-pid));
+		serve_error(V.client, msg);
+		serve_client_close();
+		return -1;
+	}
+	run_started(pid);
+	return 0;
+}
+
+static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg);
+
+void serve_next(void)
+{
+	for (;;) {
+		if (R.pid || S.rep.phase != REPLACE_IDLE || V.client >= 0 || V.nqueue == 0)
+			return;
+		struct serve_request rq = V.queue[0];
+		memmove(V.queue, V.queue + 1, (size_t)--V.nqueue * sizeof *V.queue);
+		V.client = rq.conn;
+		loop_add(S.loop, V.client, LOOP_IN, PRIO_CONN, serve_on_client, NULL);
+		V.run_tainted = 0;
+		int ok = serve_from_checkpoint(&rq) == 0 || serve_from_start(&rq) == 0;
+		serve_request_free(&rq);
+		if (ok)
+			return;
+	}
+}
+
+/* Queues a request: HELPER_RUN with the client's connection, cwd, 0, 1, 2. */
+static void serve_queue(const struct fm_helper_run *m, size_t n, const int *fds)
+{
+	/* skip argv (the session's own), keep the environment */
+	const char *p = m->data, *end = (const char *)m + n;
+	for (uint32_t i = 0; i < m->argc && p < end; i++)
+		p += strnlen(p, (size_t)(end - p)) + 1;
+	struct serve_request rq = {.conn = fds[0], .envc = m->envc};
+	memcpy(rq.fds, fds + 1, 4 * sizeof(int));
+	rq.envlen = p < end ? (size_t)(end - p) : 0;
+	rq.env = malloc(rq.envlen + 1);
+	struct serve_request *q = realloc(V.queue, (size_t)(V.nqueue + 1) * sizeof *q);
+	if (!rq.env || !q) {
+		serve_error(rq.conn, "the helper is out of memory");
+		close(rq.conn);
+		serve_request_free(&rq);
+		return;
+	}
+	memcpy(rq.env, p, rq.envlen);
+	rq.env[rq.envlen] = '\0';
+	V.queue = q;
+	V.queue[V.nqueue++] = rq;
+}
+
+static void serve_on_socket(struct loop *l, int fd, unsigned events, void *arg)
+{
+	static char buf[FM_MSG_MAX];
+	S.dirty = 1;
+	conn_accept_late();
+	for (;;) {
+		int fds[PEER_MAX_FDS], nfds;
+		ssize_t n = peer_recv(fd, buf, sizeof buf, fds, &nfds, MSG_DONTWAIT);
+		if (n == PEER_ERROR && errno == EAGAIN)
+			return;
+		if (n == PEER_EOF || n == PEER_ERROR)
+			end_session(0, 0); /* the helper is gone */
+		if (n < 0)
+			continue; /* malformed, or of another version: its descriptors are closed */
+		const struct fm_helper_run *m = (const void *)buf;
+		if (nfds != 5 || m->h.type != FM_HELPER_RUN) {
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			continue;
+		}
+		serve_queue(m, (size_t)n, fds);
+	}
+}
+
+/* The client being served: a signal to pass on, or gone (then so is its command). */
+static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg)
+{
+	S.dirty = 1;
+	for (;;) {
+		struct fm_helper_signal m;
+		ssize_t n = peer_recv(V.client, &m, sizeof m, NULL, NULL, MSG_DONTWAIT);
+		if (n == PEER_ERROR && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n > 0 && m.h.type == FM_HELPER_SIGNAL && m.signo > 0 && m.signo < 65) {
+			/* as a terminal would: to the command and everything it started */
+			if (run_find_victims() > 0)
+				proc_signal(&R.victims, m.signo);
+			continue;
+		}
+		serve_client_close();
+		if (run_find_victims() > 0) {
+			proc_signal(&R.victims, SIGTERM);
+			proc_signal(&R.victims, SIGCONT);
+		}
+		return;
+	}
+}
+
+void serve_start(void)
+{
+	V.idle_since = clock_ns();
+	if (loop_add(S.loop, S.o->serve_fd, LOOP_IN, PRIO_SERVE, serve_on_socket, NULL) < 0) {
+		out_error("cannot set up the event loop: %s", strerror(errno));
+		exit(1);
+	}
+}
+
+int64_t serve_idle_deadline(void)
+{
+	if (S.o->serve_fd < 0 || R.pid || S.rep.phase != REPLACE_IDLE || V.client >= 0 || V.nqueue)
+		return -1;
+	return V.idle_since + S.o->idle_ns;
+}

@@ -1,0 +1,354 @@
+/*
+ * monitor/conn.c — the session's connections and what comes on them. Runs in the
+ * monitor's event loop.
+ *
+ * Every process of the session (the run, its subprocesses, each checkpoint) connects to
+ * the session socket once per process image and speaks include/forkmon_proto.h through
+ * common/peer.h: HELLO, READ (answered: the watch is in place first), READ_AGAIN, NOTE;
+ * a checkpoint registers on a connection of its own and reports its pid and, once told
+ * to resume, the new run's. Called by the loop (monitor.c registers the socket), by
+ * ckpt.c (a dropped checkpoint's connection closes) and run.c (victims' connections).
+ */
+#include "session.h"
+
+#include "debounce.h"
+#include "out.h"
+#include "peer.h"
+#include "policy.h"
+#include "serve.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct conn_table C;
+
+static void conn_on_ready(struct loop *l, int fd, unsigned events, void *arg);
+
+void conn_close(int i)
+{
+	struct conn *c = C.v[i];
+	if (!c)
+		return;
+	loop_del(S.loop, c->fd);
+	close(c->fd);
+	if (c->kind == CONN_CKPT && c->ckpt >= 0 && K.v[c->ckpt].conn == i)
+		K.v[c->ckpt].conn = -1;
+	free(c);
+	C.v[i] = NULL;
+}
+
+static int conn_add(int fd, pid_t pid)
+{
+	int i;
+	for (i = 0; i < C.n && C.v[i]; i++)
+		;
+	if (i == C.n) {
+		struct conn **n = realloc(C.v, (size_t)(C.n + 16) * sizeof *n);
+		if (!n)
+			return -1;
+		memset(n + C.n, 0, 16 * sizeof *n);
+		C.v = n;
+		C.n += 16;
+	}
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c || loop_add(S.loop, fd, LOOP_IN, PRIO_CONN, conn_on_ready, (void *)(intptr_t)i) < 0) {
+		free(c);
+		return -1;
+	}
+	*c = (struct conn){.fd = fd, .pid = pid, .kind = CONN_PROC, .ckpt = -1};
+	C.v[i] = c;
+	return i;
+}
+
+/* Never blocks: a process that does not take our answer has gone astray. */
+void conn_send(int i, const void *m)
+{
+	if (C.v[i] && peer_send(C.v[i]->fd, m, NULL, 0, MSG_DONTWAIT) < 0)
+		conn_close(i);
+}
+
+static void conn_event_watch(int file, uint64_t seq, pid_t pid)
+{
+	if (out_events_enabled())
+		out_event("watch", json_pack("{s:s, s:I, s:i}", "path", F.v[file].named, "seq", (json_int_t)seq,
+					     "pid", (int)pid));
+}
+
+static void conn_on_hello(int i, const struct fm_hello *m)
+{
+	struct conn *c = C.v[i];
+	struct fm_hello_ok ok = S.cfg;
+	if ((m->flags & FM_HELLO_RESUMED) && S.rep.phase == REPLACE_RESUMING && R.pid == 0)
+		run_set(c->pid);
+	c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;
+	ok.role = c->role;
+	if (F.any_hot)
+		ok.flags |= FM_CFG_ASK;
+	if (c->role == FM_ROLE_SUB && S.o->serve_fd >= 0 && R.pid)
+		serve_taint(); /* it may write what a later client would miss */
+	conn_send(i, &ok);
+}
+
+/* A hook of another version: it hears so, and stays out of the way. */
+static void conn_refuse_version(int i)
+{
+	struct fm_hello_ok ok = S.cfg;
+	ok.status = FM_ERR_VERSION;
+	conn_send(i, &ok);
+}
+
+/* May the read at seq by connection c get a checkpoint? Then it is granted. */
+static int conn_grant(const struct conn *c, const struct fm_read *m, int file, uint64_t seq)
+{
+	/* helper mode: only checkpoints from before the program wrote anything serve */
+	int clean = S.o->serve_fd < 0 || serve_may_checkpoint(c->pid);
+	/* The hook asks by cost; a file that changed before gets one regardless, so that
+	 * every later edit of it resumes from right before its read. */
+	int wanted = (m->flags & FM_READ_WANT_CKPT) || F.v[file].hot;
+	int k;
+	if (!wanted || c->role != FM_ROLE_RUN || S.rep.phase != REPLACE_IDLE || !clean ||
+	    policy_checkpoint_count(S.pol) >= S.o->max_checkpoints || (k = ckpt_new(seq, file)) < 0)
+		return 0;
+	K.v[k].work_ns = clock_ns() - R.lineage_start;
+	return 1;
+}
+
+static void conn_on_read(int i, const struct fm_read *m)
+{
+	struct conn *c = C.v[i];
+	struct fm_read_reply r = {0};
+	fm_init(&r.h, FM_READ_REPLY, sizeof r);
+	if (m->path[0] != '/') {
+		conn_close(i); /* not our hook */
+		return;
+	}
+	int verdict;
+	int file = files_for(m->path, &verdict);
+	r.verdict = verdict;
+	if (file >= 0 && (m->flags & FM_READ_NO_REPLY) && files_changed_since(file, m))
+		debounce_event(S.deb, file, DEB_DONE, 0, clock_ns()); /* before our watch */
+	if (file >= 0) {
+		r.seq = policy_read(S.pol, file);
+		c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;
+		r.grant = conn_grant(c, m, file, r.seq);
+		conn_event_watch(file, r.seq, c->pid);
+	}
+	if (!(m->flags & FM_READ_NO_REPLY))
+		conn_send(i, &r);
+	else if (S.spin)
+		loop_spin_until(S.loop, clock_ns() + SPIN_NS); /* more are likely to follow */
+}
+
+static void conn_on_read_again(int i, const struct fm_read *m)
+{
+	int file = strmap_get(&F.names, m->path);
+	if (file >= 0)
+		conn_event_watch(file, policy_read(S.pol, file), C.v[i]->pid);
+}
+
+static void conn_on_note(const struct fm_note *m)
+{
+	static int noted[8];
+	int k = m->kind;
+	if (k < 0 || k >= 8 || noted[k]++)
+		return;
+	switch (k) {
+	case FM_NOTE_THREADS:
+		out_status("the program runs %d threads: no checkpoint is taken while it does "
+			   "(changes resume from an earlier one, or restart)", m->value);
+		break;
+	case FM_NOTE_CHILDREN:
+		out_status("the program has child processes running: no checkpoint is taken "
+			   "while it does");
+		break;
+	case FM_NOTE_FORK_FAILED:
+		out_error("cannot fork a checkpoint: %s", strerror(m->value));
+		break;
+	}
+}
+
+static void conn_on_register(int i, const struct fm_ckpt_register *m)
+{
+	struct conn *c = C.v[i];
+	for (int k = 0; k < K.n; k++) {
+		struct ckpt *ck = &K.v[k];
+		if (ck->state == CK_PENDING && ck->seq == m->seq && ck->conn < 0) {
+			ck->state = CK_READY;
+			ck->conn = i;
+			c->kind = CONN_CKPT;
+			c->ckpt = k;
+			policy_checkpoint_add(S.pol, k, ck->seq);
+			return;
+		}
+	}
+	conn_close(i); /* a grant of a history already thrown away: the checkpoint exits */
+}
+
+static void conn_on_pid(int i, const struct fm_pid *m)
+{
+	struct conn *c = C.v[i];
+	int k = c->ckpt;
+	if (c->kind != CONN_CKPT || k < 0)
+		return;
+	if (m->h.type == FM_CKPT_PID) {
+		struct ckpt *ck = &K.v[k];
+		ck->pid = m->pid;
+		if (out_events_enabled())
+			out_event("checkpoint", json_pack("{s:s, s:I, s:i}", "path", F.v[ck->file].named, "seq",
+							  (json_int_t)ck->seq, "pid", (int)ck->pid));
+		return;
+	}
+	/* FM_RESUMED */
+	if (!replace_waits_for(&S.rep, k))
+		return;
+	if (m->pid > 0) {
+		if (R.pid == 0)
+			run_set(m->pid);
+		return;
+	}
+	out_error("cannot fork from the checkpoint: %s", strerror(-m->pid));
+	ckpt_drop(k); /* closes this connection */
+	replace_retry(&S.rep, clock_ns()); /* same change, earlier checkpoint or restart */
+}
+
+union conn_msg {
+	struct fm_header h;
+	struct fm_hello hello;
+	struct fm_read read;
+	struct fm_note note;
+	struct fm_ckpt_register reg;
+	struct fm_pid pid;
+	char raw[sizeof(struct fm_read) + 64];
+};
+
+/* peer_recv checked the header, the size for the type and the string's end. */
+static void conn_dispatch(int i, const union conn_msg *m)
+{
+	switch (m->h.type) {
+	case FM_HELLO:
+		conn_on_hello(i, &m->hello);
+		break;
+	case FM_READ:
+		conn_on_read(i, &m->read);
+		break;
+	case FM_READ_AGAIN:
+		conn_on_read_again(i, &m->read);
+		break;
+	case FM_NOTE:
+		conn_on_note(&m->note);
+		break;
+	case FM_CKPT_REGISTER:
+		conn_on_register(i, &m->reg);
+		break;
+	case FM_CKPT_PID:
+	case FM_RESUMED:
+		conn_on_pid(i, &m->pid);
+		break;
+	default:
+		conn_close(i); /* a message not for us */
+	}
+}
+
+/* The other end closed: a checkpoint that dies on its own is dropped. */
+static void conn_gone(int i)
+{
+	struct conn *c = C.v[i];
+	int ck = c->kind == CONN_CKPT ? c->ckpt : -1;
+	conn_close(i);
+	if (ck >= 0 && K.v[ck].state != CK_FREE)
+		ckpt_lost(ck);
+}
+
+void conn_read(int i)
+{
+	union conn_msg m;
+	while (C.v[i]) {
+		ssize_t n = peer_recv(C.v[i]->fd, &m, sizeof m, NULL, NULL, MSG_DONTWAIT);
+		if (n > 0) {
+			conn_dispatch(i, &m);
+		} else if (n == PEER_ERROR && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		} else if (n == PEER_VERSION && m.h.type == FM_HELLO) {
+			conn_refuse_version(i);
+		} else if (n == PEER_EOF || n == PEER_ERROR) {
+			conn_gone(i);
+			return;
+		} else {
+			conn_close(i); /* malformed: not our hook */
+			return;
+		}
+	}
+}
+
+static void conn_accept(void)
+{
+	for (;;) {
+		int fd = accept4(S.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct ucred cr;
+		socklen_t l = sizeof cr;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.uid != getuid()) {
+			if (l == sizeof cr)
+				out_error("refused a connection from uid %d (not ours)", (int)cr.uid);
+			close(fd);
+			continue;
+		}
+		int i = conn_add(fd, cr.pid);
+		if (i < 0) {
+			close(fd);
+			continue;
+		}
+		conn_read(i);
+	}
+}
+
+/* Before the turn's first message: a checkpoint granted earlier registers first. */
+static void conn_accept_early(void)
+{
+	if (C.early)
+		return;
+	C.early = 1;
+	if (ckpt_unregistered())
+		conn_accept();
+}
+
+void conn_accept_late(void)
+{
+	if (C.late)
+		return;
+	C.late = 1;
+	if (ckpt_unregistered())
+		conn_accept(); /* checkpoints registered by a run that has moved on */
+}
+
+void conn_turn_end(void)
+{
+	C.early = C.late = 0;
+}
+
+static void conn_on_ready(struct loop *l, int fd, unsigned events, void *arg)
+{
+	S.dirty = 1;
+	conn_accept_early();
+	conn_read((int)(intptr_t)arg);
+}
+
+static void conn_on_listen(struct loop *l, int fd, unsigned events, void *arg)
+{
+	S.dirty = 1;
+	C.early = 1;
+	conn_accept();
+}
+
+void conn_listen(void)
+{
+	if (loop_add(S.loop, S.lfd, LOOP_IN, PRIO_ACCEPT, conn_on_listen, NULL) < 0) {
+		out_error("cannot set up the event loop: %s", strerror(errno));
+		exit(1);
+	}
+}

@@ -1,0 +1,262 @@
+/*
+ * monitor/files.c — the files a session watches. Runs in the monitor.
+ *
+ * A file is watched through its directory (a directory watch survives the renames
+ * editors save with); a file named through a symlink is also watched as the link. Past
+ * the kernel's watch limit, and while its directory is gone, a file is polled instead
+ * (stat() every FILES_POLL_NS). Every event becomes a debounce event (watcher/debounce.h).
+ * Called by conn.c (a read names a file), run.c (the timer: polling; the settle rule:
+ * events on their way) and the loop (the watcher's records).
+ */
+#include "session.h"
+
+#include "debounce.h"
+#include "filter.h"
+#include "inotify.h"
+#include "out.h"
+#include "path.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+
+struct file_table F;
+
+/* Returns 0, or -1 with errno (ENOSPC: the kernel's watch limit). */
+static int files_watch_dir(const char *dir)
+{
+	if (strmap_get(&F.dirs, dir) == 1)
+		return 0;
+	if (watcher_add_dir(dir) < 0) {
+		int e = errno;
+		if (e == ENOSPC && !F.watch_limit_noted++)
+			out_error("the kernel's inotify watch limit is reached (sysctl "
+				  "fs.inotify.max_user_watches); files in further directories are "
+				  "polled every %lld ms instead", FILES_POLL_NS / 1000000);
+		else if (e != ENOSPC)
+			out_error("cannot watch '%s': %s", dir, strerror(e));
+		errno = e;
+		return -1;
+	}
+	strmap_put(&F.dirs, dir, 1);
+	return 0;
+}
+
+static void files_dir_of(const char *path, char *out, size_t len)
+{
+	snprintf(out, len, "%s", path);
+	char *s = strrchr(out, '/');
+	if (s == out)
+		s[1] = '\0';
+	else if (s)
+		*s = '\0';
+}
+
+/* From now on the file is stat()ed by files_poll. */
+static void files_poll_one(struct wfile *f)
+{
+	f->polled = 1;
+	if (!F.npolled++)
+		F.next_poll = clock_ns() + FILES_POLL_NS;
+}
+
+/* A new file: its directory watched (or polled past the limit). Returns its id or -1. */
+static int files_add(const char *named, const char *real, const struct stat *st)
+{
+	char dir[PATH_MAX];
+	files_dir_of(real, dir, sizeof dir);
+	int polled = 0;
+	if (files_watch_dir(dir) < 0) {
+		if (errno != ENOSPC)
+			return -1;
+		polled = 1;
+	}
+	if (F.n == F.cap) {
+		int cap = F.cap ? F.cap * 2 : 64;
+		struct wfile *f = realloc(F.v, (size_t)cap * sizeof *f);
+		if (!f)
+			return -1;
+		F.v = f;
+		F.cap = cap;
+	}
+	int id = F.n++;
+	F.v[id] = (struct wfile){.named = strdup(named), .real = strdup(real), .seen = *st};
+	if (polled)
+		files_poll_one(&F.v[id]);
+	strmap_put(&F.keys, real, id);
+	out_status("watch '%s'", named);
+	return id;
+}
+
+static int files_wanted(const char *named, const char *real)
+{
+	int same = strcmp(real, named) == 0;
+	if (!(filter_match(S.o->filter, named) || (!same && filter_match(S.o->filter, real))))
+		return 0;
+	return !(S.o->ignore && (filter_match(S.o->ignore, named) || (!same && filter_match(S.o->ignore, real))));
+}
+
+int files_for(const char *named, int *verdict)
+{
+	int id = strmap_get(&F.names, named);
+	if (id >= 0) {
+		*verdict = FM_WATCHED;
+		return id;
+	}
+	char real[PATH_MAX];
+	struct stat st;
+	if (!realpath(named, real) || stat(real, &st) < 0) {
+		*verdict = FM_NOT_NOW;
+		return -1;
+	}
+	*verdict = FM_IGNORED;
+	if (!S_ISREG(st.st_mode) || !files_wanted(named, real))
+		return -1;
+	id = strmap_get(&F.keys, real);
+	if (id < 0 && (id = files_add(named, real, &st)) < 0)
+		return -1;
+	if (strcmp(real, named) != 0) {
+		/* Named through a symlink: a change of the link itself matters too. */
+		char dir[PATH_MAX], rdir[PATH_MAX], key[PATH_MAX + 256];
+		files_dir_of(named, dir, sizeof dir);
+		if (realpath(dir, rdir)) {
+			snprintf(key, sizeof key, "%s/%s", strcmp(rdir, "/") ? rdir : "", path_last(named));
+			if (strmap_get(&F.keys, key) < 0 && files_watch_dir(rdir) == 0)
+				strmap_put(&F.keys, key, id);
+		}
+	}
+	strmap_put(&F.names, named, id);
+	*verdict = FM_WATCHED;
+	return id;
+}
+
+const char *files_name(int id)
+{
+	return id >= 0 && id < F.n ? F.v[id].named : "?";
+}
+
+int files_changed_since(int file, const struct fm_read *m)
+{
+	struct stat st;
+	if (stat(F.v[file].real, &st) < 0)
+		return 1;
+	return (uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino || st.st_size != m->size ||
+	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != m->mtime_ns ||
+	       (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != m->ctime_ns;
+}
+
+void files_mark_hot(const int *ids, int n)
+{
+	for (int k = 0; k < n; k++)
+		F.v[ids[k]].hot = F.any_hot = 1;
+}
+
+int64_t files_poll_at(void)
+{
+	return F.npolled ? F.next_poll : -1;
+}
+
+/* The fallback past the watch limit: a file whose identity, size or time changed was
+ * saved (done), one that vanished is gone; the debounce takes it from there. */
+void files_poll(int64_t now)
+{
+	F.next_poll = now + FILES_POLL_NS;
+	for (int i = 0; i < F.n; i++) {
+		struct wfile *f = &F.v[i];
+		if (!f->polled)
+			continue;
+		/* Watching is better than polling: try again (the limit may have room now, or
+		 * the directory came back). */
+		char d[PATH_MAX];
+		files_dir_of(f->real, d, sizeof d);
+		if (files_watch_dir(d) == 0) {
+			f->polled = 0;
+			F.npolled--;
+		}
+		struct stat st;
+		if (stat(f->real, &st) < 0) {
+			if (!f->gone)
+				debounce_event(S.deb, i, DEB_GONE, 0, now);
+			f->gone = 1;
+			continue;
+		}
+		if (f->gone || st.st_ino != f->seen.st_ino || st.st_size != f->seen.st_size ||
+		    st.st_mtim.tv_sec != f->seen.st_mtim.tv_sec || st.st_mtim.tv_nsec != f->seen.st_mtim.tv_nsec ||
+		    st.st_ctim.tv_nsec != f->seen.st_ctim.tv_nsec)
+			debounce_event(S.deb, i, DEB_DONE, st.st_size == 0, now);
+		f->gone = 0;
+		f->seen = st;
+	}
+}
+
+/* A watched directory went away (deleted, moved): its files are polled until it can be
+ * watched again (see files_poll), and count as gone meanwhile. */
+static void files_dir_lost(const char *dir, int64_t now)
+{
+	strmap_put(&F.dirs, dir, 0);
+	char d[PATH_MAX];
+	for (int i = 0; i < F.n; i++) {
+		struct wfile *f = &F.v[i];
+		files_dir_of(f->real, d, sizeof d);
+		if (f->polled || strcmp(d, dir) != 0)
+			continue;
+		files_poll_one(f);
+		f->gone = 1;
+		debounce_event(S.deb, i, DEB_GONE, 0, now);
+	}
+}
+
+static void files_on_event(const struct fsevent *ev, int64_t now)
+{
+	if (ev->mask & IN_Q_OVERFLOW) {
+		out_status("file-system events were lost; treating every file as changed");
+		for (int i = 0; i < F.n; i++)
+			debounce_event(S.deb, i, DEB_DONE, 0, now);
+		return;
+	}
+	if ((ev->mask & IN_IGNORED) && strmap_get(&F.dirs, ev->path) == 1) {
+		files_dir_lost(ev->path, now);
+		return;
+	}
+	int id = strmap_get(&F.keys, ev->path);
+	if (id < 0)
+		return;
+	enum deb_kind kind;
+	if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
+		kind = DEB_DONE;
+	else if (ev->mask & (IN_MODIFY | IN_CREATE))
+		kind = DEB_WRITING;
+	else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+		kind = DEB_GONE;
+	else
+		return;
+	int empty = 0;
+	if (kind == DEB_DONE) {
+		struct stat st;
+		empty = stat(F.v[id].real, &st) == 0 && st.st_size == 0;
+	}
+	debounce_event(S.deb, id, kind, empty, now);
+}
+
+void files_take_records(void)
+{
+	static struct fsevent ev;
+	int64_t now = clock_ns();
+	int r;
+	while ((r = watcher_read(S.wfd, &ev)) == 1)
+		files_on_event(&ev, now);
+	if (r < 0) {
+		out_error("the watcher thread stopped");
+		end_session(0, 1);
+	}
+}
+
+void files_on_watcher(struct loop *l, int fd, unsigned events, void *arg)
+{
+	S.dirty = 1;
+	conn_accept_late();
+	files_take_records();
+}

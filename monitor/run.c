@@ -1,0 +1,329 @@
+/*
+ * monitor/run.c — the run: its processes, its end, and replacing it. Runs in the
+ * monitor's event loop.
+ *
+ * The pure rules live in replace.c; this file gives them the session's real processes
+ * (run_ops: /proc walks, signals, RESUME messages, spawning) and the real clock. Called
+ * by the loop (SIGCHLD: run_reap; the timer: run_on_timer), by conn.c (the new run's
+ * pid) and helper/serve.c.
+ */
+#include "session.h"
+
+#include "debounce.h"
+#include "inotify.h"
+#include "out.h"
+#include "policy.h"
+#include "serve.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct run_state R;
+
+static void run_exited(int st);
+
+void run_set(pid_t pid)
+{
+	R.pid = pid;
+	R.started = clock_ns();
+	R.stats.copies++;
+	replace_run_known(&S.rep);
+	for (int i = 0; i < R.nunclaimed; i++)
+		if (R.unclaimed[i].pid == pid) {
+			int st = R.unclaimed[i].status;
+			R.unclaimed[i] = R.unclaimed[--R.nunclaimed];
+			run_exited(st);
+			return;
+		}
+}
+
+void run_started(pid_t pid)
+{
+	R.pid = pid;
+	R.stats.copies++;
+	R.started = R.lineage_start = clock_ns();
+}
+
+void run_resumed(int ckpt)
+{
+	R.stats.resumes++;
+	R.stats.saved_ns += K.v[ckpt].work_ns;
+	R.lineage_start = clock_ns() - K.v[ckpt].work_ns;
+}
+
+/* Has the kernel's pid counter wrapped since we started? Then a descendant may have a
+ * smaller pid than ours, and only a full scan finds it. */
+static int run_pids_wrapped(void)
+{
+	static int wrapped;
+	static long last;
+	if (wrapped)
+		return 1;
+	char buf[32] = "";
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	long now = n > 0 ? atol(buf) : -1;
+	if (now < 0 || now < S.self || now < last)
+		wrapped = 1;
+	last = now;
+	return wrapped;
+}
+
+int run_find_victims(void)
+{
+	static pid_t keep[4096];
+	int nkeep = ckpt_pids(keep, 4096);
+	return proc_descendants(S.self, run_pids_wrapped() ? 0 : S.self, keep, nkeep, &R.victims);
+}
+
+/* More runnable tasks than processors? Then a save's files come further apart (the
+ * writer waits for a processor between them), and the quiet window widens. */
+static int run_saturated(void)
+{
+	char buf[128];
+	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	int running = 0;
+	if (sscanf(buf, "%*f %*f %*f %d/", &running) != 1)
+		return 0;
+	static long cpus;
+	if (!cpus)
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return running - 1 > cpus; /* ourselves excluded */
+}
+
+/* Tells the user (and the events file) what a change calls for. */
+static void run_announce(const int *files, int n, const struct policy_decision *d)
+{
+	const char *what = files_name(d->first_file);
+	char others[64] = "";
+	if (n > 1)
+		snprintf(others, sizeof others, " (and %d more)", n - 1);
+	if (out_events_enabled()) {
+		json_t *paths = json_array();
+		for (int k = 0; k < n; k++)
+			json_array_append_new(paths, json_string(files_name(files[k])));
+		out_event("change", json_pack("{s:o}", "paths", paths));
+	}
+	if (d->action == POLICY_RESUME) {
+		int from = K.v[d->ckpt].file;
+		if (from == d->first_file)
+			out_status("file '%s'%s changed, resuming from it", what, others);
+		else
+			out_status("file '%s'%s changed, resuming from '%s'", what, others, files_name(from));
+		if (out_events_enabled())
+			out_event("resume", json_pack("{s:s, s:I, s:s}", "path", files_name(from), "seq",
+						      (json_int_t)d->seq, "changed", what));
+		return;
+	}
+	out_status("file '%s'%s changed, restarting", what, others);
+	if (out_events_enabled()) {
+		char why[PATH_MAX + 64];
+		snprintf(why, sizeof why, "no checkpoint before the first read of '%s'", what);
+		out_event("restart", json_pack("{s:s}", "reason", why));
+	}
+}
+
+static int run_decide(void *ctx, const int *files, int n, struct policy_decision *d)
+{
+	files_mark_hot(files, n);
+	policy_decide(S.pol, files, n, d);
+	if (d->action == POLICY_NONE)
+		return 0;
+	if (S.o->serve_fd >= 0) {
+		/* helper mode: what was taken after the first read of the file is stale; the
+		 * copy running for a client is never interrupted */
+		ckpt_rollback(d->first, 0);
+		if (R.pid)
+			serve_taint();
+		return 0;
+	}
+	run_announce(files, n, d);
+	return 1;
+}
+
+static int run_victims(void *ctx, int first)
+{
+	int nv = run_find_victims();
+	if (!first)
+		return nv;
+	/* What the replaced run and its processes say from now on belongs to a history
+	 * being thrown away: their connections close (their hooks go quiet). */
+	for (int i = 0; i < C.n; i++) {
+		struct conn *c = C.v[i];
+		if (!c || c->kind != CONN_PROC)
+			continue;
+		int victim = c->pid == R.pid;
+		for (int k = 0; k < R.victims.n && !victim; k++)
+			victim = R.victims.pids[k] == c->pid;
+		if (victim) {
+			conn_read(i); /* what it said before: still its history */
+			if (C.v[i])
+				conn_close(i);
+		}
+	}
+	return nv;
+}
+
+static void run_signal_victims(void *ctx, int sig)
+{
+	proc_signal(&R.victims, sig);
+}
+
+static int run_resume(void *ctx, const struct policy_decision *d)
+{
+	R.pid = 0;
+	ckpt_rollback(d->seq, 0);
+	struct ckpt *ck = &K.v[d->ckpt];
+	struct fm_resume r = {0};
+	fm_init(&r.h, FM_RESUME, sizeof r);
+	r.monitor_pid = S.self;
+	r.job_pgid = S.pgid;
+	if (S.o->clear)
+		out_clear_screen();
+	if (ck->conn >= 0)
+		conn_send(ck->conn, &r);
+	if (ck->conn < 0) {
+		ckpt_drop(d->ckpt);
+		return -1;
+	}
+	run_resumed(d->ckpt);
+	return 0;
+}
+
+static void run_restart(void *ctx)
+{
+	R.pid = 0;
+	ckpt_rollback(0, 1);
+	if (S.o->clear)
+		out_clear_screen();
+	pid_t pid = spawn_run(NULL, NULL);
+	R.stats.restarts++;
+	if (pid < 0)
+		spawn_error(pid);
+	else
+		run_started(pid);
+}
+
+static void run_abandon(void *ctx, int ckpt)
+{
+	out_error("the checkpoint did not resume; restarting");
+	ckpt_drop(ckpt);
+}
+
+static void run_settle_inputs(void *ctx, struct settle_in *in)
+{
+	/* Before a set of saves counts as complete, take in every event already on its
+	 * way: on a busy machine the second file of a save can be a few ms behind. */
+	files_take_records();
+	in->saturated = run_saturated();
+	in->busy = watcher_busy();
+}
+
+static const struct replace_ops run_ops = {
+	.decide = run_decide,
+	.victims = run_victims,
+	.signal_victims = run_signal_victims,
+	.resume = run_resume,
+	.restart = run_restart,
+	.abandon = run_abandon,
+	.settle_inputs = run_settle_inputs,
+};
+
+void run_init(void)
+{
+	replace_init(&S.rep, &run_ops, NULL, S.deb, S.o->grace_ns, S.o->delay_ns);
+}
+
+static void run_exited(int st)
+{
+	R.pid = 0;
+	int replaced = S.rep.phase != REPLACE_IDLE;
+	if (out_events_enabled()) {
+		double ms = (double)(clock_ns() - R.started) / 1e6;
+		const char *sig = WIFSIGNALED(st) && sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?";
+		out_event("exit", WIFSIGNALED(st) ? json_pack("{s:s, s:f, s:b}", "signal", sig, "run_ms", ms,
+							      "replaced", replaced)
+						  : json_pack("{s:i, s:f, s:b}", "status", WEXITSTATUS(st), "run_ms",
+							      ms, "replaced", replaced));
+	}
+	if (S.o->serve_fd >= 0) {
+		serve_done(st);
+		return;
+	}
+	if (replaced)
+		return; /* we are replacing it: no news */
+	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		out_status("exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		out_status("killed by SIG%s%s", sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
+			   WCOREDUMP(st) ? " (core dumped)" : "");
+	if (F.n == 0 && policy_checkpoint_count(S.pol) == 0) {
+		/* Nothing was read that the filters match: waiting would be for nothing. */
+		out_status("no file read matched the filters; nothing to watch");
+		end_session(0, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+}
+
+void run_reap(void)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+		if (pid == R.pid) {
+			run_exited(st);
+			continue;
+		}
+		int known = 0;
+		for (int i = 0; i < K.n; i++)
+			if (K.v[i].state != CK_FREE && K.v[i].pid == pid) {
+				known = 1;
+				ckpt_lost(i);
+			}
+		if (!known && S.rep.phase == REPLACE_RESUMING && R.pid == 0) {
+			/* maybe the new run, ended before we learnt its pid */
+			if (R.nunclaimed == 32)
+				R.nunclaimed = 0;
+			R.unclaimed[R.nunclaimed].pid = pid;
+			R.unclaimed[R.nunclaimed++].status = st;
+		}
+	}
+	replace_reaped(&S.rep, clock_ns());
+}
+
+void run_on_timer(struct loop *l, void *arg)
+{
+	S.dirty = 1;
+	conn_accept_late();
+	int64_t now = clock_ns();
+	int64_t idle = serve_idle_deadline();
+	if (idle >= 0 && now >= idle)
+		end_session(0, 0);
+	if (F.npolled && now >= F.next_poll)
+		files_poll(now);
+	replace_timer(&S.rep, now);
+}
+
+int64_t run_timer_at(void)
+{
+	int64_t at = replace_deadline(&S.rep);
+	int64_t poll = files_poll_at();
+	if (poll >= 0 && (at < 0 || poll < at))
+		at = poll;
+	int64_t idle = serve_idle_deadline();
+	if (idle >= 0 && (at < 0 || idle < at))
+		at = idle;
+	return at;
+}

@@ -1,0 +1,194 @@
+/*
+ * monitor/session.h — inside one forkmon session: its state, in the parts each file of
+ * the monitor owns, and the calls between those files. Private to the monitor's files
+ * and helper/serve.c (the session's serve mode); monitor.h is the contract for the rest.
+ *
+ *   monitor.c   S: set-up, the event loop, signals     conn.c   C: connections, messages
+ *   ckpt.c      K: the checkpoint table                files.c  F: watched files
+ *   spawn.c     the environment, starting the command  run.c    R: the run, replacing it
+ *   end.c       the end of the session                 serve.c  helper mode's requests
+ *
+ * Priorities in the loop keep one order in every turn: what processes said comes before
+ * what happened to them (connections, then the watcher, then signals, then the timer).
+ */
+#ifndef FORKMON_SESSION_H
+#define FORKMON_SESSION_H
+
+#include "forkmon_proto.h"
+#include "loop.h"
+#include "monitor.h"
+#include "proc.h"
+#include "replace.h"
+#include "strmap.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct loop;
+struct policy;
+struct debounce;
+
+enum { PRIO_ACCEPT = -1, PRIO_CONN = 0, PRIO_OUT = 1, PRIO_WATCHER = 2, PRIO_SIGNAL = 3, PRIO_TIMER = 4,
+       PRIO_SERVE = 5 };
+
+/* ---- monitor.c: what is set up once ---------------------------------------------------- */
+struct mon_session {
+	struct monitor_opts *o;
+	struct loop *loop;
+	int timer;
+	pid_t self, pgid;
+	sigset_t orig_mask;
+	struct sigaction orig_int, orig_quit;
+	char sockname[108];
+	int lfd, wfd;
+	struct fm_hello_ok cfg; /* what every HELLO is answered with */
+	struct policy *pol;
+	struct debounce *deb;
+	struct replace rep;
+	int spin;  /* a processor to spare: poll a while after an unanswered read */
+	int dirty; /* a callback ran this turn: the after-turn work has something to do */
+};
+extern struct mon_session S;
+
+/* After a read its sender does not wait for, the loop polls this long before it sleeps. */
+#define SPIN_NS 200000ll
+
+/* ---- conn.c: connections and their messages --------------------------------------------- */
+enum conn_kind { CONN_PROC, CONN_CKPT };
+
+struct conn {
+	int fd;
+	pid_t pid; /* from SO_PEERCRED: the process that connected */
+	enum conn_kind kind;
+	int ckpt; /* CONN_CKPT: index in K.v */
+	int role;
+};
+
+struct conn_table {
+	struct conn **v;
+	int n;
+	int early, late; /* this turn's look for unregistered checkpoints is done */
+};
+extern struct conn_table C;
+
+void conn_listen(void);
+void conn_close(int i);
+void conn_send(int i, const void *m);
+/* Reads what connection i has to say, up to now. */
+void conn_read(int i);
+/* A granted checkpoint registers before what its run said after the grant: accept now,
+ * once after the turn's connections (before the watcher, signals, the timer). */
+void conn_accept_late(void);
+void conn_turn_end(void);
+
+/* ---- ckpt.c: the checkpoint table --------------------------------------------------------- */
+enum ckpt_state { CK_FREE, CK_PENDING, CK_READY };
+
+struct ckpt {
+	enum ckpt_state state;
+	int conn;  /* index in C.v, -1 until registered */
+	pid_t pid; /* 0 until known */
+	uint64_t seq;
+	int file;
+	int64_t work_ns; /* the program's work before it: what resuming from it saves */
+};
+
+struct ckpt_table {
+	struct ckpt *v;
+	int n;
+};
+extern struct ckpt_table K;
+
+int ckpt_new(uint64_t seq, int file);
+void ckpt_drop(int i);
+void ckpt_drop_all(void);
+/* Throws the history after seq away (restart: all of it): the policy forgets it, and
+ * every checkpoint and grant of it ends. */
+void ckpt_rollback(uint64_t seq, int restart);
+int ckpt_unregistered(void);
+int ckpt_pids(pid_t *out, int max);
+/* The registered checkpoint with the largest seq, or -1. */
+int ckpt_deepest(void);
+/* Checkpoint i ended on its own (connection closed, reaped). */
+void ckpt_lost(int i);
+
+/* ---- files.c: watched files --------------------------------------------------------------- */
+struct wfile {
+	char *named; /* the name the program used first (absolute, normalised) */
+	char *real;  /* the file itself, symlinks resolved */
+	int polled;  /* its directory could not be watched: stat()ed every FILES_POLL_NS */
+	int hot;     /* it changed once: likely to change again, so its reads get checkpoints */
+	struct stat seen;
+	int gone;
+};
+
+struct file_table {
+	struct wfile *v;
+	int n, cap;
+	struct strmap names, keys, dirs;
+	int npolled;
+	int64_t next_poll;
+	int any_hot;
+	int watch_limit_noted;
+};
+extern struct file_table F;
+
+#define FILES_POLL_NS 250000000ll
+
+/* The file a watched name stands for, made and watched on first sight; -1: not watched. */
+int files_for(const char *named, int *verdict);
+const char *files_name(int id);
+/* Does the file differ from what the hook saw before the program read it? */
+int files_changed_since(int file, const struct fm_read *m);
+void files_mark_hot(const int *ids, int n);
+/* Takes in the watcher's records (into the debounce). */
+void files_take_records(void);
+void files_on_watcher(struct loop *l, int fd, unsigned events, void *arg);
+/* The polling fallback: when next, and the poll itself. */
+int64_t files_poll_at(void);
+void files_poll(int64_t now);
+
+/* ---- spawn.c: the environment, starting the command ---------------------------------------- */
+void spawn_init(void);
+char **spawn_env(void);
+/* Starts the command from the beginning: fds (cwd, 0, 1, 2; NULL: ours), env (NULL: the
+ * session's). Returns its pid, or -errno. */
+pid_t spawn_run(const int *fds, char **env);
+void spawn_error(int err);
+
+/* ---- run.c: the run, and replacing it -------------------------------------------------------- */
+struct run_state {
+	pid_t pid;
+	int64_t started;
+	int64_t lineage_start; /* when the run would have started, had it not resumed */
+	struct {
+		unsigned copies, resumes, restarts;
+		int64_t saved_ns;
+	} stats;
+	struct {
+		pid_t pid;
+		int status;
+	} unclaimed[32]; /* ended while resuming, before we knew the new run's pid */
+	int nunclaimed;
+	struct proc_set victims;
+};
+extern struct run_state R;
+
+void run_init(void);
+/* The new run's pid is known. */
+void run_set(pid_t pid);
+/* A run started from a checkpoint / from the beginning (counts it). */
+void run_resumed(int ckpt);
+void run_started(pid_t pid);
+/* The run and everything it started: the monitor's descendants but the checkpoints. */
+int run_find_victims(void);
+void run_reap(void);
+void run_on_timer(struct loop *l, void *arg);
+int64_t run_timer_at(void);
+
+/* ---- end.c --------------------------------------------------------------------------------- */
+__attribute__((noreturn)) void end_session(int sig, int status);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * monitor/spawn.c — the environment of the session's runs, and starting the command
+ * from the beginning. Runs in the monitor; called by monitor.c (the first run), run.c
+ * (restarts) and helper/serve.c (a client's run, with its descriptors and environment).
+ */
+#include "session.h"
+
+#include "exe.h"
+#include "out.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char **spawn_envp;
+static char spawn_exe[PATH_MAX]; /* found before the vfork: the child allocates nothing */
+
+static char *spawn_var(const char *name, const char *value)
+{
+	size_t l = strlen(name) + strlen(value) + 2;
+	char *s = malloc(l);
+	if (s)
+		snprintf(s, l, "%s=%s", name, value);
+	return s;
+}
+
+/* The environment of every run: ours, plus the session socket and the hook. */
+void spawn_init(void)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	spawn_envp = calloc(n + 3, sizeof *spawn_envp);
+	size_t k = 0;
+	const char *pre = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) == 0) {
+			pre = environ[i] + 11;
+			continue;
+		}
+		if (strncmp(environ[i], "FORKMON_SOCKET=", 15) == 0)
+			continue;
+		spawn_envp[k++] = environ[i];
+	}
+	spawn_envp[k++] = spawn_var("FORKMON_SOCKET", S.sockname);
+	if (S.o->hook) {
+		char buf[8192];
+		if (pre && *pre)
+			snprintf(buf, sizeof buf, "%s:%s", S.o->hook, pre);
+		else
+			snprintf(buf, sizeof buf, "%s", S.o->hook);
+		spawn_envp[k++] = spawn_var("LD_PRELOAD", buf);
+	} else if (S.o->preload && *S.o->preload) {
+		spawn_envp[k++] = spawn_var("LD_PRELOAD", S.o->preload);
+	}
+	spawn_envp[k] = NULL;
+}
+
+char **spawn_env(void)
+{
+	return spawn_envp;
+}
+
+static int spawn_find_exe(void)
+{
+	if (S.o->exe && *S.o->exe) {
+		snprintf(spawn_exe, sizeof spawn_exe, "%s", S.o->exe);
+		return 0;
+	}
+	return exe_find(S.o->argv[0], getenv("PATH"), NULL, spawn_exe, sizeof spawn_exe);
+}
+
+/* The parent's side: did the child's execve fail (it wrote errno into the pipe)? */
+static pid_t spawn_wait_exec(pid_t pid, int rfd)
+{
+	int e = 0;
+	ssize_t r;
+	while ((r = read(rfd, &e, sizeof e)) < 0 && errno == EINTR)
+		;
+	close(rfd);
+	if (r == (ssize_t)sizeof e) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -e;
+	}
+	return pid;
+}
+
+/* Nothing here changes across the vfork: the child shares our stack. */
+static pid_t spawn_vfork(const int *fds, char **env)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	/* vfork: the child borrows our memory until it execs (no page tables to copy, no
+	 * copy-on-write faults for us afterwards); it only makes system calls. */
+	pid_t pid = vfork();
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		sigaction(SIGINT, &S.orig_int, NULL);
+		sigaction(SIGQUIT, &S.orig_quit, NULL);
+		sigprocmask(SIG_SETMASK, &S.orig_mask, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != S.self)
+			_exit(127);
+		if (fds && (fchdir(fds[0]) < 0 || dup2(fds[1], 0) < 0 || dup2(fds[2], 1) < 0 || dup2(fds[3], 2) < 0))
+			_exit(126);
+		execve(spawn_exe, S.o->argv, env);
+		int e = errno;
+		ssize_t w = write(pfd[1], &e, sizeof e);
+		(void)w;
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (pid < 0) {
+		close(pfd[0]);
+		return -errno;
+	}
+	return spawn_wait_exec(pid, pfd[0]);
+}
+
+pid_t spawn_run(const int *fds, char **env)
+{
+	int err = spawn_find_exe();
+	if (err < 0)
+		return err;
+	return spawn_vfork(fds, env ? env : spawn_envp);
+}
+
+void spawn_error(int err)
+{
+	if (err == -ENOENT)
+		out_error("%s: command not found", S.o->argv[0]);
+	else
+		out_error("%s: %s", S.o->argv[0], strerror(-err));
+}
