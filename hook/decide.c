@@ -106,7 +106,7 @@ static void decide_resumed(struct fm_read *m)
 	hk.resumed = 1;
 	if (conn_ready(FM_HELLO_RESUMED) == 0) {
 		fm_init(&m->h, FM_READ_AGAIN, m->h.len);
-		m->flags = FM_READ_RESUMED;
+		m->flags = 0;
 		conn_send(m);
 	}
 }

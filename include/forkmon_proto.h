@@ -111,8 +111,7 @@ struct fm_hello_ok {
 
 /* READ flags */
 #define FM_READ_WANT_CKPT 1u /* the run would take a checkpoint before this read */
-#define FM_READ_RESUMED 2u   /* the read a resumed run redoes (its checkpoint exists) */
-#define FM_READ_NO_REPLY 4u  /* said, not asked: the program reads on at once; the
+#define FM_READ_NO_REPLY 2u  /* said, not asked: the program reads on at once; the
 				 monitor compares the file with what the hook saw (below)
 				 once its watch is in place, and a difference is a change */
 
@@ -120,7 +119,8 @@ struct fm_read {
 	struct fm_header h;
 	uint32_t flags;
 	uint32_t pad;
-	/* the file as the hook's stat() saw it, just before the program opens it */
+	/* READ: the file as the hook's stat() saw it, just before the program opens it (read
+	 * by the monitor with FM_READ_NO_REPLY); READ_AGAIN: zero (only the path counts) */
 	uint64_t dev, ino;
 	int64_t size, mtime_ns, ctime_ns;
 	char path[FM_PATH_MAX]; /* absolute, lexically normalised; only used bytes are sent */
