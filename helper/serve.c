@@ -107,6 +107,15 @@ void serve_done(int st)
 	serve_next();
 }
 
+void serve_lost(void)
+{
+	if (V.client >= 0) {
+		serve_error(V.client, "the warm copy of the command did not start");
+		serve_client_close();
+	}
+	V.idle_since = clock_ns();
+}
+
 /* Resumes checkpoint k for rq: its descriptors and environment go with RESUME. */
 static int serve_resume(int k, const struct serve_request *rq)
 {

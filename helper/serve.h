@@ -21,6 +21,9 @@ void serve_start(void);
 void serve_next(void);
 /* The run of the client being served ended with wait status st. */
 void serve_done(int st);
+/* The checkpoint resumed for the client did not start its run: the client is told
+ * (it runs the command itself), before anything of the command ran. */
+void serve_lost(void);
 /* When a session nobody uses ends (idle timeout), or -1. */
 int64_t serve_idle_deadline(void);
 /* The run did something a later client would miss: no more checkpoints from it. */

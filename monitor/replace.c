@@ -26,15 +26,12 @@ void replace_init(struct replace *r, const struct replace_ops *ops, void *ctx, s
 /* Every victim is gone: resume from the checkpoint, or start again. */
 static void replace_finish(struct replace *r, int64_t now)
 {
-	if (r->dec.action == POLICY_RESUME) {
-		if (r->ops->resume(r->ctx, &r->dec) < 0) {
-			r->phase = REPLACE_IDLE;
-			replace_change(r, now);
-			return;
-		}
+	if (r->dec.action == POLICY_RESUME && r->ops->resume(r->ctx, &r->dec) == 0) {
 		replace_resuming(r, r->dec.ckpt, now);
 		return;
 	}
+	/* No checkpoint to resume from (or it is gone): the run is gone already, so the
+	 * command starts again, with every file as it is now. */
 	r->ops->restart(r->ctx);
 	r->phase = REPLACE_IDLE;
 }
@@ -155,6 +152,9 @@ void replace_run_known(struct replace *r)
 
 void replace_retry(struct replace *r, int64_t now)
 {
-	r->phase = REPLACE_IDLE;
-	replace_change(r, now);
+	/* The history after the checkpoint was thrown away with the run: what remains to do
+	 * for the change is to start the command again. */
+	r->dec.action = POLICY_RESTART;
+	r->phase = REPLACE_KILLING;
+	replace_finish(r, now);
 }

@@ -99,7 +99,8 @@ void replace_resuming(struct replace *r, int ckpt, int64_t now);
 int replace_waits_for(const struct replace *r, int ckpt);
 /* The new run is known (RESUMED, or its HELLO): IDLE. */
 void replace_run_known(struct replace *r);
-/* The checkpoint we waited for is gone or could not fork: the change is taken again. */
+/* The checkpoint we waited for is gone or could not fork: the command restarts (the
+ * run it replaced is gone already). */
 void replace_retry(struct replace *r, int64_t now);
 
 #endif

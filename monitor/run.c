@@ -207,6 +207,10 @@ static void run_restart(void *ctx)
 {
 	R.pid = 0;
 	ckpt_rollback(0, 1);
+	if (S.o->serve_fd >= 0) {
+		serve_lost(); /* a client's run starts only for that client */
+		return;
+	}
 	if (S.o->clear)
 		out_clear_screen();
 	pid_t pid = spawn_run(NULL, NULL);

@@ -382,7 +382,7 @@ START_TEST(test_a_save_while_resuming_waits_for_the_new_run)
 }
 END_TEST
 
-START_TEST(test_a_checkpoint_gone_before_its_resume_is_not_waited_for)
+START_TEST(test_a_checkpoint_gone_before_its_resume_restarts_the_command)
 {
 	struct fake f;
 	fake_init(&f);
@@ -391,6 +391,7 @@ START_TEST(test_a_checkpoint_gone_before_its_resume_is_not_waited_for)
 	fake_save(&f, 0);
 	fake_until(&f, f.now + DELAY);
 	ck_assert_int_eq(f.resumes, 0);
+	ck_assert_int_eq(f.restarts, 1);
 	ck_assert_int_eq(f.r.phase, REPLACE_IDLE);
 	ck_assert(!replace_waits_for(&f.r, 7));
 	fake_free(&f);
@@ -522,7 +523,7 @@ Suite *replace_suite(void)
 	tcase_add_test(tc, test_two_saves_during_a_slow_replacement_give_two_resumes_and_the_last_wins);
 	tcase_add_test(tc, test_a_save_during_a_grace_period_waits_for_it);
 	tcase_add_test(tc, test_a_save_while_resuming_waits_for_the_new_run);
-	tcase_add_test(tc, test_a_checkpoint_gone_before_its_resume_is_not_waited_for);
+	tcase_add_test(tc, test_a_checkpoint_gone_before_its_resume_restarts_the_command);
 	tcase_add_test(tc, test_a_change_completed_while_replacing_begins_once_idle);
 	suite_add_tcase(s, tc);
 	TCase *st = tcase_create("settle rule");
