@@ -2,7 +2,7 @@
  * tests/test_monitor.c — the IPC monitor front end: the event stream, output that never
  * blocks the program, the summary, --clear and colours on a terminal, the CLI.
  */
-#include "harness.h"
+#include "live.h"
 #include "suites.h"
 
 #include <errno.h>
@@ -18,28 +18,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define WAIT 20.0
-
-static char *forkmon(void)
-{
-	static char buf[4096];
-	snprintf(buf, sizeof buf, "%s", h_path("build/forkmon"));
-	return buf;
-}
-
-static void expect(struct h_session *s, const char *needle, int count)
-{
-	if (!h_wait_for(s, needle, count, WAIT))
-		ck_abort_msg("waited for %d× \"%s\"; output was:\n%s", count, needle, h_output(s));
-}
-
-static void end_session(struct h_session *s, int sig)
-{
-	int st = h_stop(s, sig, 0);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status 0x%x; output:\n%s", st, h_output(s));
-	ck_assert_msg(h_none_left(s, 5), "%d processes left", h_left(s));
-}
 
 /* The events of a file, one JSON object per line; every line must parse. */
 static json_t *read_events(const char *path)
@@ -99,11 +77,11 @@ START_TEST(test_events_list_re_reads)
 	h_write(&s, "mod.lua", "return 1\n");
 	char events[4096];
 	snprintf(events, sizeof events, "%s", h_file(&s, "events.json"));
-	char *argv[] = {forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "got 1", 1);
+	lv_expect(&s, "got 1", 1);
 	ck_assert(has_events(events, "exit", 1));
-	end_session(&s, SIGTERM);
+	lv_stop_session(&s, SIGTERM, 0);
 
 	json_t *all = read_events(events);
 	int mod = 0;
@@ -133,14 +111,14 @@ START_TEST(test_events_after_an_edit_are_change_resume_exit)
 	h_write(&s, "mod.lua", "return 1\n");
 	char events[4096];
 	snprintf(events, sizeof events, "%s", h_file(&s, "events.json"));
-	char *argv[] = {forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "got 1", 1);
+	lv_expect(&s, "got 1", 1);
 	ck_assert(has_events(events, "exit", 1));
 	h_write(&s, "mod.lua", "return 2\n");
-	expect(&s, "got 2", 1);
+	lv_expect(&s, "got 2", 1);
 	ck_assert(has_events(events, "exit", 2));
-	end_session(&s, SIGTERM);
+	lv_stop_session(&s, SIGTERM, 0);
 
 	json_t *all = read_events(events);
 	ck_assert_str_eq(ev_name(json_array_get(all, 0)), "start");
@@ -223,7 +201,7 @@ START_TEST(test_flood_with_a_blocked_terminal_loses_no_event)
 		char tag[128];
 		snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", s.tag);
 		putenv(tag);
-		execl(forkmon(), "forkmon", "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua",
+		execl(lv_forkmon(), "forkmon", "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -262,7 +240,7 @@ START_TEST(test_flood_with_a_blocked_terminal_loses_no_event)
 	}
 	err[got] = '\0';
 	close(p[0]);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert(WIFSIGNALED(s.status) && WTERMSIG(s.status) == SIGTERM);
 	ck_assert_msg(got > filled, "forkmon's own lines never came");
 	ck_assert_msg(strstr(err, "lines dropped") || strstr(err, "[forkmon] watch"), "no status lines at all");
@@ -331,7 +309,7 @@ static int pty_wait_for(struct pty_run *r, const char *needle, int count)
 		if (n >= count)
 			return 1;
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec > WAIT)
+		if (t.tv_sec - t0.tv_sec > LV_WAIT)
 			return 0;
 		struct pollfd pf = {.fd = r->master, .events = POLLIN};
 		if (poll(&pf, 1, 50) > 0) {
@@ -371,7 +349,7 @@ START_TEST(test_clear_and_colours_on_a_terminal_only)
 	char tag[128];
 	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", s.tag);
 	char *env[] = {tag, NULL};
-	char *argv[] = {forkmon(), "run", "--clear", "-f", "%.lua$", "--", "/usr/bin/lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--clear", "-f", "%.lua$", "--", "/usr/bin/lua5.4", "main.lua", NULL};
 	struct pty_run r;
 	pty_start(&r, s.dir, argv, env);
 	ck_assert(pty_wait_for(&r, "got 1", 1));
@@ -394,13 +372,13 @@ START_TEST(test_clear_and_colours_on_a_terminal_only)
 	ck_assert(h_none_left(&s, 5));
 
 	/* not a terminal: no colour, no clearing */
-	char *argv2[] = {forkmon(), "run", "--clear", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv2[] = {lv_forkmon(), "run", "--clear", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv2, NULL);
-	expect(&s, "got 2", 1);
+	lv_expect(&s, "got 2", 1);
 	h_write(&s, "mod.lua", "return 3\n");
-	expect(&s, "got 3", 1);
+	lv_expect(&s, "got 3", 1);
 	ck_assert_msg(!strchr(h_output(&s), '\033'), "escape sequences in a pipe");
-	end_session(&s, SIGTERM);
+	lv_stop_session(&s, SIGTERM, 0);
 	h_cleanup(&s);
 }
 END_TEST
@@ -411,11 +389,11 @@ static void cli_case(char *const args[], int want_status, const char *want_out, 
 {
 	struct h_session s;
 	h_init(&s);
-	char *argv[16] = {forkmon()};
+	char *argv[16] = {lv_forkmon()};
 	for (int k = 0; args[k] && k < 14; k++)
 		argv[k + 1] = args[k];
 	h_start(&s, argv, NULL);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == want_status, "%s %s: status 0x%x, output:\n%s",
 		      args[0], args[1] ? args[1] : "", s.status, h_output(&s));
 	if (want_out)
@@ -469,7 +447,7 @@ START_TEST(test_unusable_options_are_refused_in_bare_mode_too)
 	char *env[] = {pre, "FORKMON_FILTER=%.lua$", "FORKMON_DELAY=later", NULL};
 	char *argv[] = {"lua5.4", "p.lua", NULL};
 	h_start(&s, argv, env);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 2, "0x%x", s.status);
 	ck_assert_int_eq(h_count(&s, "forkmon: invalid FORKMON_DELAY 'later'"), 1);
 	ck_assert_int_eq(h_count(&s, "ran"), 0);
