@@ -83,7 +83,11 @@ void h_init(struct h_session *s)
 	snprintf(s->dir, sizeof s->dir, "%s/forkmon-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(s->dir));
 	snprintf(s->out, sizeof s->out, "%s.out", s->dir);
-	snprintf(s->tag, sizeof s->tag, "%d-%ld", (int)getpid(), (long)time(NULL));
+	/* unique on the machine: other test runs (other checkouts) go on beside this one */
+	static int sessions;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(s->tag, sizeof s->tag, "%d-%ld.%09ld-%d", (int)getpid(), (long)ts.tv_sec, ts.tv_nsec, ++sessions);
 	if (!h_current)
 		atexit(h_atexit);
 	h_current = s;
