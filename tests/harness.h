@@ -85,6 +85,10 @@ double h_clock(void);
  * number found (may exceed max). */
 int h_procs(struct h_session *s, pid_t *pids, int max);
 
+/* The live processes carrying the session's tag, one per line: pid, state, parent, command
+ * line (static buffer), for the message of a test that finds some left. */
+const char *h_describe(struct h_session *s);
+
 #define H_ENV_END ((char *)0)
 
 #endif

@@ -86,7 +86,7 @@ void lv_stop_session(struct h_session *s, int sig, int group)
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig,
 		      "forkmon should end by signal %d (status %d), got status 0x%x; output:\n%s", sig,
 		      128 + sig, st, lv_out_tail(s));
-	ck_assert_msg(h_none_left(s, 10), "%d processes of the session are left", h_left(s));
+	ck_assert_msg(h_none_left(s, 10), "%d processes of the session are left:\n%s", h_left(s), h_describe(s));
 }
 
 void lv_end_session(struct h_session *s, int sig, int group)
@@ -272,4 +272,23 @@ int lv_assert_between(struct h_session *s, const char *needle, int lo, int hi)
 	ck_assert_msg(n >= lo && n <= hi, "\"%s\" %d times, expected %d to %d; output was:\n%s", needle, n, lo,
 		      hi, lv_out_tail(s));
 	return n;
+}
+
+int lv_versions_grow(struct h_session *s, const char *prefix, int *lines)
+{
+	const char *out = h_output(s);
+	size_t pl = strlen(prefix);
+	int last = -1, n = 0;
+	for (const char *p = out; (p = strstr(p, prefix)); p += pl) {
+		int v;
+		if (sscanf(p + pl, "%d", &v) != 1)
+			continue;
+		ck_assert_msg(v >= last, "\"%s%d\" shown after \"%s%d\": an older version came back; output was:\n%s",
+			      prefix, v, prefix, last, lv_out_tail(s));
+		last = v;
+		n++;
+	}
+	if (lines)
+		*lines = n;
+	return last;
 }

@@ -32,6 +32,10 @@ void lv_expect_none(struct h_session *s, const char *needle);
 /* Fails unless needle occurs between lo and hi times (inclusive) now; returns the count. */
 int lv_assert_between(struct h_session *s, const char *needle, int lo, int hi);
 
+/* The versions shown (the number after each occurrence of prefix, in output order) only
+ * grow, or the test fails; returns the last one (-1: none) and how many lines showed one. */
+int lv_versions_grow(struct h_session *s, const char *prefix, int *lines);
+
 /* Ends the session with a real signal (group: to its process group): forkmon must end
  * by it and nothing of the session be left. The output stays readable until h_cleanup;
  * lv_end_session cleans up too. */

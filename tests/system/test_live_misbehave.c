@@ -87,8 +87,11 @@ END_TEST
 
 /* Two saves 120 ms apart while the copy is being replaced (it ignores SIGTERM: the
  * replacement takes the 300 ms grace period): neither save is lost, the last wins, and
- * promptly. (A copy resumed for the first save may be replaced by the second before it
- * prints anything: what counts is the status lines and the last copy's output.) */
+ * promptly. Whether the second save gets a resume of its own or joins the first one's
+ * is the scheduler's (a loaded machine coalesces them): one or two resumes a round. (A
+ * copy resumed for the first save may be replaced by the second before it prints
+ * anything: what counts is the status lines and the last copy's output.) That two saves
+ * during a slow replacement give two resumes is the fake-clock unit tests' to say. */
 START_TEST(test_two_saves_120ms_apart_during_a_slow_replacement_both_resume_and_the_last_wins)
 {
 	struct h_session s;
@@ -105,21 +108,23 @@ START_TEST(test_two_saves_120ms_apart_during_a_slow_replacement_both_resume_and_
 		snprintf(c, sizeof c, "ignore-term %d\n", 2 * k);
 		h_write(&s, "mode.txt", c);
 		double t0 = h_clock();
-		lv_expect_exactly(&s, lv_resume_line(&s, "mode.txt"), 2 * k);
 		snprintf(want, sizeof want, "mode ignore-term %d", 2 * k);
 		lv_expect(&s, want, 1); /* twice if the first copy read it too */
 		/* two grace periods and two resumes: well under a second; allow for a slow
 		 * machine, but not for a save left waiting on an unrelated timer */
 		double took = h_clock() - t0;
-		ck_assert_msg(took < 3.0, "the second save was resumed %.2f s after it completed:\n%s", took,
+		ck_assert_msg(took < 5.0, "the second save was shown %.2f s after it completed:\n%s", took,
 			      lv_out_tail(&s));
 		lv_expect(&s, "ignoring SIGTERM pid", k + 1);
-		ck_assert_str_eq(lv_last_line_with(&s, "mode "), want);
+		lv_assert_between(&s, lv_resume_line(&s, "mode.txt"), k, 2 * k);
+		ck_assert_int_eq(lv_versions_grow(&s, "mode ignore-term ", NULL), 2 * k);
 	}
 	ck_assert_int_eq(h_count(&s, "misbehave start"), 1);
+	lv_expect_none(&s, "restarting");
 	lv_stop_session(&s, SIGTERM, 0);
-	/* nothing came late */
-	lv_assert_count(&s, lv_resume_line(&s, "mode.txt"), 6);
+	/* nothing came late, nothing went back */
+	lv_assert_between(&s, lv_resume_line(&s, "mode.txt"), 3, 6);
+	ck_assert_int_eq(lv_versions_grow(&s, "mode ignore-term ", NULL), 6);
 	ck_assert_str_eq(lv_last_line_with(&s, "mode "), "mode ignore-term 6");
 	h_cleanup(&s);
 }

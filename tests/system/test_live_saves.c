@@ -181,7 +181,10 @@ START_TEST(test_delete_then_recreate_1s_later_resumes_once_with_the_new_content)
 END_TEST
 
 /* Truncated (and closed empty), written 150 ms later: one resume, with the content,
- * never a run of the empty file. Ten edits. */
+ * never a run of the empty file. Ten edits. An emptied file is taken as saved after a
+ * grace period (400 ms): a round the scheduler stretched past it (timed around the two
+ * tools, an upper bound of the real gap) may show the empty file first; any other must
+ * not. */
 START_TEST(test_truncate_then_write_150ms_later_resumes_once_with_the_content)
 {
 	struct h_session s;
@@ -191,25 +194,35 @@ START_TEST(test_truncate_then_write_150ms_later_resumes_once_with_the_content)
 	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
 	lv_expect(&s, "value=v0;", 1);
+	int resumes = 0, stretched = 0;
 	for (int k = 1; k <= 10; k++) {
+		double t0 = h_clock();
 		lv_run_ok(&s, "truncate", "-s", "0", "mod.lua", NULL);
 		h_sleep_ms(150); /* the writer is slow to write the content */
 		char cmd[256];
 		snprintf(cmd, sizeof cmd, "echo \"return 'v%d'\" >> mod.lua", k);
 		lv_run_ok(&s, "/bin/sh", "-c", cmd, NULL);
+		int slow = h_clock() - t0 > 0.35;
+		stretched += slow;
 		char want[64];
 		snprintf(want, sizeof want, "value=v%d;", k);
 		lv_expect_exactly(&s, want, 1);
-		lv_expect_exactly(&s, lv_resume_line(&s, "mod.lua"), k);
-		lv_expect_exactly(&s, "value=", k + 1);
+		int now = lv_assert_between(&s, lv_resume_line(&s, "mod.lua"), resumes + 1, resumes + 1 + slow);
+		resumes = now;
+		lv_assert_count(&s, "value=", resumes + 1);
+		lv_assert_between(&s, "value=nil", 0, stretched);
 	}
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
-	lv_expect_none(&s, "value=nil");
 	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
-/* Two saves 120 ms apart (a save, a quick fix): both are resumed, the last one wins. */
+/* Two saves 120 ms apart (a save, a quick fix): neither is lost and the last one wins.
+ * Whether they make one resume or two is the scheduler's: a second save that lands
+ * while the first is still being resumed joins it. So each pair gives one or two
+ * resumes, each copy shows the content of its moment, and what is shown never goes back
+ * to an older version. (That two saves this far apart give two resumes is the fake-clock
+ * unit tests' to say.) Ten pairs. */
 START_TEST(test_two_saves_120ms_apart_both_resume_and_the_last_wins)
 {
 	struct h_session s;
@@ -225,18 +238,28 @@ START_TEST(test_two_saves_120ms_apart_both_resume_and_the_last_wins)
 		save_shell_redirect(&s, 2 * k);
 		char want[64];
 		snprintf(want, sizeof want, "value=v%d;", 2 * k);
-		lv_expect_exactly(&s, want, 1);
-		lv_expect_exactly(&s, lv_resume_line(&s, "mod.lua"), 2 * k);
-		lv_expect_exactly(&s, "value=", 2 * k + 1);
-		ck_assert_str_eq(lv_last_line_with(&s, "value="), want);
+		lv_expect(&s, want, 1); /* the last save is never lost */
+		lv_assert_between(&s, lv_resume_line(&s, "mod.lua"), k, 2 * k);
+		ck_assert_int_eq(lv_versions_grow(&s, "value=v", NULL), 2 * k);
 	}
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
-	lv_end_session(&s, SIGTERM, 0);
+	lv_expect_none(&s, "restarting");
+	lv_stop_session(&s, SIGTERM, 0);
+	/* nothing came late, nothing went back */
+	int resumes = lv_assert_between(&s, lv_resume_line(&s, "mod.lua"), 10, 20), shown;
+	ck_assert_int_eq(lv_versions_grow(&s, "value=v", &shown), 20);
+	ck_assert_msg(shown >= 11 && shown <= resumes + 1, "%d values shown for %d resumes:\n%s", shown, resumes,
+		      lv_out_tail(&s));
+	h_cleanup(&s);
 }
 END_TEST
 
-/* Two files saved together (one command writes b.lua, then a.lua): one resume, from
- * the file the program read first, showing both new contents. */
+/* Two files saved together (b.lua, then a.lua, written by the test itself): one
+ * resume, from the file the program read first, showing both new contents. "Together"
+ * means within the quiet window: 30 ms here (the 5 ms default is tuned for latency). A
+ * round the scheduler stretched past 20 ms (timed around both writes, an upper bound of
+ * the real gap) may give the two files a resume each; any other must give one. Either
+ * way the last resume is from a.lua and shows both contents. */
 START_TEST(test_two_files_saved_together_resume_once_from_the_earlier)
 {
 	struct h_session s;
@@ -248,28 +271,30 @@ START_TEST(test_two_files_saved_together_resume_once_from_the_earlier)
 				"print('a=' .. a .. ' b=' .. b .. ';')\n");
 	h_write(&s, "a.lua", "return 'a0'\n");
 	h_write(&s, "b.lua", "return 'b0'\n");
-	/* "Together" means within the quiet window: 30 ms, so that a writer preempted
-	 * between its two files on this shared 2-core machine still counts as one save
-	 * (the 5 ms default is tuned for latency). */
 	char *argv[] = {lv_forkmon(), "run", "-d", "30", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
 	lv_expect(&s, "a=a0 b=b0;", 1);
 	char both[4096];
 	snprintf(both, sizeof both, "[forkmon] file '%s' (and 1 more) changed, resuming from it",
 		 h_file(&s, "a.lua"));
+	int resumes = 0, joint = 0;
 	for (int k = 1; k <= 20; k++) {
-		char cmd[256];
-		snprintf(cmd, sizeof cmd, "echo \"return 'b%d'\" > b.lua; echo \"return 'a%d'\" > a.lua", k, k);
-		lv_run_ok(&s, "/bin/sh", "-c", cmd, NULL);
-		char want[64];
+		char a[64], b[64], want[64];
+		snprintf(a, sizeof a, "return 'a%d'\n", k);
+		snprintf(b, sizeof b, "return 'b%d'\n", k);
+		double t0 = h_clock();
+		h_write(&s, "b.lua", b);
+		h_write(&s, "a.lua", a);
+		int apart = h_clock() - t0 > 0.02;
 		snprintf(want, sizeof want, "a=a%d b=b%d;", k, k);
 		lv_expect_exactly(&s, want, 1); /* then all is printed: */
-		lv_assert_count(&s, both, k);
-		lv_assert_count(&s, "changed, resuming", k);
-		lv_assert_count(&s, "between", k + 1);
-		lv_assert_count(&s, "a=", k + 1);
+		resumes = lv_assert_between(&s, "changed, resuming", resumes + 1, resumes + 1 + apart);
+		joint = lv_assert_between(&s, both, joint + !apart, joint + 1);
+		lv_assert_count(&s, "between", k + 1); /* one resume from a.lua each round */
+		lv_assert_count(&s, "a=", resumes + 1);
 	}
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	lv_expect_none(&s, "restarting");
 	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST

@@ -200,7 +200,7 @@ static void term_ctrl_c(struct term *t)
 	ck_assert_msg(!e.stopped && WIFSIGNALED(e.status) && WTERMSIG(e.status) == SIGINT,
 		      "Ctrl-C should end forkmon by SIGINT (status 130), got 0x%x; terminal showed:\n%s",
 		      e.status, lv_out_tail(&t->s));
-	ck_assert_msg(h_none_left(&t->s, 5), "%d processes of the session are left", h_left(&t->s));
+	ck_assert_msg(h_none_left(&t->s, 10), "%d processes of the session are left", h_left(&t->s));
 	int st;
 	ck_assert_int_eq(waitpid(t->shell, &st, 0), t->shell);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the shell: 0x%x", st);
@@ -337,8 +337,11 @@ START_TEST(test_closing_the_terminal_ends_the_session_and_leaves_nothing)
 	kill(t.copier, SIGKILL); /* the copier holds the master side too */
 	ck_assert_int_eq(waitpid(t.copier, &st, 0), t.copier);
 	close(t.master);
-	ck_assert_msg(h_none_left(&t.s, 10), "%d processes of the session are left after the hangup",
-		      h_left(&t.s));
+	/* forkmon learns of the hangup from its terminal's SIGHUP (sent when the shell, the
+	 * session leader, dies of its own) and ends every copy and checkpoint: a leak stays
+	 * for ever, so the generous deadline only spares a loaded machine */
+	ck_assert_msg(h_none_left(&t.s, 30), "%d processes of the session are left after the hangup:\n%s",
+		      h_left(&t.s), h_describe(&t.s));
 	ck_assert_int_eq(waitpid(t.shell, &st, 0), t.shell);
 	close(t.events);
 	close(t.cmds);

@@ -404,7 +404,7 @@ START_TEST(test_clear_and_colours_on_a_terminal_only)
 	ck_assert_msg(clear && clear < strstr(r.buf, "got 2"), "the screen was not cleared before the new copy");
 	int st = pty_end(&r);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 
 	/* NO_COLOR on the same terminal: no colour */
 	char *env2[] = {tag, "NO_COLOR=1", NULL};
@@ -413,7 +413,7 @@ START_TEST(test_clear_and_colours_on_a_terminal_only)
 	ck_assert_msg(!strstr(r.buf, "\033[1;36m"), "colour despite NO_COLOR");
 	ck_assert(strstr(r.buf, "[forkmon] watch"));
 	pty_end(&r);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 
 	/* not a terminal: no colour, no clearing */
 	char *argv2[] = {lv_forkmon(), "run", "--clear", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
@@ -445,7 +445,7 @@ static void cli_case(char *const args[], int want_status, const char *want_out, 
 	if (want_absent)
 		ck_assert_msg(!strstr(h_output(&s), want_absent), "%s: \"%s\" in:\n%s", args[0], want_absent,
 			      h_output(&s));
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 
@@ -495,7 +495,7 @@ START_TEST(test_unusable_options_are_refused_in_bare_mode_too)
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 2, "0x%x", s.status);
 	ck_assert_int_eq(h_count(&s, "forkmon: invalid FORKMON_DELAY 'later'"), 1);
 	ck_assert_int_eq(h_count(&s, "ran"), 0);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 END_TEST
