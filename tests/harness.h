@@ -60,7 +60,7 @@ void h_cleanup(struct h_session *s);
 /* Removes a directory tree. */
 void h_rm_rf(const char *dir);
 
-/* ---- additions for the live suite (tests/test_live.c) ---------------------------- */
+/* ---- additions for the live suites (tests/system/test_live_*.c) ------------------ */
 
 /* Runs argv (a path or a name in PATH) in s->dir, its stdin and output on /dev/null,
  * and waits for it by pid; returns its wait status. How a user's editor or tool runs. */

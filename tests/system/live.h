@@ -3,7 +3,13 @@
  * and the test programs' paths, waiting for output and insisting on counts, ending a
  * session by a real signal with nothing left, the status lines forkmon prints, and the
  * session's processes as /proc shows them. Run in the test's own process (Check forks one
- * per test); the sessions themselves are the harness's (harness.h).
+ * per test); the sessions themselves are the harness's (harness.h). The engine and
+ * monitor suites use it too.
+ *
+ * Waiting is by polling with generous deadlines; the only sleeps space a user's actions
+ * apart where the scenario is about that spacing. What the scheduler decides (whether
+ * two quick saves make one resume or two) is asserted as a range, never as a count: the
+ * exact rules are unit-tested on a fake clock (tests/unit/).
  */
 #ifndef FORKMON_TESTS_LIVE_H
 #define FORKMON_TESTS_LIVE_H

@@ -1,5 +1,5 @@
 /*
- * tests/test_engine.c — forkmon end to end, with real programs under the hook.
+ * tests/system/test_engine.c — forkmon end to end, with real programs under the hook.
  *
  * Each test starts a real interpreter or C program through `forkmon run` (or bare,
  * LD_PRELOAD=forkmonhook.so), edits files the way editors save them, and reads the

@@ -1,10 +1,14 @@
 /*
- * tests/test_helper.c — the helper front end: forkmon-client invocations served warm by
- * `forkmon helper`, with the client's own streams, environment and exit status.
+ * tests/system/test_helper.c — the helper front end: forkmon-client invocations served
+ * warm by `forkmon helper`, with the client's own streams, environment and exit status.
  *
  * "Warm" is proven without timing: the Lua program burns 0.3 s of CPU in its start-up
  * and prints os.clock() (this process's CPU time) at the end. A copy resumed from a
  * checkpoint after the start-up is a new process that never ran it: its clock is small.
+ *
+ * The helpers a test talks to carry its tag (FORKMON_TEST_TAG, inherited from the client
+ * that started them or given by the test): it ends those, by pid, and never another
+ * `forkmon helper` of the machine — a user's own, or another test run's.
  */
 #include "harness.h"
 #include "suites.h"

@@ -1,6 +1,6 @@
 /*
- * tests/test_monitor.c — the IPC monitor front end: the event stream, output that never
- * blocks the program, the summary, --clear and colours on a terminal, the CLI.
+ * tests/system/test_monitor.c — the IPC monitor front end: the event stream, output that
+ * never blocks the program, the summary, --clear and colours on a terminal, the CLI.
  */
 #include "live.h"
 #include "suites.h"
