@@ -83,7 +83,11 @@ void h_init(struct h_session *s)
 	snprintf(s->dir, sizeof s->dir, "%s/forkmon-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(s->dir));
 	snprintf(s->out, sizeof s->out, "%s.out", s->dir);
-	snprintf(s->tag, sizeof s->tag, "%d-%ld", (int)getpid(), (long)time(NULL));
+	/* unique on the machine: other test runs (other checkouts) go on beside this one */
+	static int sessions;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(s->tag, sizeof s->tag, "%d-%ld.%09ld-%d", (int)getpid(), (long)ts.tv_sec, ts.tv_nsec, ++sessions);
 	if (!h_current)
 		atexit(h_atexit);
 	h_current = s;
@@ -272,6 +276,38 @@ static int h_scan(struct h_session *s, pid_t *pids, int max)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+const char *h_describe(struct h_session *s)
+{
+	static char buf[8192];
+	pid_t pids[64];
+	int n = h_procs(s, pids, 64);
+	size_t k = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < n && i < 64 && k < sizeof buf - 512; i++) {
+		char p[64], stat[512] = "", cmd[256] = "";
+		snprintf(p, sizeof p, "/proc/%d/stat", (int)pids[i]);
+		int fd = open(p, O_RDONLY);
+		ssize_t m = fd >= 0 ? read(fd, stat, sizeof stat - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		stat[m > 0 ? m : 0] = '\0';
+		char *rp = strrchr(stat, ')');
+		snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pids[i]);
+		fd = open(p, O_RDONLY);
+		m = fd >= 0 ? read(fd, cmd, sizeof cmd - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		for (ssize_t j = 0; j < m - 1; j++)
+			if (!cmd[j])
+				cmd[j] = ' ';
+		cmd[m > 0 ? m : 0] = '\0';
+		/* after ")": state, then the parent's pid */
+		k += (size_t)snprintf(buf + k, sizeof buf - k, "  pid %d: %.12s, %s\n", (int)pids[i],
+				      rp ? rp + 2 : "?", cmd);
+	}
+	return buf;
 }
 
 int h_none_left(struct h_session *s, double timeout_s)

@@ -60,7 +60,7 @@ void h_cleanup(struct h_session *s);
 /* Removes a directory tree. */
 void h_rm_rf(const char *dir);
 
-/* ---- additions for the live suite (tests/test_live.c) ---------------------------- */
+/* ---- additions for the live suites (tests/system/test_live_*.c) ------------------ */
 
 /* Runs argv (a path or a name in PATH) in s->dir, its stdin and output on /dev/null,
  * and waits for it by pid; returns its wait status. How a user's editor or tool runs. */
@@ -84,6 +84,10 @@ double h_clock(void);
 /* Live processes carrying the session's tag: up to max pids into pids; returns the
  * number found (may exceed max). */
 int h_procs(struct h_session *s, pid_t *pids, int max);
+
+/* The live processes carrying the session's tag, one per line: pid, state, parent, command
+ * line (static buffer), for the message of a test that finds some left. */
+const char *h_describe(struct h_session *s);
 
 #define H_ENV_END ((char *)0)
 

@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The unit suite: pure logic, a fake clock, fake processes; no program of the user's
- * kind runs. The system suite: real programs, files, signals and terminals. */
+/* The unit suite: pure logic on a fake clock and fake processes, no forkmon session (the
+ * filter's differential test runs lua5.4 itself). The system suite: real programs under
+ * forkmon, real files, signals and terminals. */
 static Suite *(*const unit_suites[])(void) = {
 	filter_suite,
+	filter_lua_suite,
 	path_suite,
 	policy_suite,
 	debounce_suite,
@@ -25,9 +27,17 @@ static Suite *(*const unit_suites[])(void) = {
 	replace_suite,
 };
 static Suite *(*const system_suites[])(void) = {
-	inotify_suite,
+	inotify_saves_suite,
+	inotify_watches_suite,
+	inotify_storms_suite,
 	engine_suite,
-	live_suite,
+	live_saves_suite,
+	live_terminal_suite,
+	live_state_suite,
+	live_scale_suite,
+	live_commands_suite,
+	live_programs_suite,
+	live_misbehave_suite,
 	monitor_suite,
 	helper_suite,
 };

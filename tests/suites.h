@@ -1,9 +1,12 @@
-/* tests/suites.h — every suite of the one test runner (tests/main.c). */
+/* tests/suites.h — every suite of the one test runner (tests/main.c). Unit suites live in
+ * tests/unit/, system suites in tests/system/. */
 #ifndef FORKMON_TESTS_SUITES_H
 #define FORKMON_TESTS_SUITES_H
 #include <check.h>
 
+/* unit */
 Suite *filter_suite(void);
+Suite *filter_lua_suite(void);
 Suite *path_suite(void);
 Suite *policy_suite(void);
 Suite *debounce_suite(void);
@@ -11,9 +14,19 @@ Suite *spacing_suite(void);
 Suite *peer_suite(void);
 Suite *loop_suite(void);
 Suite *replace_suite(void);
-Suite *inotify_suite(void);
+
+/* system */
+Suite *inotify_saves_suite(void);
+Suite *inotify_watches_suite(void);
+Suite *inotify_storms_suite(void);
 Suite *engine_suite(void);
-Suite *live_suite(void);
+Suite *live_saves_suite(void);
+Suite *live_terminal_suite(void);
+Suite *live_state_suite(void);
+Suite *live_scale_suite(void);
+Suite *live_commands_suite(void);
+Suite *live_programs_suite(void);
+Suite *live_misbehave_suite(void);
 Suite *monitor_suite(void);
 Suite *helper_suite(void);
 

@@ -1,5 +1,5 @@
 /*
- * tests/test_engine.c — forkmon end to end, with real programs under the hook.
+ * tests/system/test_engine.c — forkmon end to end, with real programs under the hook.
  *
  * Each test starts a real interpreter or C program through `forkmon run` (or bare,
  * LD_PRELOAD=forkmonhook.so), edits files the way editors save them, and reads the
@@ -7,7 +7,7 @@
  * printed again, what comes after must show the new content. Every test ends the
  * session with a real signal and proves that no process of it is left.
  */
-#include "harness.h"
+#include "live.h"
 #include "suites.h"
 
 #include <signal.h>
@@ -17,31 +17,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define WAIT 20.0 /* seconds: generous, for a slow shared machine */
-
-static char *forkmon(void)
-{
-	static char buf[4096];
-	snprintf(buf, sizeof buf, "%s", h_path("build/forkmon"));
-	return buf;
-}
-
-static void expect(struct h_session *s, const char *needle, int count)
-{
-	if (!h_wait_for(s, needle, count, WAIT))
-		ck_abort_msg("waited for %d× \"%s\"; output was:\n%s", count, needle, h_output(s));
-}
-
-static void end_session(struct h_session *s, int sig, int group)
-{
-	int st = h_stop(s, sig, group);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig,
-		      "forkmon should end by signal %d (status %d), got status 0x%x; output:\n%s", sig,
-		      128 + sig, st, h_output(s));
-	ck_assert_msg(h_none_left(s, 5), "%d processes of the session are left", h_left(s));
-	h_cleanup(s);
-}
 
 static const char lua_main[] = "print('startup')\n"
 			       "local v = dofile('foo.lua')\n"
@@ -54,29 +29,29 @@ START_TEST(test_lua_resumes_from_the_edited_module_in_place_and_by_rename)
 	h_init(&s);
 	h_write(&s, "example.lua", lua_main);
 	h_write(&s, "foo.lua", "return 'one'\n");
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "example.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "example.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "got one", 1);
-	expect(&s, "finished", 1);
+	lv_expect(&s, "got one", 1);
+	lv_expect(&s, "finished", 1);
 	char line[4096];
 	snprintf(line, sizeof line, "[forkmon] watch '%s'", h_file(&s, "foo.lua"));
 	ck_assert_int_eq(h_count(&s, line), 1);
 
 	h_write(&s, "foo.lua", "return 'two'\n");
-	expect(&s, "got two", 1);
-	expect(&s, "finished", 2);
+	lv_expect(&s, "got two", 1);
+	lv_expect(&s, "finished", 2);
 	snprintf(line, sizeof line, "[forkmon] file '%s' changed, resuming from it", h_file(&s, "foo.lua"));
 	ck_assert_int_eq(h_count(&s, line), 1);
 
 	h_write_rename(&s, "foo.lua", "return 'three'\n");
-	expect(&s, "got three", 1);
-	expect(&s, "finished", 3);
+	lv_expect(&s, "got three", 1);
+	lv_expect(&s, "finished", 3);
 
 	/* startup ran once: every copy resumed from the middle */
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
 	ck_assert_int_eq(h_count(&s, "got one"), 1);
 	ck_assert_int_eq(h_count(&s, "got two"), 1);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -91,15 +66,15 @@ START_TEST(test_bare_mode_resumes_and_ctrl_c_ends_with_sigint)
 	char *env[] = {pre, "FORKMON_FILTER=%.lua$", NULL};
 	char *argv[] = {"lua5.4", "example.lua", NULL};
 	h_start(&s, argv, env);
-	expect(&s, "finished", 1);
+	lv_expect(&s, "finished", 1);
 	char line[4096];
 	snprintf(line, sizeof line, "[forkmon] watch '%s'", h_file(&s, "example.lua"));
 	ck_assert_int_eq(h_count(&s, line), 1);
 	h_write(&s, "foo.lua", "return 'two'\n");
-	expect(&s, "got two", 1);
-	expect(&s, "finished", 2);
+	lv_expect(&s, "got two", 1);
+	lv_expect(&s, "finished", 2);
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
-	end_session(&s, SIGINT, 1); /* Ctrl-C: the terminal signals the whole job */
+	lv_end_session(&s, SIGINT, 1); /* Ctrl-C: the terminal signals the whole job */
 }
 END_TEST
 
@@ -114,11 +89,11 @@ START_TEST(test_quiet_bare_mode_prints_nothing_of_its_own)
 	char *env[] = {pre, "FORKMON_FILTER=%.lua$", "FORKMON_QUIET=1", NULL};
 	char *argv[] = {"lua5.4", "example.lua", NULL};
 	h_start(&s, argv, env);
-	expect(&s, "finished", 1);
+	lv_expect(&s, "finished", 1);
 	h_write(&s, "foo.lua", "return 'two'\n");
-	expect(&s, "finished", 2);
+	lv_expect(&s, "finished", 2);
 	ck_assert_int_eq(h_count(&s, "forkmon"), 0);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -130,19 +105,19 @@ START_TEST(test_python_resumes_from_the_import_of_the_edited_module)
 	h_write(&s, "a.py", "print('a start', flush=True)\nimport b\nprint('a end', b.VALUE, flush=True)\n");
 	h_write(&s, "b.py", "VALUE = 1\n");
 	char *env[] = {"PYTHONDONTWRITEBYTECODE=1", NULL};
-	char *argv[] = {forkmon(), "run", "--every", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--every", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
 	h_start(&s, argv, env);
-	expect(&s, "a end 1", 1);
-	expect(&s, "done", 1);
+	lv_expect(&s, "a end 1", 1);
+	lv_expect(&s, "done", 1);
 	h_write(&s, "b.py", "VALUE = 2\n");
-	expect(&s, "a end 2", 1);
-	expect(&s, "done", 2);
+	lv_expect(&s, "a end 2", 1);
+	lv_expect(&s, "done", 2);
 	char line[4096];
 	snprintf(line, sizeof line, "[forkmon] file '%s' changed, resuming from it", h_file(&s, "b.py"));
 	ck_assert_int_eq(h_count(&s, line), 1);
 	ck_assert_int_eq(h_count(&s, "boot"), 1);
 	ck_assert_int_eq(h_count(&s, "a start"), 1);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -159,20 +134,20 @@ START_TEST(test_python_with_a_warm_bytecode_cache_still_sees_its_modules)
 	sleep(1); /* a source older than a second, as sources usually are (Python's pyc
 		     records its time in whole seconds) */
 	h_start(&s, warm, env);
-	ck_assert(h_wait_exit(&s, WAIT));
-	char *argv[] = {forkmon(), "run", "--every", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
+	ck_assert(h_wait_exit(&s, LV_WAIT));
+	char *argv[] = {lv_forkmon(), "run", "--every", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
 	h_start(&s, argv, env);
-	expect(&s, "value cached", 2);
+	lv_expect(&s, "value cached", 2);
 	const char *values[] = {"fresh", "newer", "x", "last"}; /* sizes change, and not */
 	for (int i = 0; i < 4; i++) {
 		char body[64], want[64];
 		snprintf(body, sizeof body, "VALUE = '%s'\n", values[i]);
 		snprintf(want, sizeof want, "value %s\n", values[i]);
 		h_write(&s, "mod.py", body);
-		expect(&s, want, 1);
+		lv_expect(&s, want, 1);
 	}
 	ck_assert_int_eq(h_count(&s, "boot"), 2); /* once warming, once under forkmon */
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -183,13 +158,13 @@ START_TEST(test_perl_require_resumes_from_the_require)
 	h_write(&s, "main.pl", "$| = 1;\nprint \"perl start\\n\";\nrequire './lib.pl';\n"
 			       "print 'value ', value(), \"\\n\";\n");
 	h_write(&s, "lib.pl", "sub value { 'first' }\n1;\n");
-	char *argv[] = {forkmon(), "run", "-f", "%.pl$", "--", "perl", "main.pl", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.pl$", "--", "perl", "main.pl", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "value first", 1);
+	lv_expect(&s, "value first", 1);
 	h_write_rename(&s, "lib.pl", "sub value { 'second' }\n1;\n");
-	expect(&s, "value second", 1);
+	lv_expect(&s, "value second", 1);
 	ck_assert_int_eq(h_count(&s, "perl start"), 1);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -200,16 +175,16 @@ static void c_reader(const char *prog, const char *mode)
 	h_write(&s, "data.txt", "content one\n");
 	char path[4096];
 	snprintf(path, sizeof path, "%s", h_path(prog));
-	char *argv[] = {forkmon(), "run", "-f", "%.txt$", "--", path, (char *)mode, "data.txt", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.txt$", "--", path, (char *)mode, "data.txt", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "content one", 1);
-	expect(&s, "reader end", 1);
+	lv_expect(&s, "content one", 1);
+	lv_expect(&s, "reader end", 1);
 	h_write(&s, "data.txt", "content two\n");
-	expect(&s, "content two", 1);
-	expect(&s, "reader end", 2);
+	lv_expect(&s, "content two", 1);
+	lv_expect(&s, "reader end", 2);
 	/* printf'd into a file before the checkpoint: flushed there, never repeated */
 	ck_assert_int_eq(h_count(&s, "reader start"), 1);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 
 START_TEST(test_c_open64_is_seen)
@@ -244,13 +219,13 @@ START_TEST(test_ctrl_c_ends_everything_the_program_started)
 	h_write(&s, "main.lua", "print('start')\nlocal v = dofile('foo.lua')\nprint('v=' .. v)\n"
 				"io.stdout:flush()\nos.execute('sleep 300')\n");
 	h_write(&s, "foo.lua", "return 1\n");
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "v=1", 1);
+	lv_expect(&s, "v=1", 1);
 	h_write(&s, "foo.lua", "return 2\n");
-	expect(&s, "v=2", 1); /* the first copy and its sleep were replaced */
+	lv_expect(&s, "v=2", 1); /* the first copy and its sleep were replaced */
 	ck_assert_int_eq(h_count(&s, "start\n"), 1);
-	end_session(&s, SIGINT, 1);
+	lv_end_session(&s, SIGINT, 1);
 }
 END_TEST
 
@@ -261,10 +236,10 @@ START_TEST(test_sigterm_ends_a_busy_session_with_143)
 	h_write(&s, "main.lua", "local v = dofile('foo.lua')\nprint('v=' .. v)\nio.stdout:flush()\n"
 				"os.execute('sleep 300')\n");
 	h_write(&s, "foo.lua", "return 1\n");
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "v=1", 1);
-	end_session(&s, SIGTERM, 0);
+	lv_expect(&s, "v=1", 1);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -275,14 +250,14 @@ START_TEST(test_sigkill_of_forkmon_takes_every_copy_with_it)
 	h_write(&s, "main.lua", "local v = dofile('foo.lua')\nprint('v=' .. v)\nio.stdout:flush()\n"
 				"while true do end\n");
 	h_write(&s, "foo.lua", "return 1\n");
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "v=1", 1);
+	lv_expect(&s, "v=1", 1);
 	h_write(&s, "foo.lua", "return 2\n");
-	expect(&s, "v=2", 1);
+	lv_expect(&s, "v=2", 1);
 	kill(s.pid, SIGKILL);
-	ck_assert(h_wait_exit(&s, WAIT));
-	ck_assert_msg(h_none_left(&s, 5), "%d processes left after SIGKILL of forkmon", h_left(&s));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
+	ck_assert_msg(h_none_left(&s, 10), "%d processes left after SIGKILL of forkmon", h_left(&s));
 	h_cleanup(&s);
 }
 END_TEST
@@ -293,15 +268,15 @@ START_TEST(test_deleted_file_is_waited_for)
 	h_init(&s);
 	h_write(&s, "example.lua", lua_main);
 	h_write(&s, "foo.lua", "return 'one'\n");
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "example.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "example.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "finished", 1);
+	lv_expect(&s, "finished", 1);
 	ck_assert_int_eq(unlink(h_file(&s, "foo.lua")), 0);
 	h_write(&s, "foo.lua", "return 'back'\n");
-	expect(&s, "got back", 1);
+	lv_expect(&s, "got back", 1);
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
 	ck_assert_int_eq(h_count(&s, "finished"), 2);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -324,18 +299,18 @@ START_TEST(test_past_the_watch_limit_files_are_polled_and_still_resume)
 	char script[8192];
 	snprintf(script, sizeof script,
 		 "echo 1 > /proc/sys/user/max_inotify_watches && exec %s run -f '%%.lua$' -- lua5.4 main.lua",
-		 forkmon());
+		 lv_forkmon());
 	char *argv[] = {"unshare", "-Ur", "sh", "-c", script, NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "b=1", 1);
+	lv_expect(&s, "b=1", 1);
 	ck_assert_int_eq(h_count(&s, "forkmon: the kernel's inotify watch limit is reached"), 1);
 	h_write(&s, "b/m.lua", "return 2\n");
-	expect(&s, "b=2", 1);
+	lv_expect(&s, "b=2", 1);
 	h_write_rename(&s, "a/m.lua", "return 3\n");
-	expect(&s, "a=3", 1);
+	lv_expect(&s, "a=3", 1);
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
 	ck_assert_int_eq(h_count(&s, "changed, resuming from it"), 2);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -348,20 +323,20 @@ START_TEST(test_a_deleted_and_recreated_directory_is_watched_again)
 	ck_assert_int_eq(mkdir(d, 0755), 0);
 	h_write(&s, "main.lua", "print('startup')\nprint('v=' .. dofile('lib/m.lua'))\n");
 	h_write(&s, "lib/m.lua", "return 1\n");
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "v=1", 1);
+	lv_expect(&s, "v=1", 1);
 	/* rm -rf lib; mkdir lib; write it again (a build step, a git checkout) */
 	ck_assert_int_eq(unlink(h_file(&s, "lib/m.lua")), 0);
 	ck_assert_int_eq(rmdir(d), 0);
 	ck_assert_int_eq(mkdir(d, 0755), 0);
 	h_write(&s, "lib/m.lua", "return 2\n");
-	expect(&s, "v=2", 1);
+	lv_expect(&s, "v=2", 1);
 	/* and later saves in it are seen too */
 	h_write(&s, "lib/m.lua", "return 3\n");
-	expect(&s, "v=3", 1);
+	lv_expect(&s, "v=3", 1);
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
-	end_session(&s, SIGTERM, 0);
+	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
 
@@ -369,13 +344,13 @@ START_TEST(test_malformed_pattern_is_named_and_nothing_runs)
 {
 	struct h_session s;
 	h_init(&s);
-	char *argv[] = {forkmon(), "run", "-f", "%.lua$;[a", "--", "sh", "-c", "echo ran", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$;[a", "--", "sh", "-c", "echo ran", NULL};
 	h_start(&s, argv, NULL);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 2, "status 0x%x", s.status);
 	ck_assert_int_eq(h_count(&s, "forkmon: malformed pattern '[a': "), 1);
 	ck_assert_int_eq(h_count(&s, "ran"), 0);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 END_TEST
@@ -390,11 +365,11 @@ START_TEST(test_malformed_pattern_in_bare_mode_stops_the_program)
 	char *env[] = {pre, "FORKMON_FILTER=%", NULL};
 	char *argv[] = {"lua5.4", "p.lua", NULL};
 	h_start(&s, argv, env);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 2, "status 0x%x", s.status);
 	ck_assert_int_eq(h_count(&s, "forkmon: malformed pattern '%': "), 1);
 	ck_assert_int_eq(h_count(&s, "ran"), 0);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 END_TEST
@@ -405,11 +380,11 @@ START_TEST(test_unknown_option_and_missing_command_exit_2)
 	for (int i = 0; i < 3; i++) {
 		struct h_session s;
 		h_init(&s);
-		char *argv[6] = {forkmon()};
+		char *argv[6] = {lv_forkmon()};
 		for (int k = 0; cases[i][k]; k++)
 			argv[k + 1] = (char *)cases[i][k];
 		h_start(&s, argv, NULL);
-		ck_assert(h_wait_exit(&s, WAIT));
+		ck_assert(h_wait_exit(&s, LV_WAIT));
 		ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 2, "case %d: 0x%x", i, s.status);
 		ck_assert_int_eq(h_count(&s, "forkmon: "), 1);
 		ck_assert_int_eq(h_count(&s, "usage: forkmon run"), 1);
@@ -422,9 +397,9 @@ START_TEST(test_missing_command_exits_127)
 {
 	struct h_session s;
 	h_init(&s);
-	char *argv[] = {forkmon(), "run", "--", "no-such-command-here", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--", "no-such-command-here", NULL};
 	h_start(&s, argv, NULL);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 127, "0x%x", s.status);
 	ck_assert_int_eq(h_count(&s, "forkmon: no-such-command-here: command not found"), 1);
 	h_cleanup(&s);
@@ -435,9 +410,9 @@ START_TEST(test_nothing_matched_exits_with_the_program_status)
 {
 	struct h_session s;
 	h_init(&s);
-	char *argv[] = {forkmon(), "run", "-f", "%.nothing$", "--", "sh", "-c", "exit 3", NULL};
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.nothing$", "--", "sh", "-c", "exit 3", NULL};
 	h_start(&s, argv, NULL);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 3, "0x%x", s.status);
 	h_cleanup(&s);
 }

@@ -1,20 +1,24 @@
 /*
- * tests/test_helper.c — the helper front end: forkmon-client invocations served warm by
- * `forkmon helper`, with the client's own streams, environment and exit status.
+ * tests/system/test_helper.c — the helper front end: forkmon-client invocations served
+ * warm by `forkmon helper`, with the client's own streams, environment and exit status.
  *
  * "Warm" is proven without timing: the Lua program burns 0.3 s of CPU in its start-up
  * and prints os.clock() (this process's CPU time) at the end. A copy resumed from a
  * checkpoint after the start-up is a new process that never ran it: its clock is small.
+ *
+ * The helpers a test talks to carry its tag (FORKMON_TEST_TAG, inherited from the client
+ * that started them or given by the test): it ends those, by pid, and never another
+ * `forkmon helper` of the machine — a user's own, or another test run's.
  */
 #include "harness.h"
 #include "suites.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +38,7 @@ static const char prog[] = "local t = dofile('startup.lua')\n"                  
 struct hsess {
 	struct h_session s;
 	char sockvar[4200], logvar[4200];
+	pid_t helper; /* a helper the test started itself, or 0 */
 };
 
 static void hs_init(struct hsess *h)
@@ -48,6 +53,78 @@ static void hs_init(struct hsess *h)
 	h_write(&h->s, "startup.lua", "return 'S1'\n");
 	h_write(&h->s, "mod.lua", "return 'M1'\n");
 	h_write(&h->s, "in.txt", "hello\n");
+	h->helper = 0;
+}
+
+static const char *hs_sock(struct hsess *h)
+{
+	return h->sockvar + strlen("FORKMON_HELPER_SOCKET=");
+}
+
+/* Polls until the helper's socket exists (it listens right after binding it). */
+static void hs_wait_socket(struct hsess *h)
+{
+	double end = h_clock() + WAIT;
+	struct stat st;
+	while (stat(hs_sock(h), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		ck_assert_msg(h_clock() < end, "no helper listens on %s", hs_sock(h));
+		h_sleep_ms(5); /* polling */
+	}
+}
+
+/* Starts the helper the way the client does (a session of its own, the log as stderr),
+ * but as the test's child and before any client runs: the client's few seconds for a
+ * helper to come up are then never what a test depends on. */
+static void hs_helper(struct hsess *h)
+{
+	char fm[4096], tag[128];
+	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
+	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", h->s.tag);
+	pid_t parent = getpid();
+	h->helper = fork();
+	ck_assert_int_ge(h->helper, 0);
+	if (h->helper == 0) {
+		setsid();
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(126);
+		int null = open("/dev/null", O_RDWR);
+		int log = open(h->logvar + strlen("FORKMON_HELPER_LOG="), O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(log >= 0 ? log : null, 2);
+		putenv(tag);
+		unsetenv("LD_PRELOAD");
+		if (chdir("/") < 0)
+			_exit(126);
+		execl(fm, "forkmon", "helper", "--socket", hs_sock(h), (char *)NULL);
+		_exit(127);
+	}
+	hs_wait_socket(h);
+}
+
+/* Whether pid's command line starts with these NUL-separated words (len with the NULs). */
+static int hs_cmdline_is(pid_t pid, const char *words, size_t len)
+{
+	char p[64], cmd[256];
+	snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+	int fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, cmd, sizeof cmd);
+	close(fd);
+	return n >= (ssize_t)len && memcmp(cmd, words, len) == 0;
+}
+
+/* Processes of this test (by its tag, never by name) whose command line starts so. */
+static int hs_tagged(struct hsess *h, const char *words, size_t len, pid_t *out, int max)
+{
+	pid_t pids[1024];
+	int n = h_procs(&h->s, pids, 1024), k = 0;
+	for (int i = 0; i < n && i < 1024; i++)
+		if (hs_cmdline_is(pids[i], words, len) && k < max)
+			out[k++] = pids[i];
+	return k;
 }
 
 /* One invocation: `CODE=STATUS WHO=who forkmon-client lua5.4 prog.lua < in.txt`, waited
@@ -67,33 +144,26 @@ static int hs_call(struct hsess *h, const char *status, const char *who)
 	return h->s.status;
 }
 
-/* Ends the helper (and with it every session and checkpoint), then checks nothing is left. */
+/* Ends the helper (and with it every session and checkpoint), then checks nothing is
+ * left. Only this test's helpers get the signal: a user's own is none of its business. */
 static void hs_end(struct hsess *h)
 {
-	char want[128];
-	snprintf(want, sizeof want, "FORKMON_TEST_TAG=%s", h->s.tag);
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		char p[300], cmd[256] = "";
-		snprintf(p, sizeof p, "/proc/%s/cmdline", e->d_name);
-		int fd = open(p, O_RDONLY);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, cmd, sizeof cmd - 1);
-		close(fd);
-		if (n > 0 && !strcmp(cmd, "forkmon") && !strcmp(cmd + 8, "helper") && h_left(&h->s))
-			kill(atoi(e->d_name), SIGTERM); /* the tag check below covers strays */
-	}
-	if (d)
-		closedir(d);
-	ck_assert_msg(h_none_left(&h->s, 10), "%d processes left", h_left(&h->s));
-	char sock[4096];
-	snprintf(sock, sizeof sock, "%s/run/helper.sock", h->s.dir);
-	ck_assert_msg(access(sock, F_OK) != 0, "the helper left its socket behind");
+	static const char helper[] = "forkmon\0helper"; /* with both NULs */
+	pid_t pids[64];
+	int n = hs_tagged(h, helper, sizeof helper, pids, 64);
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGTERM); /* the tag check below covers strays */
+	ck_assert_msg(h_none_left(&h->s, 20), "%d processes left:\n%s", h_left(&h->s), h_describe(&h->s));
+	if (h->helper > 0)
+		waitpid(h->helper, NULL, 0);
+	ck_assert_msg(access(hs_sock(h), F_OK) != 0, "the helper left its socket behind");
 	h_cleanup(&h->s);
 }
 
+/* The first call starts the helper. The client gives it a few seconds to come up and
+ * runs the command directly if it did not (a loaded machine): which one happened shows
+ * afterwards, as the checkpoints a served call leaves behind. A served first call makes
+ * the second warm; a direct one leaves the session to the second, and the third is warm. */
 START_TEST(test_helper_serves_repeated_invocations_warm_with_the_clients_streams)
 {
 	struct hsess h;
@@ -101,12 +171,17 @@ START_TEST(test_helper_serves_repeated_invocations_warm_with_the_clients_streams
 	int st = hs_call(&h, "3", "alice");
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 3, "status 0x%x:\n%s", st, h_output(&h.s));
 	ck_assert_int_eq(h_count(&h.s, "S1 M1 alice stdin=hello cold"), 1);
+	hs_wait_socket(&h); /* the client did start a helper */
+	pid_t ck[8];
+	int served = hs_tagged(&h, "lua5.4", sizeof "lua5.4", ck, 8) > 0;
 	st = hs_call(&h, "4", "bob");
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 4, "status 0x%x", st);
-	ck_assert_msg(h_count(&h.s, "S1 M1 bob stdin=hello warm") == 1, "not served warm:\n%s", h_output(&h.s));
+	ck_assert_msg(h_count(&h.s, served ? "S1 M1 bob stdin=hello warm" : "S1 M1 bob stdin=hello cold") == 1,
+		      "first call %s, second not as it should be:\n%s", served ? "served" : "run directly",
+		      h_output(&h.s));
 	st = hs_call(&h, "0", "carol");
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	ck_assert_int_eq(h_count(&h.s, "S1 M1 carol stdin=hello warm"), 1);
+	ck_assert_msg(h_count(&h.s, "S1 M1 carol stdin=hello warm") == 1, "not served warm:\n%s", h_output(&h.s));
 	hs_end(&h);
 }
 END_TEST
@@ -115,6 +190,7 @@ START_TEST(test_a_changed_file_is_read_again_and_earlier_work_still_skipped)
 {
 	struct hsess h;
 	hs_init(&h);
+	hs_helper(&h);
 	hs_call(&h, "0", "a");
 	hs_call(&h, "0", "b");
 	ck_assert_int_eq(h_count(&h.s, "S1 M1 b stdin=hello warm"), 1);
@@ -138,6 +214,7 @@ START_TEST(test_ctrl_c_on_the_client_ends_the_command_with_sigint)
 {
 	struct hsess h;
 	hs_init(&h);
+	hs_helper(&h);
 	/* perl dies of SIGINT (lua5.4 would turn it into "interrupted!" and status 1) */
 	h_write(&h.s, "wait.pl", "$| = 1;\nopen(my $f, '<', 'mod.lua') or die;\nprint \"waiting\\n\";\nsleep 100;\n");
 	char client[4096], script[8192];
@@ -167,7 +244,7 @@ START_TEST(test_without_a_private_socket_directory_the_command_runs_directly)
 	ck_assert_int_eq(h_count(&h.s, "is not a private directory"), 1);
 	ck_assert_int_eq(h_count(&h.s, "running the command directly"), 1);
 	ck_assert_int_eq(h_count(&h.s, "S1 M1 eve stdin=hello cold"), 1);
-	ck_assert(h_none_left(&h.s, 5));
+	ck_assert(h_none_left(&h.s, 10));
 	h_cleanup(&h.s);
 }
 END_TEST
@@ -176,6 +253,7 @@ START_TEST(test_malformed_messages_do_not_hurt_the_helper)
 {
 	struct hsess h;
 	hs_init(&h);
+	hs_helper(&h);
 	hs_call(&h, "0", "first");
 	char sock[4096];
 	snprintf(sock, sizeof sock, "%s/run/helper.sock", h.s.dir);
@@ -209,6 +287,7 @@ START_TEST(test_a_link_named_after_the_command_runs_it_through_the_helper)
 {
 	struct hsess h;
 	hs_init(&h);
+	hs_helper(&h);
 	char bin[4096], link[4200], pathvar[8300];
 	snprintf(bin, sizeof bin, "%s/bin", h.s.dir);
 	ck_assert_int_eq(mkdir(bin, 0755), 0);
@@ -256,7 +335,7 @@ START_TEST(test_helper_cli)
 	h_start(&s, a4, NULL);
 	ck_assert(h_wait_exit(&s, WAIT));
 	ck_assert(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 127);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 END_TEST

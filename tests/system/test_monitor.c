@@ -1,8 +1,8 @@
 /*
- * tests/test_monitor.c — the IPC monitor front end: the event stream, output that never
- * blocks the program, the summary, --clear and colours on a terminal, the CLI.
+ * tests/system/test_monitor.c — the IPC monitor front end: the event stream, output that
+ * never blocks the program, the summary, --clear and colours on a terminal, the CLI.
  */
-#include "harness.h"
+#include "live.h"
 #include "suites.h"
 
 #include <errno.h>
@@ -18,28 +18,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define WAIT 20.0
-
-static char *forkmon(void)
-{
-	static char buf[4096];
-	snprintf(buf, sizeof buf, "%s", h_path("build/forkmon"));
-	return buf;
-}
-
-static void expect(struct h_session *s, const char *needle, int count)
-{
-	if (!h_wait_for(s, needle, count, WAIT))
-		ck_abort_msg("waited for %d× \"%s\"; output was:\n%s", count, needle, h_output(s));
-}
-
-static void end_session(struct h_session *s, int sig)
-{
-	int st = h_stop(s, sig, 0);
-	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig, "status 0x%x; output:\n%s", st, h_output(s));
-	ck_assert_msg(h_none_left(s, 5), "%d processes left", h_left(s));
-}
 
 /* The events of a file, one JSON object per line; every line must parse. */
 static json_t *read_events(const char *path)
@@ -99,11 +77,11 @@ START_TEST(test_events_list_re_reads)
 	h_write(&s, "mod.lua", "return 1\n");
 	char events[4096];
 	snprintf(events, sizeof events, "%s", h_file(&s, "events.json"));
-	char *argv[] = {forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "got 1", 1);
+	lv_expect(&s, "got 1", 1);
 	ck_assert(has_events(events, "exit", 1));
-	end_session(&s, SIGTERM);
+	lv_stop_session(&s, SIGTERM, 0);
 
 	json_t *all = read_events(events);
 	int mod = 0;
@@ -133,14 +111,14 @@ START_TEST(test_events_after_an_edit_are_change_resume_exit)
 	h_write(&s, "mod.lua", "return 1\n");
 	char events[4096];
 	snprintf(events, sizeof events, "%s", h_file(&s, "events.json"));
-	char *argv[] = {forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv, NULL);
-	expect(&s, "got 1", 1);
+	lv_expect(&s, "got 1", 1);
 	ck_assert(has_events(events, "exit", 1));
 	h_write(&s, "mod.lua", "return 2\n");
-	expect(&s, "got 2", 1);
+	lv_expect(&s, "got 2", 1);
 	ck_assert(has_events(events, "exit", 2));
-	end_session(&s, SIGTERM);
+	lv_stop_session(&s, SIGTERM, 0);
 
 	json_t *all = read_events(events);
 	ck_assert_str_eq(ev_name(json_array_get(all, 0)), "start");
@@ -179,25 +157,26 @@ START_TEST(test_events_after_an_edit_are_change_resume_exit)
 }
 END_TEST
 
-START_TEST(test_flood_with_a_blocked_terminal_loses_no_event)
+/* ---- a flood of reads while the terminal is blocked ---- */
+
+enum { FLOOD_FILES = 300 };
+
+static void flood_files(struct h_session *s)
 {
-	struct h_session s;
-	h_init(&s);
-	enum { FILES = 300 };
 	char name[64], body[128];
-	for (int i = 0; i < FILES; i++) {
+	for (int i = 0; i < FLOOD_FILES; i++) {
 		snprintf(name, sizeof name, "m%03d.lua", i);
 		snprintf(body, sizeof body, "return %d\n", i);
-		h_write(&s, name, body);
+		h_write(s, name, body);
 	}
-	h_write(&s, "main.lua", "local t = 0\nfor i = 0, 299 do t = t + dofile(string.format('m%03d.lua', i)) end\n"
-				"print('done ' .. t)\n");
-	char events[4096], out[4096];
-	snprintf(events, sizeof events, "%s", h_file(&s, "events.json"));
-	snprintf(out, sizeof out, "%s", h_file(&s, "stdout.txt"));
+	h_write(s, "main.lua", "local t = 0\nfor i = 0, 299 do t = t + dofile(string.format('m%03d.lua', i)) end\n"
+			       "print('done ' .. t)\n");
+}
 
-	/* forkmon's stderr: a pipe already full, that nobody reads for now */
-	int p[2];
+/* A pipe already full, that nobody reads for now: forkmon's stderr. Returns how many
+ * bytes fill it. */
+static size_t flood_full_pipe(int p[2])
+{
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	fcntl(p[1], F_SETFL, O_NONBLOCK);
 	char junk[4096];
@@ -210,64 +189,77 @@ START_TEST(test_flood_with_a_blocked_terminal_loses_no_event)
 		filled += (size_t)w;
 	}
 	fcntl(p[1], F_SETFL, 0);
+	return filled;
+}
+
+/* forkmon run with the program's stdout to a file and its own stderr to err. */
+static void flood_start(struct h_session *s, int err, const char *events, const char *out)
+{
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent || chdir(s.dir) < 0)
+		if (getppid() != parent || chdir(s->dir) < 0)
 			_exit(126);
 		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(o, 1);
-		dup2(p[1], 2);
+		dup2(err, 2);
 		char tag[128];
-		snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", s.tag);
+		snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", s->tag);
 		putenv(tag);
-		execl(forkmon(), "forkmon", "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua",
+		execl(lv_forkmon(), "forkmon", "run", "--events", events, "-f", "%.lua$", "--", "lua5.4", "main.lua",
 		      (char *)NULL);
 		_exit(127);
 	}
-	s.pid = pid;
-	close(p[1]);
-	/* the program finishes while the terminal is still blocked */
-	FILE *f = NULL;
-	char line[256] = "";
-	for (int i = 0; i < 4000 && !strstr(line, "done"); i++) {
-		struct timespec nap = {0, 5000000};
-		nanosleep(&nap, NULL);
-		f = fopen(out, "r");
+	s->pid = pid;
+}
+
+/* Polls until the program's first line says it is done; returns that line (static). */
+static const char *flood_wait_done(const char *out)
+{
+	static char line[256];
+	line[0] = '\0';
+	double end = h_clock() + LV_WAIT;
+	while (!strstr(line, "done") && h_clock() < end) {
+		h_sleep_ms(5); /* polling */
+		FILE *f = fopen(out, "r");
 		if (f) {
 			if (!fgets(line, sizeof line, f))
 				line[0] = '\0';
 			fclose(f);
 		}
 	}
-	ck_assert_msg(strstr(line, "done 44850"), "the program did not finish with the terminal blocked");
-	ck_assert(has_events(events, "exit", 1));
-	/* now drain the terminal, then end the session */
-	size_t got = 0;
-	char *err = malloc(1 << 22);
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 8000; i++) {
-		ssize_t r = read(p[0], err + got, (1 << 22) - 1 - got);
+	return line;
+}
+
+/* Everything the pipe gives until every writer is gone (malloc'd); *got: its length. */
+static char *flood_drain(int fd, size_t *got)
+{
+	size_t cap = 1 << 22;
+	char *buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	*got = 0;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	double end = h_clock() + LV_WAIT;
+	while (h_clock() < end) {
+		ssize_t r = read(fd, buf + *got, cap - 1 - *got);
 		if (r > 0) {
-			got += (size_t)r;
+			*got += (size_t)r;
 			continue;
 		}
 		if (r == 0)
 			break;
-		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
 		poll(&pf, 1, 5);
 	}
-	err[got] = '\0';
-	close(p[0]);
-	ck_assert(h_wait_exit(&s, WAIT));
-	ck_assert(WIFSIGNALED(s.status) && WTERMSIG(s.status) == SIGTERM);
-	ck_assert_msg(got > filled, "forkmon's own lines never came");
-	ck_assert_msg(strstr(err, "lines dropped") || strstr(err, "[forkmon] watch"), "no status lines at all");
-	free(err);
+	buf[*got] = '\0';
+	return buf;
+}
 
+/* Each module's read listed exactly once, in program order. */
+static void flood_check_watches(const char *events)
+{
 	json_t *all = read_events(events);
 	int k = 0;
 	for (size_t i = 0; i < json_array_size(all); i++) {
@@ -277,13 +269,43 @@ START_TEST(test_flood_with_a_blocked_terminal_loses_no_event)
 		const char *path = json_string_value(json_object_get(e, "path"));
 		if (strstr(path, "/main.lua"))
 			continue;
+		char name[64];
 		snprintf(name, sizeof name, "/m%03d.lua", k);
 		ck_assert_msg(strstr(path, name), "watch #%d is %s, expected %s", k, path, name);
 		k++;
 	}
-	ck_assert_int_eq(k, FILES); /* each read exactly once, in program order */
+	ck_assert_int_eq(k, FLOOD_FILES);
 	json_decref(all);
-	ck_assert(h_none_left(&s, 5));
+}
+
+START_TEST(test_flood_with_a_blocked_terminal_loses_no_event)
+{
+	struct h_session s;
+	h_init(&s);
+	flood_files(&s);
+	char events[4096], out[4096];
+	snprintf(events, sizeof events, "%s", h_file(&s, "events.json"));
+	snprintf(out, sizeof out, "%s", h_file(&s, "stdout.txt"));
+	int p[2];
+	size_t filled = flood_full_pipe(p);
+	flood_start(&s, p[1], events, out);
+	close(p[1]);
+	/* the program finishes while the terminal is still blocked */
+	ck_assert_msg(strstr(flood_wait_done(out), "done 44850"),
+		      "the program did not finish with the terminal blocked");
+	ck_assert(has_events(events, "exit", 1));
+	/* now drain the terminal, then end the session */
+	kill(s.pid, SIGTERM);
+	size_t got;
+	char *err = flood_drain(p[0], &got);
+	close(p[0]);
+	ck_assert(h_wait_exit(&s, LV_WAIT));
+	ck_assert(WIFSIGNALED(s.status) && WTERMSIG(s.status) == SIGTERM);
+	ck_assert_msg(got > filled, "forkmon's own lines never came");
+	ck_assert_msg(strstr(err, "lines dropped") || strstr(err, "[forkmon] watch"), "no status lines at all");
+	free(err);
+	flood_check_watches(events);
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 END_TEST
@@ -331,7 +353,7 @@ static int pty_wait_for(struct pty_run *r, const char *needle, int count)
 		if (n >= count)
 			return 1;
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec > WAIT)
+		if (t.tv_sec - t0.tv_sec > LV_WAIT)
 			return 0;
 		struct pollfd pf = {.fd = r->master, .events = POLLIN};
 		if (poll(&pf, 1, 50) > 0) {
@@ -371,7 +393,7 @@ START_TEST(test_clear_and_colours_on_a_terminal_only)
 	char tag[128];
 	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", s.tag);
 	char *env[] = {tag, NULL};
-	char *argv[] = {forkmon(), "run", "--clear", "-f", "%.lua$", "--", "/usr/bin/lua5.4", "main.lua", NULL};
+	char *argv[] = {lv_forkmon(), "run", "--clear", "-f", "%.lua$", "--", "/usr/bin/lua5.4", "main.lua", NULL};
 	struct pty_run r;
 	pty_start(&r, s.dir, argv, env);
 	ck_assert(pty_wait_for(&r, "got 1", 1));
@@ -382,7 +404,7 @@ START_TEST(test_clear_and_colours_on_a_terminal_only)
 	ck_assert_msg(clear && clear < strstr(r.buf, "got 2"), "the screen was not cleared before the new copy");
 	int st = pty_end(&r);
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 
 	/* NO_COLOR on the same terminal: no colour */
 	char *env2[] = {tag, "NO_COLOR=1", NULL};
@@ -391,16 +413,16 @@ START_TEST(test_clear_and_colours_on_a_terminal_only)
 	ck_assert_msg(!strstr(r.buf, "\033[1;36m"), "colour despite NO_COLOR");
 	ck_assert(strstr(r.buf, "[forkmon] watch"));
 	pty_end(&r);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 
 	/* not a terminal: no colour, no clearing */
-	char *argv2[] = {forkmon(), "run", "--clear", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	char *argv2[] = {lv_forkmon(), "run", "--clear", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
 	h_start(&s, argv2, NULL);
-	expect(&s, "got 2", 1);
+	lv_expect(&s, "got 2", 1);
 	h_write(&s, "mod.lua", "return 3\n");
-	expect(&s, "got 3", 1);
+	lv_expect(&s, "got 3", 1);
 	ck_assert_msg(!strchr(h_output(&s), '\033'), "escape sequences in a pipe");
-	end_session(&s, SIGTERM);
+	lv_stop_session(&s, SIGTERM, 0);
 	h_cleanup(&s);
 }
 END_TEST
@@ -411,11 +433,11 @@ static void cli_case(char *const args[], int want_status, const char *want_out, 
 {
 	struct h_session s;
 	h_init(&s);
-	char *argv[16] = {forkmon()};
+	char *argv[16] = {lv_forkmon()};
 	for (int k = 0; args[k] && k < 14; k++)
 		argv[k + 1] = args[k];
 	h_start(&s, argv, NULL);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == want_status, "%s %s: status 0x%x, output:\n%s",
 		      args[0], args[1] ? args[1] : "", s.status, h_output(&s));
 	if (want_out)
@@ -423,7 +445,7 @@ static void cli_case(char *const args[], int want_status, const char *want_out, 
 	if (want_absent)
 		ck_assert_msg(!strstr(h_output(&s), want_absent), "%s: \"%s\" in:\n%s", args[0], want_absent,
 			      h_output(&s));
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 
@@ -469,11 +491,11 @@ START_TEST(test_unusable_options_are_refused_in_bare_mode_too)
 	char *env[] = {pre, "FORKMON_FILTER=%.lua$", "FORKMON_DELAY=later", NULL};
 	char *argv[] = {"lua5.4", "p.lua", NULL};
 	h_start(&s, argv, env);
-	ck_assert(h_wait_exit(&s, WAIT));
+	ck_assert(h_wait_exit(&s, LV_WAIT));
 	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 2, "0x%x", s.status);
 	ck_assert_int_eq(h_count(&s, "forkmon: invalid FORKMON_DELAY 'later'"), 1);
 	ck_assert_int_eq(h_count(&s, "ran"), 0);
-	ck_assert(h_none_left(&s, 5));
+	ck_assert(h_none_left(&s, 10));
 	h_cleanup(&s);
 }
 END_TEST

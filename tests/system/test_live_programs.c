@@ -1,0 +1,230 @@
+/*
+ * tests/system/test_live_programs.c — the programs matrix: Lua 5.1, 5.4, LuaJIT, Python
+ * packages (with and without the bytecode cache), Perl, gawk, tcc -run, a fortified C
+ * program; three saves each, a resume from the file's checkpoint or an earlier one,
+ * never a restart.
+ *
+ * System suite (live-programs). Shared helpers: live.h.
+ */
+#include "live.h"
+#include "suites.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * Each interpreter or program, three saves of the file it reads (in place, temporary
+ * file renamed over, sed -i): a resume each (from that file's checkpoint or an earlier
+ * one: never a restart), the output shows the content, start-up is not repeated. The
+ * file holds the token V<k> for version k. With `grow` (a comment prefix), every version
+ * is longer than the one before and all three saves rewrite the whole file.
+ */
+static void matrix_edits_grow(struct h_session *s, const char *file, const char *content_fmt,
+			      const char *want_fmt, const char *done, const char *startup, const char *grow)
+{
+	int runs = h_count(s, done); /* done: what every copy prints last */
+	char resumed[4096];
+	snprintf(resumed, sizeof resumed, "[forkmon] file '%s' changed, resuming from", h_file(s, file));
+	for (int k = 1; k <= 3; k++) {
+		char c[512], want[256];
+		int n = snprintf(c, sizeof c, content_fmt, k);
+		if (grow)
+			snprintf(c + n, sizeof c - (size_t)n, "%s %.*s\n", grow, k, "xxxxxxxxxx");
+		if (k == 1 || (grow && k == 3)) {
+			h_write(s, file, c);
+		} else if (k == 2) {
+			h_write_rename(s, file, c);
+		} else {
+			char expr[64];
+			snprintf(expr, sizeof expr, "s/V%d/V%d/", k - 1, k);
+			lv_run_ok(s, "sed", "-i", expr, file, NULL);
+		}
+		lv_expect_exactly(s, resumed, k);
+		lv_expect(s, done, runs + k);
+		snprintf(want, sizeof want, want_fmt, k);
+		lv_assert_count(s, want, 1);
+	}
+	if (startup)
+		ck_assert_int_eq(h_count(s, startup), 1);
+	lv_expect_none(s, "restarting");
+}
+
+static void matrix_edits(struct h_session *s, const char *file, const char *content_fmt,
+			 const char *want_fmt, const char *done, const char *startup)
+{
+	matrix_edits_grow(s, file, content_fmt, want_fmt, done, startup, NULL);
+}
+
+static const char lua_matrix_main[] = "print('lua startup')\n"
+				      "local v = dofile('mod.lua')\n"
+				      "print('value ' .. v)\n";
+
+static void lua_matrix(const char *lua)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_matrix_main);
+	h_write(&s, "mod.lua", "return 'V0'\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", (char *)lua, "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "value V0", 1);
+	matrix_edits(&s, "mod.lua", "return 'V%d'\n", "value V%d\n", "value ", "lua startup");
+	lv_end_session(&s, SIGTERM, 0);
+}
+
+START_TEST(test_lua51_resumes_from_dofile)
+{
+	lua_matrix("lua5.1");
+}
+END_TEST
+
+START_TEST(test_lua54_resumes_from_dofile)
+{
+	lua_matrix("lua5.4");
+}
+END_TEST
+
+START_TEST(test_luajit_resumes_from_dofile)
+{
+	lua_matrix("luajit");
+}
+END_TEST
+
+static void python_package(char *bytecode_env)
+{
+	struct h_session s;
+	h_init(&s);
+	lv_make_dir(&s, "pkg");
+	lv_make_dir(&s, "pkg/sub");
+	h_write(&s, "app.py", "print('boot', flush=True)\n"
+			      "import pkg.sub.leaf\n"
+			      "print('value', pkg.sub.leaf.VALUE, flush=True)\n");
+	h_write(&s, "pkg/__init__.py", "print('pkg init', flush=True)\n");
+	h_write(&s, "pkg/sub/__init__.py", "from . import helper\n");
+	h_write(&s, "pkg/sub/helper.py", "X = 'helper'\n");
+	h_write(&s, "pkg/sub/leaf.py", "from .helper import X\nVALUE = X + ' V0'\n");
+	char *env[] = {bytecode_env, NULL};
+	/* the default filter: files under the current directory */
+	char *argv[] = {lv_forkmon(), "run", "--", "/usr/bin/python3", "app.py", NULL};
+	h_start(&s, argv, env);
+	lv_expect(&s, "value helper V0", 1);
+	/* Python checks its cache against the source's size and mtime (in whole seconds):
+	 * each version differs in size, as an edit must for Python itself to notice it */
+	matrix_edits_grow(&s, "pkg/sub/leaf.py", "from .helper import X\nVALUE = X + ' V%d'\n",
+			  "value helper V%d\n", "value helper", "boot", "#");
+	ck_assert_int_eq(h_count(&s, "pkg init"), 1);
+	lv_end_session(&s, SIGTERM, 0);
+}
+
+START_TEST(test_python_package_resumes_from_a_nested_import)
+{
+	python_package("PYTHONDONTWRITEBYTECODE=1");
+}
+END_TEST
+
+/* Python's default: it writes __pycache__/NAME.cpython-*.pyc and reads those next time. */
+START_TEST(test_python_package_writing_its_bytecode_cache_resumes_from_a_nested_import)
+{
+	python_package("PYTHONDONTWRITEBYTECODE=");
+}
+END_TEST
+
+START_TEST(test_perl_resumes_from_require_and_from_open)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.pl", "$| = 1;\n"
+			       "print \"perl start\\n\";\n"
+			       "require './lib.pl';\n"
+			       "print 'lib ', value(), \"\\n\";\n"
+			       "open(my $fh, '<', 'data.txt') or die;\n"
+			       "my $d = <$fh>;\n"
+			       "chomp $d;\n"
+			       "print \"data $d\\n\";\n");
+	h_write(&s, "lib.pl", "sub value { 'V0' }\n1;\n");
+	h_write(&s, "data.txt", "V0\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.pl$;%.txt$", "--", "perl", "main.pl", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "data V0", 1);
+	matrix_edits(&s, "data.txt", "V%d\n", "data V%d\n", "data ", "perl start");
+	ck_assert_int_eq(h_count(&s, "lib V0"), 1); /* resumed after the require */
+	matrix_edits(&s, "lib.pl", "sub value { 'V%d' }\n1;\n", "lib V%d\n", "data ", "perl start");
+	lv_expect_exactly(&s, "data V3", 4); /* each resume from the require reads data.txt again */
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_gawk_resumes_from_its_data_file_and_from_its_program)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "prog.awk", "BEGIN { print \"awk begin\" }\n{ print \"line: \" $0 }\nEND { print \"awk end V0\" }\n");
+	h_write(&s, "data.txt", "V0\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.awk$;%.txt$", "--", "gawk", "-f", "prog.awk", "data.txt", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "awk end V0", 1);
+	matrix_edits(&s, "data.txt", "V%d\n", "line: V%d\n", "awk end", "awk begin");
+	lv_expect_exactly(&s, "awk end V0", 4);
+	/* the program file: read before BEGIN, so BEGIN runs again (once per resume) */
+	matrix_edits(&s, "prog.awk",
+		     "BEGIN { print \"awk begin\" }\n{ print \"line: \" $0 }\nEND { print \"awk end V%d\" }\n",
+		     "awk end V%d\n", "awk end", NULL);
+	lv_expect_exactly(&s, "awk begin", 4);
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_tcc_run_resumes_from_an_edited_local_header)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.c", "#include <stdio.h>\n#include \"conf.h\"\n"
+			      "int main(void) { printf(\"tcc value %s\\n\", VALUE); return 0; }\n");
+	h_write(&s, "conf.h", "#define VALUE \"V0\"\n");
+	/* the default filter: files under the current directory (not the system headers) */
+	char *argv[] = {lv_forkmon(), "run", "--", "tcc", "-run", "main.c", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "tcc value V0", 1);
+	matrix_edits(&s, "conf.h", "#define VALUE \"V%d\"\n", "tcc value V%d\n", "tcc value", NULL);
+	ck_assert_int_eq(h_count(&s, "[forkmon] watch '"), 2); /* main.c and conf.h only */
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+START_TEST(test_fortified_c_program_resumes_from_its_open)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "data.txt", "V0\n");
+	/* -O2 -D_FORTIFY_SOURCE=2 -D_FILE_OFFSET_BITS=64: open() is __open64_2 */
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.txt$", "--", lv_prog("reader"), "open", "data.txt", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "reader end", 1);
+	matrix_edits(&s, "data.txt", "V%d\n", "\nV%d\nreader end", "reader end", "reader start");
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+Suite *live_programs_suite(void)
+{
+	Suite *s = suite_create("live-programs");
+	TCase *tc = tcase_create("programs");
+	tcase_set_timeout(tc, 300); /* per test; each takes seconds at most when all is well */
+	tcase_add_test(tc, test_lua51_resumes_from_dofile);
+	tcase_add_test(tc, test_lua54_resumes_from_dofile);
+	tcase_add_test(tc, test_luajit_resumes_from_dofile);
+	tcase_add_test(tc, test_python_package_resumes_from_a_nested_import);
+	tcase_add_test(tc, test_python_package_writing_its_bytecode_cache_resumes_from_a_nested_import);
+	tcase_add_test(tc, test_perl_resumes_from_require_and_from_open);
+	tcase_add_test(tc, test_gawk_resumes_from_its_data_file_and_from_its_program);
+	tcase_add_test(tc, test_tcc_run_resumes_from_an_edited_local_header);
+	tcase_add_test(tc, test_fortified_c_program_resumes_from_its_open);
+	suite_add_tcase(s, tc);
+	return s;
+}
