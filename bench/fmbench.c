@@ -251,100 +251,110 @@ static long proc_kb(int pid, const char *file, const char *key)
 	return kb;
 }
 
-int main(int argc, char **argv)
+struct bench_opts {
+	const char *what, *file, *mode, *in, *log;
+	int edits, pss;
+	double gap;
+	char **cmd;
+};
+
+/* 0, or 2 after a line saying what is wrong. */
+static int bench_parse(int argc, char **argv, struct bench_opts *o)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: fmbench latency|startup [options] -- CMD...\n");
-		return 2;
-	}
-	const char *what = argv[1], *file = NULL, *mode = "inplace", *in = NULL, *log = NULL;
-	int edits = 30, pss = 0;
-	double gap = 150;
+	*o = (struct bench_opts){.what = argv[1], .mode = "inplace", .edits = 30, .gap = 150};
 	int i;
 	for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		if (!strcmp(argv[i], "--file"))
-			file = argv[++i];
-		else if (!strcmp(argv[i], "--mode"))
-			mode = argv[++i];
-		else if (!strcmp(argv[i], "--edits"))
-			edits = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--gap"))
-			gap = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--stdin"))
-			in = argv[++i];
-		else if (!strcmp(argv[i], "--log"))
-			log = argv[++i];
-		else if (!strcmp(argv[i], "--pss"))
-			pss = 1;
-		else if (!strcmp(argv[i], "--echo"))
-			echo = 1;
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int takes = 1;
+		if (!strcmp(a, "--file"))
+			o->file = v;
+		else if (!strcmp(a, "--mode"))
+			o->mode = v;
+		else if (!strcmp(a, "--edits"))
+			o->edits = v ? atoi(v) : 0;
+		else if (!strcmp(a, "--gap"))
+			o->gap = v ? atof(v) : 0;
+		else if (!strcmp(a, "--stdin"))
+			o->in = v;
+		else if (!strcmp(a, "--log"))
+			o->log = v;
+		else if (!strcmp(a, "--pss"))
+			o->pss = 1, takes = 0;
+		else if (!strcmp(a, "--echo"))
+			echo = 1, takes = 0;
 		else {
-			fprintf(stderr, "fmbench: unknown option %s\n", argv[i]);
+			fprintf(stderr, "fmbench: unknown option %s\n", a);
 			return 2;
 		}
+		if (takes && !v) {
+			fprintf(stderr, "fmbench: %s needs a value\n", a);
+			return 2;
+		}
+		i += takes;
 	}
 	if (i >= argc - 1) {
 		fprintf(stderr, "fmbench: no command\n");
 		return 2;
 	}
-	char **cmd = argv + i + 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	o->cmd = argv + i + 1;
+	return 0;
+}
 
-	if (strcmp(what, "startup") == 0) {
-		double t0 = now_ms();
-		child = spawn(cmd, in, log);
-		if (wait_line("done", 60000) < 0) {
-			fprintf(stderr, "fmbench: no 'done' from %s\n", cmd[0]);
-			finish();
-			return 1;
-		}
-		double t1 = now_ms();
-		printf("ms %.3f\n", t1 - t0);
-		if (pss) {
-			/* settle: the run ends after "done"; wait until the tree stops changing */
-			static int pids[65536];
-			int last = -1, stable = 0;
-			for (int k = 0; k < 1000 && stable < 5; k++) {
-				sleep_ms(20);
-				int n = tree(child, pids, 65536);
-				stable = n == last ? stable + 1 : 0;
-				last = n;
-			}
-			int n = tree(child, pids, 65536);
-			long sum = 0, pte = 0;
-			for (int k = 0; k < n; k++) {
-				sum += proc_kb(pids[k], "smaps_rollup", "Pss:");
-				pte += proc_kb(pids[k], "status", "VmPTE:");
-			}
-			printf("pss_kb %ld procs %d pte_kb %ld\n", sum, n, pte);
-		}
-		fflush(stdout);
-		finish();
-		return 0;
+/* The tree's PSS once it stops changing (the run ends after "done"). */
+static void bench_pss(void)
+{
+	static int pids[65536];
+	int last = -1, stable = 0;
+	for (int k = 0; k < 1000 && stable < 5; k++) {
+		sleep_ms(20);
+		int n = tree(child, pids, 65536);
+		stable = n == last ? stable + 1 : 0;
+		last = n;
 	}
-	if (strcmp(what, "latency") != 0 || !file) {
-		fprintf(stderr, "fmbench: latency needs --file\n");
-		return 2;
+	int n = tree(child, pids, 65536);
+	long sum = 0, pte = 0;
+	for (int k = 0; k < n; k++) {
+		sum += proc_kb(pids[k], "smaps_rollup", "Pss:");
+		pte += proc_kb(pids[k], "status", "VmPTE:");
 	}
-	write_file(file, "inplace", "0");
-	child = spawn(cmd, in, log);
-	if (wait_line("MARK 0", 30000) < 0) {
-		fprintf(stderr, "fmbench: no first 'MARK 0' from %s\n", cmd[0]);
+	printf("pss_kb %ld procs %d pte_kb %ld\n", sum, n, pte);
+}
+
+static int bench_startup(const struct bench_opts *o)
+{
+	double t0 = now_ms();
+	child = spawn(o->cmd, o->in, o->log);
+	if (wait_line("done", 60000) < 0) {
+		fprintf(stderr, "fmbench: no 'done' from %s\n", o->cmd[0]);
 		finish();
 		return 1;
 	}
-	double *s = calloc((size_t)edits, sizeof *s);
+	printf("ms %.3f\n", now_ms() - t0);
+	if (o->pss)
+		bench_pss();
+	fflush(stdout);
+	finish();
+	return 0;
+}
+
+static int bench_latency(const struct bench_opts *o)
+{
+	write_file(o->file, "inplace", "0");
+	child = spawn(o->cmd, o->in, o->log);
+	if (wait_line("MARK 0", 30000) < 0) {
+		fprintf(stderr, "fmbench: no first 'MARK 0' from %s\n", o->cmd[0]);
+		finish();
+		return 1;
+	}
+	double *s = calloc((size_t)o->edits + 1, sizeof *s);
 	int got = 0, lost = 0;
-	for (int e = 1; e <= edits; e++) {
-		sleep_ms(gap);
+	for (int e = 1; e <= o->edits; e++) {
+		sleep_ms(o->gap);
 		char text[32], want[48];
 		snprintf(text, sizeof text, "%d", e);
 		snprintf(want, sizeof want, "MARK %d", e);
 		double t0 = now_ms();
-		write_file(file, mode, text);
+		write_file(o->file, o->mode, text);
 		if (wait_line(want, 5000) < 0) {
 			lost++;
 			continue;
@@ -356,5 +366,28 @@ int main(int argc, char **argv)
 	for (int k = 0; k < got; k++)
 		printf(" %.3f", s[k]);
 	printf("\nlost %d\n", lost);
+	free(s);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o;
+	if (argc < 2) {
+		fprintf(stderr, "usage: fmbench latency|startup [options] -- CMD...\n");
+		return 2;
+	}
+	if (bench_parse(argc, argv, &o))
+		return 2;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	if (strcmp(o.what, "startup") == 0)
+		return bench_startup(&o);
+	if (strcmp(o.what, "latency") != 0 || !o.file) {
+		fprintf(stderr, "fmbench: latency needs --file\n");
+		return 2;
+	}
+	return bench_latency(&o);
 }
