@@ -64,6 +64,8 @@ void helper_help(void)
 	       "                        long unused (300)\n"
 	       "  -f, --filter PATTERN  files whose change invalidates checkpoints (default: all)\n"
 	       "  -i, --ignore PATTERN  files that never do (always: /proc, /sys, /dev, /run)\n"
+	       "      --ready-fd N      once listening, write a byte to descriptor N and close it\n"
+	       "                        (how forkmon-client knows the helper it started is up)\n"
 	       "  -h, --help            this help\n",
 	       HELPER_USAGE);
 }
