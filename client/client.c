@@ -279,12 +279,15 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 	sigprocmask(SIG_BLOCK, &sigs, &old);
 	struct loop *l = loop_new();
 	int s = l ? connect_or_start(l, sock) : -1;
-	if (s < 0 || send_request(s, cmd) < 0 || loop_signals(l, &sigs, 0, client_on_signal, NULL) < 0 ||
-	    loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0) {
+	/* the request goes last: once it is sent, the command runs there, never here too
+	 * (without a signalfd, signals stay blocked: the command still runs) */
+	client.sock = s;
+	if (s >= 0)
+		loop_signals(l, &sigs, 0, client_on_signal, NULL);
+	if (s < 0 || loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || send_request(s, cmd) < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		run_directly(cmd, exe);
 	}
-	client.sock = s;
 	int how = loop_run(l);
 	if (how == CLIENT_EXITED)
 		return client_exit_like(client.status);

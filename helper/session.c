@@ -118,7 +118,9 @@ struct session *session_start(const char *key, size_t keylen, char **argv, const
 int session_hand_over(struct session *s, int conn, const void *msg, const int *fds)
 {
 	int all[5] = {conn, fds[0], fds[1], fds[2], fds[3]};
-	return peer_send(s->fd, msg, all, 5, 0);
+	/* never wait: a session that does not take its requests costs its clients the
+	 * helper (they run the command themselves), not every other client too */
+	return peer_send(s->fd, msg, all, 5, MSG_DONTWAIT);
 }
 
 void session_end_all(void)
