@@ -28,12 +28,14 @@
 #include "out.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -154,10 +156,42 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 	return -1;
 }
 
-/* The socket, listening. Returns -1 to go on, else the exit status. */
+/* Listens on a's path unless a helper answers there. Returns -1 to go on, else the
+ * exit status. */
+static int helper_bind(const struct sockaddr_un *a)
+{
+	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (connect(ls, (const struct sockaddr *)a, sizeof *a) == 0) {
+		out_error("a helper is already running on '%s'", helper.socket);
+		return 1;
+	}
+	close(ls);
+	unlink(helper.socket); /* nobody answers on it: a stale one */
+	ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	mode_t old = umask(077);
+	if (ls < 0 || bind(ls, (const struct sockaddr *)a, sizeof *a) < 0 || listen(ls, 64) < 0) {
+		out_error("cannot listen on '%s': %s", helper.socket, strerror(errno));
+		return 1;
+	}
+	umask(old);
+	helper.ls = ls;
+	struct stat st;
+	if (stat(helper.socket, &st) == 0)
+		helper.sock_ino = st.st_ino;
+	return -1;
+}
+
+/*
+ * The socket, listening. Returns -1 to go on, else the exit status.
+ *
+ * Clients started at once start helpers at once. Between "nobody answers" and listen()
+ * another helper could unlink the name of one that has bound but not yet listens, and
+ * leave it orphaned; a lock on the socket's (private) directory makes the check, the
+ * unlink and the listen one step.
+ */
 static int helper_listen(const char *sock)
 {
-	char err[1024];
+	char err[1024], dir[PATH_MAX];
 	helper_socket_path(sock, helper.socket, sizeof helper.socket);
 	if (helper_private_dir(helper.socket, err, sizeof err) < 0) {
 		out_error("%s", err);
@@ -169,25 +203,17 @@ static int helper_listen(const char *sock)
 		return 2;
 	}
 	snprintf(a.sun_path, sizeof a.sun_path, "%s", helper.socket);
-	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (connect(ls, (struct sockaddr *)&a, sizeof a) == 0) {
-		out_error("a helper is already running on '%s'", helper.socket);
-		return 1;
-	}
-	close(ls);
-	unlink(helper.socket); /* nobody answers on it: a stale one */
-	ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	mode_t old = umask(077);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 64) < 0) {
-		out_error("cannot listen on '%s': %s", helper.socket, strerror(errno));
-		return 1;
-	}
-	umask(old);
-	helper.ls = ls;
-	struct stat st;
-	if (stat(helper.socket, &st) == 0)
-		helper.sock_ino = st.st_ino;
-	return -1;
+	snprintf(dir, sizeof dir, "%s", helper.socket);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	int lock = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock >= 0)
+		flock(lock, LOCK_EX); /* released by close() */
+	int rc = helper_bind(&a);
+	if (lock >= 0)
+		close(lock);
+	return rc;
 }
 
 /* Tells whoever started us (--ready-fd) that clients may connect now. */
