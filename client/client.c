@@ -48,7 +48,7 @@ static struct {
 	int status; /* CLIENT_EXITED: the command's wait status */
 } client = {.sock = -1};
 
-static void say(const char *fmt, const char *a, const char *b)
+static void client_say(const char *fmt, const char *a, const char *b)
 {
 	fprintf(stderr, "forkmon: ");
 	fprintf(stderr, fmt, a, b);
@@ -69,14 +69,14 @@ static int client_find(const char *cmd, char *out, size_t len)
 	return exe_find(cmd, getenv("PATH"), n > 0 ? self : NULL, out, len) == 0 ? 0 : -1;
 }
 
-static __attribute__((noreturn)) void run_directly(char **argv, const char *exe)
+static __attribute__((noreturn)) void client_run_directly(char **argv, const char *exe)
 {
 	execv(exe, argv);
-	say("%s: %s", argv[0], strerror(errno));
+	client_say("%s: %s", argv[0], strerror(errno));
 	exit(errno == ENOENT ? 127 : 126);
 }
 
-static int try_connect(const char *sock)
+static int client_connect(const char *sock)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(sock) >= sizeof a.sun_path)
@@ -97,7 +97,7 @@ static int try_connect(const char *sock)
 /* Starts `forkmon helper --socket sock --ready-fd 3` fully detached: double fork, new
  * session, no terminal, nothing inherited but a log (FORKMON_HELPER_LOG) or /dev/null,
  * and ready (the write end of the pipe we wait on) as descriptor 3. */
-static void start_helper(const char *sock, int ready)
+static void client_start_helper(const char *sock, int ready)
 {
 	char self[PATH_MAX], mon[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -154,7 +154,7 @@ static void client_start_and_wait(struct loop *l, const char *sock)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return;
-	start_helper(sock, p[1]);
+	client_start_helper(sock, p[1]);
 	close(p[1]);
 	int t = loop_timer_new(l, 1, client_on_start_timeout, NULL);
 	if (t >= 0 && loop_add(l, p[0], LOOP_IN, 0, client_on_ready, NULL) == 0) {
@@ -166,21 +166,21 @@ static void client_start_and_wait(struct loop *l, const char *sock)
 	close(p[0]);
 }
 
-static int connect_or_start(struct loop *l, const char *sock)
+static int client_connect_or_start(struct loop *l, const char *sock)
 {
-	int s = try_connect(sock);
+	int s = client_connect(sock);
 	if (s >= 0)
 		return s;
 	char err[512];
 	if (helper_private_dir(sock, err, sizeof err) < 0) {
-		say("%s; running the command directly", err, "");
+		client_say("%s; running the command directly", err, "");
 		return -1;
 	}
 	client_start_and_wait(l, sock);
-	return try_connect(sock);
+	return client_connect(sock);
 }
 
-static int send_request(int s, char **argv)
+static int client_send_request(int s, char **argv)
 {
 	size_t len = offsetof(struct fm_helper_run, data);
 	uint32_t argc = 0, envc = 0;
@@ -236,13 +236,13 @@ static void client_on_reply(struct loop *l, int fd, unsigned events, void *arg)
 		loop_stop(l, CLIENT_EXITED);
 	} else if (n > 0 && m.h.type == FM_HELPER_ERROR) {
 		m.e.message[sizeof m.e.message - 1] = '\0';
-		say("the helper refused (%s); running the command directly", m.e.message, "");
+		client_say("the helper refused (%s); running the command directly", m.e.message, "");
 		loop_stop(l, CLIENT_REFUSED);
 	} else if (n == PEER_VERSION) {
 		/* its refusal of our request, in its own version's words */
 		char v[16];
 		snprintf(v, sizeof v, "%d", m.h.version);
-		say("the helper is of another version (%s); running the command directly", v, "");
+		client_say("the helper is of another version (%s); running the command directly", v, "");
 		loop_stop(l, CLIENT_REFUSED);
 	} else {
 		loop_stop(l, CLIENT_GONE);
@@ -278,15 +278,15 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 	/* blocked from here: a signal during the start-up goes to the command */
 	sigprocmask(SIG_BLOCK, &sigs, &old);
 	struct loop *l = loop_new();
-	int s = l ? connect_or_start(l, sock) : -1;
+	int s = l ? client_connect_or_start(l, sock) : -1;
 	/* the request goes last: once it is sent, the command runs there, never here too
 	 * (without a signalfd, signals stay blocked: the command still runs) */
 	client.sock = s;
 	if (s >= 0)
 		loop_signals(l, &sigs, 0, client_on_signal, NULL);
-	if (s < 0 || loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || send_request(s, cmd) < 0) {
+	if (s < 0 || loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || client_send_request(s, cmd) < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		run_directly(cmd, exe);
+		client_run_directly(cmd, exe);
 	}
 	int how = loop_run(l);
 	if (how == CLIENT_EXITED)
@@ -294,9 +294,9 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 	if (how == CLIENT_REFUSED) {
 		close(s);
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		run_directly(cmd, exe);
+		client_run_directly(cmd, exe);
 	}
-	say("the helper went away while running '%s'%s", cmd[0], "");
+	client_say("the helper went away while running '%s'%s", cmd[0], "");
 	return 125;
 }
 
@@ -309,7 +309,7 @@ static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len
 	if (strcmp(name, "forkmon-client") != 0) {
 		/* masquerade: run the real NAME, found on PATH past ourselves */
 		if (client_find(name, exe, len) < 0) {
-			say("%s: command not found%s", name, "");
+			client_say("%s: command not found%s", name, "");
 			return 127;
 		}
 		argv[0] = exe;
@@ -330,19 +330,19 @@ static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len
 			       "forkmon-client named after a command runs that command this way.\n", usage);
 			return 0;
 		} else {
-			say("unknown option '%s'", argv[i], "");
+			client_say("unknown option '%s'", argv[i], "");
 			fprintf(stderr, "%s\n", usage);
 			return 2;
 		}
 	}
 	if (i >= argc) {
-		say("no command given%s", "", "");
+		client_say("no command given%s", "", "");
 		fprintf(stderr, "%s\n", usage);
 		return 2;
 	}
 	*cmd = argv + i;
 	if (client_find((*cmd)[0], exe, len) < 0) {
-		say("%s: command not found%s", (*cmd)[0], "");
+		client_say("%s: command not found%s", (*cmd)[0], "");
 		return 127;
 	}
 	return -1;
@@ -357,6 +357,6 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (getenv("FORKMON_NO_HELPER"))
-		run_directly(cmd, exe);
+		client_run_directly(cmd, exe);
 	return client_run(cmd, exe, sock_opt);
 }
