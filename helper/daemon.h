@@ -40,7 +40,7 @@ struct pending {
 	int64_t deadline; /* clock_ns() */
 };
 
-struct helper {
+struct helper_daemon {
 	struct loop *loop;
 	int ls; /* the listening socket */
 	struct session *s;
@@ -55,7 +55,7 @@ struct helper {
 	sigset_t orig_mask; /* before the loop blocked its signals: the sessions get it */
 };
 
-extern struct helper helper;
+extern struct helper_daemon helperd;
 
 /* helper.c: (re)arms the idle timer: it runs only with no session and no connection. */
 void helper_idle_rearm(void);

@@ -41,7 +41,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-struct helper helper = {.ls = -1, .idle_timer = -1, .drop_timer = -1};
+struct helper_daemon helperd = {.ls = -1, .idle_timer = -1, .drop_timer = -1};
 
 /* What the command line asked for. */
 struct helper_args {
@@ -131,7 +131,7 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 			break;
 		case 'f':
 		case 'i':
-			if (filter_add(c == 'f' ? helper.filter : helper.ignore, optarg, err, sizeof err) < 0) {
+			if (filter_add(c == 'f' ? helperd.filter : helperd.ignore, optarg, err, sizeof err) < 0) {
 				out_error("%s", err);
 				return 2;
 			}
@@ -151,8 +151,8 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 	/* What keeps a checkpoint valid: by default every file the program read, but for
 	 * the kernel's pseudo-files, which never report changes. */
 	if (!nfilters)
-		filter_add(helper.filter, ".", err, sizeof err);
-	filter_add(helper.ignore, "^/proc/;^/sys/;^/dev/;^/run/", err, sizeof err);
+		filter_add(helperd.filter, ".", err, sizeof err);
+	filter_add(helperd.ignore, "^/proc/;^/sys/;^/dev/;^/run/", err, sizeof err);
 	return -1;
 }
 
@@ -162,22 +162,22 @@ static int helper_bind(const struct sockaddr_un *a)
 {
 	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (connect(ls, (const struct sockaddr *)a, sizeof *a) == 0) {
-		out_error("a helper is already running on '%s'", helper.socket);
+		out_error("a helper is already running on '%s'", helperd.socket);
 		return 1;
 	}
 	close(ls);
-	unlink(helper.socket); /* nobody answers on it: a stale one */
+	unlink(helperd.socket); /* nobody answers on it: a stale one */
 	ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	mode_t old = umask(077);
 	if (ls < 0 || bind(ls, (const struct sockaddr *)a, sizeof *a) < 0 || listen(ls, 64) < 0) {
-		out_error("cannot listen on '%s': %s", helper.socket, strerror(errno));
+		out_error("cannot listen on '%s': %s", helperd.socket, strerror(errno));
 		return 1;
 	}
 	umask(old);
-	helper.ls = ls;
+	helperd.ls = ls;
 	struct stat st;
-	if (stat(helper.socket, &st) == 0)
-		helper.sock_ino = st.st_ino;
+	if (stat(helperd.socket, &st) == 0)
+		helperd.sock_ino = st.st_ino;
 	return -1;
 }
 
@@ -192,18 +192,18 @@ static int helper_bind(const struct sockaddr_un *a)
 static int helper_listen(const char *sock)
 {
 	char err[1024], dir[PATH_MAX];
-	helper_socket_path(sock, helper.socket, sizeof helper.socket);
-	if (helper_private_dir(helper.socket, err, sizeof err) < 0) {
+	helper_socket_path(sock, helperd.socket, sizeof helperd.socket);
+	if (helper_private_dir(helperd.socket, err, sizeof err) < 0) {
 		out_error("%s", err);
 		return 1;
 	}
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	if (strlen(helper.socket) >= sizeof a.sun_path) {
-		out_error("socket path too long: '%s'", helper.socket);
+	if (strlen(helperd.socket) >= sizeof a.sun_path) {
+		out_error("socket path too long: '%s'", helperd.socket);
 		return 2;
 	}
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", helper.socket);
-	snprintf(dir, sizeof dir, "%s", helper.socket);
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", helperd.socket);
+	snprintf(dir, sizeof dir, "%s", helperd.socket);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
@@ -230,8 +230,8 @@ static void helper_ready(int fd)
 
 void helper_idle_rearm(void)
 {
-	int idle = helper.n == 0 && helper.np == 0;
-	loop_timer_at(helper.loop, helper.idle_timer, idle ? clock_ns() + helper.idle_ns : -1);
+	int idle = helperd.n == 0 && helperd.np == 0;
+	loop_timer_at(helperd.loop, helperd.idle_timer, idle ? clock_ns() + helperd.idle_ns : -1);
 }
 
 static void helper_on_idle(struct loop *l, void *arg)
@@ -258,13 +258,13 @@ static int helper_loop(void)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGCHLD);
-	sigprocmask(SIG_BLOCK, NULL, &helper.orig_mask);
+	sigprocmask(SIG_BLOCK, NULL, &helperd.orig_mask);
 	signal(SIGPIPE, SIG_IGN);
-	struct loop *l = helper.loop = loop_new();
+	struct loop *l = helperd.loop = loop_new();
 	if (!l || loop_signals(l, &sigs, HELPER_PRIO_SIGNAL, helper_on_signal, NULL) < 0 ||
-	    loop_add(l, helper.ls, LOOP_IN, HELPER_PRIO_CLIENT, request_on_listen, NULL) < 0 ||
-	    (helper.idle_timer = loop_timer_new(l, HELPER_PRIO_TIMER, helper_on_idle, NULL)) < 0 ||
-	    (helper.drop_timer = loop_timer_new(l, HELPER_PRIO_TIMER, request_on_deadline, NULL)) < 0) {
+	    loop_add(l, helperd.ls, LOOP_IN, HELPER_PRIO_CLIENT, request_on_listen, NULL) < 0 ||
+	    (helperd.idle_timer = loop_timer_new(l, HELPER_PRIO_TIMER, helper_on_idle, NULL)) < 0 ||
+	    (helperd.drop_timer = loop_timer_new(l, HELPER_PRIO_TIMER, request_on_deadline, NULL)) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));
 		return 1;
 	}
@@ -281,24 +281,24 @@ static int helper_loop(void)
 static void helper_shutdown(void)
 {
 	struct stat st;
-	if (stat(helper.socket, &st) == 0 && st.st_ino == helper.sock_ino)
-		unlink(helper.socket);
-	if (helper.loop)
+	if (stat(helperd.socket, &st) == 0 && st.st_ino == helperd.sock_ino)
+		unlink(helperd.socket);
+	if (helperd.loop)
 		request_close_all();
 	session_end_all();
-	loop_free(helper.loop);
-	helper.loop = NULL;
+	loop_free(helperd.loop);
+	helperd.loop = NULL;
 }
 
 int helper_main(int argc, char **argv)
 {
 	struct helper_args a = {.timeout = 300, .ready_fd = -1};
-	helper.filter = filter_new();
-	helper.ignore = filter_new();
+	helperd.filter = filter_new();
+	helperd.ignore = filter_new();
 	int rc = helper_options(argc, argv, &a);
 	if (rc >= 0)
 		return rc;
-	helper.idle_ns = (int64_t)a.timeout * 1000000000;
+	helperd.idle_ns = (int64_t)a.timeout * 1000000000;
 	if (!helper_hook_path() || access(helper_hook_path(), R_OK) < 0) {
 		out_error("cannot find forkmonhook.so next to the forkmon executable (set FORKMON_HOOK)");
 		return 1;

@@ -34,17 +34,17 @@ void request_refuse(int conn, const char *why)
 static void request_rearm(void)
 {
 	int64_t at = -1;
-	for (int i = 0; i < helper.np; i++)
-		if (at < 0 || helper.p[i].deadline < at)
-			at = helper.p[i].deadline;
-	loop_timer_at(helper.loop, helper.drop_timer, at);
+	for (int i = 0; i < helperd.np; i++)
+		if (at < 0 || helperd.p[i].deadline < at)
+			at = helperd.p[i].deadline;
+	loop_timer_at(helperd.loop, helperd.drop_timer, at);
 }
 
 /* Stops waiting for connection i (the caller closes it). */
 static void request_forget(int i)
 {
-	loop_del(helper.loop, helper.p[i].fd);
-	helper.p[i] = helper.p[--helper.np];
+	loop_del(helperd.loop, helperd.p[i].fd);
+	helperd.p[i] = helperd.p[--helperd.np];
 	request_rearm();
 	helper_idle_rearm();
 }
@@ -137,8 +137,8 @@ static void request_on_readable(struct loop *l, int fd, unsigned events, void *a
 	ssize_t n = peer_recv(fd, buf, sizeof buf, fds, &nfds, MSG_DONTWAIT);
 	if (n == PEER_ERROR && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
-	for (int i = 0; i < helper.np; i++)
-		if (helper.p[i].fd == fd) {
+	for (int i = 0; i < helperd.np; i++)
+		if (helperd.p[i].fd == fd) {
 			request_forget(i);
 			break;
 		}
@@ -152,16 +152,16 @@ static void request_on_readable(struct loop *l, int fd, unsigned events, void *a
 /* Waits for conn's request (at most HELPER_REQUEST_NS). */
 static void request_wait(int conn)
 {
-	struct pending *p = realloc(helper.p, (size_t)(helper.np + 1) * sizeof *p);
-	if (!p || loop_add(helper.loop, conn, LOOP_IN, HELPER_PRIO_CLIENT, request_on_readable, NULL) < 0) {
+	struct pending *p = realloc(helperd.p, (size_t)(helperd.np + 1) * sizeof *p);
+	if (!p || loop_add(helperd.loop, conn, LOOP_IN, HELPER_PRIO_CLIENT, request_on_readable, NULL) < 0) {
 		if (p)
-			helper.p = p;
+			helperd.p = p;
 		out_error("cannot take a client: %s", strerror(errno));
 		close(conn);
 		return;
 	}
-	helper.p = p;
-	helper.p[helper.np++] = (struct pending){.fd = conn, .deadline = clock_ns() + HELPER_REQUEST_NS};
+	helperd.p = p;
+	helperd.p[helperd.np++] = (struct pending){.fd = conn, .deadline = clock_ns() + HELPER_REQUEST_NS};
 	request_rearm();
 	helper_idle_rearm();
 }
@@ -185,9 +185,9 @@ void request_on_listen(struct loop *l, int ls, unsigned events, void *arg)
 void request_on_deadline(struct loop *l, void *arg)
 {
 	int64_t now = clock_ns();
-	for (int i = helper.np - 1; i >= 0; i--)
-		if (helper.p[i].deadline <= now) {
-			int fd = helper.p[i].fd;
+	for (int i = helperd.np - 1; i >= 0; i--)
+		if (helperd.p[i].deadline <= now) {
+			int fd = helperd.p[i].fd;
 			out_error("a client sent nothing; dropped");
 			request_forget(i);
 			close(fd);
@@ -197,8 +197,8 @@ void request_on_deadline(struct loop *l, void *arg)
 
 void request_close_all(void)
 {
-	while (helper.np) {
-		int fd = helper.p[0].fd;
+	while (helperd.np) {
+		int fd = helperd.p[0].fd;
 		request_forget(0);
 		close(fd);
 	}

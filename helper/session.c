@@ -27,15 +27,15 @@
 /* Forgets session i (its process has ended). */
 static void session_forget(int i)
 {
-	close(helper.s[i].fd);
-	free(helper.s[i].key);
-	helper.s[i] = helper.s[--helper.n];
+	close(helperd.s[i].fd);
+	free(helperd.s[i].key);
+	helperd.s[i] = helperd.s[--helperd.n];
 }
 
 static int session_index(pid_t pid)
 {
-	for (int i = 0; i < helper.n; i++)
-		if (helper.s[i].pid == pid)
+	for (int i = 0; i < helperd.n; i++)
+		if (helperd.s[i].pid == pid)
 			return i;
 	return -1;
 }
@@ -56,9 +56,9 @@ int session_reap(void)
 
 struct session *session_find(const char *key, size_t keylen)
 {
-	for (int i = 0; i < helper.n; i++)
-		if (helper.s[i].keylen == keylen && !memcmp(helper.s[i].key, key, keylen))
-			return &helper.s[i];
+	for (int i = 0; i < helperd.n; i++)
+		if (helperd.s[i].keylen == keylen && !memcmp(helperd.s[i].key, key, keylen))
+			return &helperd.s[i];
 	return NULL;
 }
 
@@ -69,19 +69,19 @@ static __attribute__((noreturn)) void session_child(int sock, const char *key, c
 	if (sock != 3 && dup2(sock, 3) < 0)
 		_exit(1);
 	closefrom(4);
-	sigprocmask(SIG_SETMASK, &helper.orig_mask, NULL);
+	sigprocmask(SIG_SETMASK, &helperd.orig_mask, NULL);
 	if (chdir(key) < 0) /* the key starts with the cwd */
 		_exit(1);
 	if (path_env)
 		setenv("PATH", path_env, 1); /* find the command as the client would */
 	struct monitor_opts o = {.listen_fd = -1, .serve_fd = 3};
-	o.filter = helper.filter;
-	o.ignore = helper.ignore;
+	o.filter = helperd.filter;
+	o.ignore = helperd.ignore;
 	o.quiet = 1;
 	o.delay_ns = 5000000;
 	o.grace_ns = 1000000000;
 	o.max_checkpoints = 512;
-	o.idle_ns = helper.idle_ns;
+	o.idle_ns = helperd.idle_ns;
 	o.argv = argv;
 	o.hook = helper_hook_path();
 	monitor_run(&o);
@@ -96,10 +96,10 @@ struct session *session_start(const char *key, size_t keylen, char **argv, const
 	int big = FM_MSG_MAX * 2;
 	setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
 	setsockopt(sp[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-	struct session *s = realloc(helper.s, (size_t)(helper.n + 1) * sizeof *s);
+	struct session *s = realloc(helperd.s, (size_t)(helperd.n + 1) * sizeof *s);
 	char *k = malloc(keylen);
 	if (s)
-		helper.s = s;
+		helperd.s = s;
 	pid_t pid = s && k ? fork() : -1;
 	if (pid == 0)
 		session_child(sp[1], key, argv, path_env);
@@ -109,7 +109,7 @@ struct session *session_start(const char *key, size_t keylen, char **argv, const
 		close(sp[0]);
 		return NULL;
 	}
-	s = &helper.s[helper.n++];
+	s = &helperd.s[helperd.n++];
 	memcpy(k, key, keylen);
 	*s = (struct session){.key = k, .keylen = keylen, .pid = pid, .fd = sp[0]};
 	return s;
@@ -125,9 +125,9 @@ int session_hand_over(struct session *s, int conn, const void *msg, const int *f
 
 void session_end_all(void)
 {
-	for (int i = 0; i < helper.n; i++)
-		kill(helper.s[i].pid, SIGTERM);
-	while (helper.n) {
+	for (int i = 0; i < helperd.n; i++)
+		kill(helperd.s[i].pid, SIGTERM);
+	while (helperd.n) {
 		int st;
 		pid_t pid = waitpid(-1, &st, 0);
 		if (pid < 0)
