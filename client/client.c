@@ -5,80 +5,78 @@
  *   NAME [ARG]...        (a symlink named NAME to forkmon-client: runs the NAME found
  *                         further on PATH, as ccache's masquerade does)
  *
- * The client connects to the helper (starting it, fully detached, when nobody answers),
- * sends argv and its environment with its working directory and fds 0, 1, 2 as
- * descriptors, passes on the signals it gets (INT, TERM, HUP, QUIT, WINCH, USR1, USR2),
- * and exits with the command's status, or dies of the command's signal. When the helper
- * cannot be reached or refuses, the client runs the command itself: the helper never
- * costs the user their command. This program stays small: no Lua, no inotify.
+ * The client connects to the helper (starting it, fully detached, when nobody answers,
+ * and waiting until it says it listens), sends argv and its environment with its
+ * working directory and fds 0, 1, 2 as descriptors, passes on the signals it gets (INT,
+ * TERM, HUP, QUIT, WINCH, USR1, USR2), and exits with the command's status, or dies of
+ * the command's signal. When the helper cannot be reached or refuses, the client runs
+ * the command itself: the helper never costs the user their command. This program
+ * stays small: libc and common/ only (loop, peer, exe, sockpath); no Lua, no inotify.
  */
-#include "fdpass.h"
+#include "exe.h"
 #include "forkmon_proto.h"
+#include "loop.h"
+#include "peer.h"
 #include "sockpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
 static const char usage[] = "usage: forkmon-client [-s SOCKET] [--] COMMAND [ARG]...";
 
-static void say(const char *fmt, const char *a, const char *b)
+/* How long a helper we started may take to listen. */
+#define CLIENT_START_NS (3 * (int64_t)1000000000)
+
+/* How the loop ended (loop_stop codes). */
+enum { CLIENT_GONE = 1, CLIENT_EXITED, CLIENT_REFUSED, CLIENT_READY, CLIENT_TIMEOUT };
+
+/* The command being served. */
+static struct {
+	int sock;
+	int status; /* CLIENT_EXITED: the command's wait status */
+} client = {.sock = -1};
+
+static void client_say(const char *fmt, const char *a, const char *b)
 {
 	fprintf(stderr, "forkmon: ");
 	fprintf(stderr, fmt, a, b);
 	fputc('\n', stderr);
 }
 
-/* The executable named cmd on PATH, skipping this very program (a masquerading link). */
-static int find_exe(const char *cmd, char *out, size_t len)
+/* The executable for cmd: a name with a '/' as it is (execv then reports what is wrong
+ * with it), else found on PATH, skipping this very program (a masquerading link). */
+static int client_find(const char *cmd, char *out, size_t len)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	self[n > 0 ? n : 0] = '\0';
 	if (strchr(cmd, '/')) {
 		snprintf(out, len, "%s", cmd);
 		return 0;
 	}
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (const char *p = path;;) {
-		const char *e = strchr(p, ':');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		char cand[PATH_MAX], real[PATH_MAX];
-		snprintf(cand, sizeof cand, "%.*s%s%s", (int)l, p, l ? "/" : "", cmd);
-		if (access(cand, X_OK) == 0 && realpath(cand, real) && strcmp(real, self) != 0) {
-			snprintf(out, len, "%s", cand);
-			return 0;
-		}
-		if (!e)
-			return -1;
-		p = e + 1;
-	}
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[n > 0 ? n : 0] = '\0';
+	return exe_find(cmd, getenv("PATH"), n > 0 ? self : NULL, out, len) == 0 ? 0 : -1;
 }
 
-static __attribute__((noreturn)) void run_directly(char **argv, const char *exe)
+static __attribute__((noreturn)) void client_run_directly(char **argv, const char *exe)
 {
 	execv(exe, argv);
-	say("%s: %s", argv[0], strerror(errno));
+	client_say("%s: %s", argv[0], strerror(errno));
 	exit(errno == ENOENT ? 127 : 126);
 }
 
-static int try_connect(const char *sock)
+static int client_connect(const char *sock)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(sock) >= sizeof a.sun_path)
@@ -96,9 +94,10 @@ static int try_connect(const char *sock)
 	return -1;
 }
 
-/* Starts `forkmon helper --socket sock` fully detached: double fork, new session, no
- * terminal, nothing inherited but a log (FORKMON_HELPER_LOG) or /dev/null. */
-static void start_helper(const char *sock)
+/* Starts `forkmon helper --socket sock --ready-fd 3` fully detached: double fork, new
+ * session, no terminal, nothing inherited but a log (FORKMON_HELPER_LOG) or /dev/null,
+ * and ready (the write end of the pipe we wait on) as descriptor 3. */
+static void client_start_helper(const char *sock, int ready)
 {
 	char self[PATH_MAX], mon[PATH_MAX + 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -116,13 +115,15 @@ static void start_helper(const char *sock)
 		setsid();
 		if (fork() != 0)
 			_exit(0);
+		int keep = fcntl(ready, F_DUPFD, 10); /* out of the way of 0, 1, 2 */
 		int null = open("/dev/null", O_RDWR);
 		const char *log = getenv("FORKMON_HELPER_LOG");
 		int err = log && *log ? open(log, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(err >= 0 ? err : null, 2);
-		closefrom(3);
+		dup2(keep, 3);
+		closefrom(4);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		sigset_t none;
@@ -130,34 +131,56 @@ static void start_helper(const char *sock)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (chdir("/") < 0)
 			_exit(1);
-		execl(mon, "forkmon", "helper", "--socket", sock, (char *)NULL);
+		execl(mon, "forkmon", "helper", "--socket", sock, "--ready-fd", "3", (char *)NULL);
 		_exit(127);
 	}
 	waitpid(pid, NULL, 0);
 }
 
-static int connect_or_start(const char *sock)
+static void client_on_ready(struct loop *l, int fd, unsigned events, void *arg)
 {
-	int s = try_connect(sock);
+	loop_stop(l, CLIENT_READY); /* a byte: listening; end-of-file: it gave up */
+}
+
+static void client_on_start_timeout(struct loop *l, void *arg)
+{
+	loop_stop(l, CLIENT_TIMEOUT);
+}
+
+/* Starts a helper and waits (at most CLIENT_START_NS) until it listens or gives up
+ * (another helper may have come up meanwhile: the connect after this finds it). */
+static void client_start_and_wait(struct loop *l, const char *sock)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return;
+	client_start_helper(sock, p[1]);
+	close(p[1]);
+	int t = loop_timer_new(l, 1, client_on_start_timeout, NULL);
+	if (t >= 0 && loop_add(l, p[0], LOOP_IN, 0, client_on_ready, NULL) == 0) {
+		loop_timer_at(l, t, clock_ns() + CLIENT_START_NS);
+		loop_run(l);
+		loop_del(l, p[0]);
+	}
+	loop_timer_at(l, t, -1);
+	close(p[0]);
+}
+
+static int client_connect_or_start(struct loop *l, const char *sock)
+{
+	int s = client_connect(sock);
 	if (s >= 0)
 		return s;
 	char err[512];
 	if (helper_private_dir(sock, err, sizeof err) < 0) {
-		say("%s; running the command directly", err, "");
+		client_say("%s; running the command directly", err, "");
 		return -1;
 	}
-	start_helper(sock);
-	struct timespec nap = {0, 5000000};
-	for (int i = 0; i < 600; i++) { /* up to 3 s for a helper to come up */
-		s = try_connect(sock);
-		if (s >= 0)
-			return s;
-		nanosleep(&nap, NULL);
-	}
-	return -1;
+	client_start_and_wait(l, sock);
+	return client_connect(sock);
 }
 
-static int send_request(int s, char **argv)
+static int client_send_request(int s, char **argv)
 {
 	size_t len = offsetof(struct fm_helper_run, data);
 	uint32_t argc = 0, envc = 0;
@@ -183,61 +206,68 @@ static int send_request(int s, char **argv)
 		free(m);
 		return -1;
 	}
-	ssize_t w = fm_send_fds(s, m, len, fds, 4);
+	int r = peer_send(s, m, fds, 4, 0);
 	close(fds[0]);
 	free(m);
-	return w == (ssize_t)len ? 0 : -1;
+	return r;
 }
 
-int main(int argc, char **argv)
+static void client_on_signal(struct loop *l, const struct signalfd_siginfo *si, void *arg)
 {
-	const char *name = strrchr(argv[0], '/');
-	name = name ? name + 1 : argv[0];
-	const char *sock_opt = NULL;
-	char **cmd;
-	char exe[PATH_MAX];
-	if (strcmp(name, "forkmon-client") == 0) {
-		int i = 1;
-		for (; i < argc && argv[i][0] == '-'; i++) {
-			if (!strcmp(argv[i], "--")) {
-				i++;
-				break;
-			}
-			if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
-				sock_opt = argv[++i];
-			} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-				printf("%s\n\nRuns COMMAND through forkmon's helper (see 'forkmon helper --help'):\n"
-				       "a warm copy of an earlier run of it skips the start-up. A symlink to\n"
-				       "forkmon-client named after a command runs that command this way.\n", usage);
-				return 0;
-			} else {
-				say("unknown option '%s'", argv[i], "");
-				fprintf(stderr, "%s\n", usage);
-				return 2;
-			}
-		}
-		if (i >= argc) {
-			say("no command given%s", "", "");
-			fprintf(stderr, "%s\n", usage);
-			return 2;
-		}
-		cmd = argv + i;
-		if (find_exe(cmd[0], exe, sizeof exe) < 0) {
-			say("%s: command not found%s", cmd[0], "");
-			return 127;
-		}
-	} else {
-		/* masquerade: run the real NAME, found on PATH past ourselves */
-		if (find_exe(name, exe, sizeof exe) < 0) {
-			say("%s: command not found%s", name, "");
-			return 127;
-		}
-		argv[0] = exe;
-		cmd = argv;
-	}
-	if (getenv("FORKMON_NO_HELPER"))
-		run_directly(cmd, exe);
+	struct fm_helper_signal m = {0};
+	fm_init(&m.h, FM_HELPER_SIGNAL, sizeof m);
+	m.signo = (int)si->ssi_signo;
+	peer_send(client.sock, &m, NULL, 0, 0);
+}
 
+/* The helper's answer: the command's status, or a refusal. */
+static void client_on_reply(struct loop *l, int fd, unsigned events, void *arg)
+{
+	union {
+		struct fm_header h;
+		struct fm_helper_exit x;
+		struct fm_helper_error e;
+	} m;
+	ssize_t n = peer_recv(fd, &m, sizeof m, NULL, NULL, MSG_DONTWAIT);
+	if (n == PEER_ERROR && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n > 0 && m.h.type == FM_HELPER_EXIT) {
+		client.status = m.x.status;
+		loop_stop(l, CLIENT_EXITED);
+	} else if (n > 0 && m.h.type == FM_HELPER_ERROR) {
+		m.e.message[sizeof m.e.message - 1] = '\0';
+		client_say("the helper refused (%s); running the command directly", m.e.message, "");
+		loop_stop(l, CLIENT_REFUSED);
+	} else if (n == PEER_VERSION) {
+		/* its refusal of our request, in its own version's words */
+		char v[16];
+		snprintf(v, sizeof v, "%d", m.h.version);
+		client_say("the helper is of another version (%s); running the command directly", v, "");
+		loop_stop(l, CLIENT_REFUSED);
+	} else {
+		loop_stop(l, CLIENT_GONE);
+	}
+}
+
+/* Ends this process the way the command ended. */
+static int client_exit_like(int st)
+{
+	if (WIFSIGNALED(st)) {
+		int sig = WTERMSIG(st);
+		signal(sig, SIG_DFL);
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return WEXITSTATUS(st);
+}
+
+/* Runs cmd through the helper; runs it directly when the helper cannot. */
+static int client_run(char **cmd, const char *exe, const char *sock_opt)
+{
 	char sock[PATH_MAX];
 	helper_socket_path(sock_opt, sock, sizeof sock);
 	sigset_t sigs, old;
@@ -245,59 +275,88 @@ int main(int argc, char **argv)
 	int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
 	for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
 		sigaddset(&sigs, fwd[i]);
+	/* blocked from here: a signal during the start-up goes to the command */
 	sigprocmask(SIG_BLOCK, &sigs, &old);
-	int s = connect_or_start(sock);
-	if (s < 0 || send_request(s, cmd) < 0) {
+	struct loop *l = loop_new();
+	int s = l ? client_connect_or_start(l, sock) : -1;
+	/* the request goes last: once it is sent, the command runs there, never here too
+	 * (without a signalfd, signals stay blocked: the command still runs) */
+	client.sock = s;
+	if (s >= 0)
+		loop_signals(l, &sigs, 0, client_on_signal, NULL);
+	if (s < 0 || loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || client_send_request(s, cmd) < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		run_directly(cmd, exe);
+		client_run_directly(cmd, exe);
 	}
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	for (;;) {
-		struct pollfd pf[2] = {{.fd = s, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-		if (poll(pf, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pf[1].revents) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				struct fm_helper_signal m = {0};
-				fm_init(&m.h, FM_HELPER_SIGNAL, sizeof m);
-				m.signo = (int)si.ssi_signo;
-				send(s, &m, sizeof m, MSG_NOSIGNAL);
-			}
-		}
-		if (!pf[0].revents)
-			continue;
-		union {
-			struct fm_header h;
-			struct fm_helper_exit x;
-			struct fm_helper_error e;
-		} m;
-		ssize_t n = recv(s, &m, sizeof m, 0);
-		if (n >= (ssize_t)sizeof m.x && m.h.magic == FM_MAGIC && m.h.type == FM_HELPER_EXIT) {
-			int st = m.x.status;
-			if (WIFSIGNALED(st)) {
-				int sig = WTERMSIG(st);
-				signal(sig, SIG_DFL);
-				sigset_t one;
-				sigemptyset(&one);
-				sigaddset(&one, sig);
-				sigprocmask(SIG_UNBLOCK, &one, NULL);
-				raise(sig);
-				return 128 + sig;
-			}
-			return WEXITSTATUS(st);
-		}
-		if (n >= (ssize_t)sizeof m.e && m.h.magic == FM_MAGIC && m.h.type == FM_HELPER_ERROR) {
-			m.e.message[sizeof m.e.message - 1] = '\0';
-			say("the helper refused (%s); running the command directly", m.e.message, "");
-			close(s);
-			sigprocmask(SIG_SETMASK, &old, NULL);
-			run_directly(cmd, exe);
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		break;
+	int how = loop_run(l);
+	if (how == CLIENT_EXITED)
+		return client_exit_like(client.status);
+	if (how == CLIENT_REFUSED) {
+		close(s);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		client_run_directly(cmd, exe);
 	}
-	say("the helper went away while running '%s'%s", cmd[0], "");
+	client_say("the helper went away while running '%s'%s", cmd[0], "");
 	return 125;
+}
+
+/* The command line: the command (cmd, its executable in exe) and the socket option.
+ * Returns -1 to go on, else the exit status. */
+static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len, const char **sock_opt)
+{
+	const char *name = strrchr(argv[0], '/');
+	name = name ? name + 1 : argv[0];
+	if (strcmp(name, "forkmon-client") != 0) {
+		/* masquerade: run the real NAME, found on PATH past ourselves */
+		if (client_find(name, exe, len) < 0) {
+			client_say("%s: command not found%s", name, "");
+			return 127;
+		}
+		argv[0] = exe;
+		*cmd = argv;
+		return -1;
+	}
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
+			*sock_opt = argv[++i];
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("%s\n\nRuns COMMAND through forkmon's helper (see 'forkmon helper --help'):\n"
+			       "a warm copy of an earlier run of it skips the start-up. A symlink to\n"
+			       "forkmon-client named after a command runs that command this way.\n", usage);
+			return 0;
+		} else {
+			client_say("unknown option '%s'", argv[i], "");
+			fprintf(stderr, "%s\n", usage);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		client_say("no command given%s", "", "");
+		fprintf(stderr, "%s\n", usage);
+		return 2;
+	}
+	*cmd = argv + i;
+	if (client_find((*cmd)[0], exe, len) < 0) {
+		client_say("%s: command not found%s", (*cmd)[0], "");
+		return 127;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock_opt = NULL;
+	char **cmd;
+	static char exe[PATH_MAX]; /* argv[0] of a masquerade points here */
+	int rc = client_args(argc, argv, &cmd, exe, sizeof exe, &sock_opt);
+	if (rc >= 0)
+		return rc;
+	if (getenv("FORKMON_NO_HELPER"))
+		client_run_directly(cmd, exe);
+	return client_run(cmd, exe, sock_opt);
 }

@@ -1,14 +1,20 @@
 /*
- * helper/helper.c — `forkmon helper`: the daemon of the helper front end.
+ * helper/helper.c — `forkmon helper`: the daemon of the helper front end; its options,
+ * its socket, its loop and its end. Runs in the helper process; called by
+ * monitor/main.c.
  *
  * After Kart's CLI helper: a background process on a UNIX socket keeps commands warm,
- * so that repeated invocations skip their start-up. The client (helper/client.c) sends
+ * so that repeated invocations skip their start-up. The client (client/client.c) sends
  * HELPER_RUN with argv and the environment, and its cwd, stdin, stdout and stderr as
  * descriptors. The helper keys the request by (cwd, argv) and hands it — descriptors
  * and the client's connection included — to that command's session: a child running the
- * monitor in serve mode (monitor.c), which answers the client directly (exit status,
- * signals). Sessions end after --timeout seconds unused; the helper ends when it has no
- * session left for as long.
+ * monitor in serve mode, which answers the client directly (exit status, signals).
+ * Requests: request.c; sessions: session.c. Sessions end after --timeout seconds
+ * unused; the helper ends when it has no session left for as long.
+ *
+ * One loop (common/loop.h): the listening socket, each client until its request came,
+ * SIGINT/SIGTERM/SIGHUP (the end) and SIGCHLD (a session ended) as events, a timer for
+ * the idle end and one for the clients' deadlines. No signal handler.
  *
  * The socket lives in a directory of our own with mode 0700 (checked, never trusted
  * blindly), and every peer's uid is checked with SO_PEERCRED. A live helper's socket is
@@ -16,199 +22,33 @@
  */
 #include "helper.h"
 
+#include "daemon.h"
 #include "filter.h"
-#include "fdpass.h"
-#include "forkmon_proto.h"
-#include "monitor.h"
+#include "loop.h"
 #include "out.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-struct session {
-	char *key; /* cwd, then argv, NUL-separated */
-	size_t keylen;
-	pid_t pid;
-	int fd; /* our end of its request socket */
+struct helper_daemon helperd = {.ls = -1, .idle_timer = -1, .drop_timer = -1};
+
+/* What the command line asked for. */
+struct helper_args {
+	const char *sock;
+	long timeout;
+	int ready_fd; /* -1: none */
 };
-
-static struct {
-	struct session *s;
-	int n;
-	int ls;
-	int64_t idle_ns;
-	struct filter *filter, *ignore;
-	char socket[PATH_MAX];
-	ino_t sock_ino;
-} H;
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void helper_reap(void)
-{
-	int st;
-	pid_t pid;
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		for (int i = 0; i < H.n; i++)
-			if (H.s[i].pid == pid) {
-				close(H.s[i].fd);
-				free(H.s[i].key);
-				H.s[i] = H.s[--H.n];
-				break;
-			}
-}
-
-/* Starts the session that keeps argv warm in cwd. */
-static struct session *session_start(const char *key, size_t keylen, char **argv, const char *path_env)
-{
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		return NULL;
-	int big = FM_MSG_MAX * 2;
-	setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-	setsockopt(sp[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(sp[0]);
-		close(sp[1]);
-		return NULL;
-	}
-	if (pid == 0) {
-		close(sp[0]);
-		close(H.ls);
-		for (int i = 0; i < H.n; i++)
-			close(H.s[i].fd);
-		if (chdir(key) < 0) /* the key starts with the cwd */
-			_exit(1);
-		if (path_env)
-			setenv("PATH", path_env, 1); /* find the command as the client would */
-		struct monitor_opts o = {.listen_fd = -1, .serve_fd = sp[1]};
-		o.filter = H.filter;
-		o.ignore = H.ignore;
-		o.quiet = 1;
-		o.delay_ns = 5000000;
-		o.grace_ns = 1000000000;
-		o.max_checkpoints = 512;
-		o.idle_ns = H.idle_ns;
-		o.argv = argv;
-		o.hook = helper_hook_path();
-		monitor_run(&o);
-	}
-	close(sp[1]);
-	struct session *s = realloc(H.s, (size_t)(H.n + 1) * sizeof *s);
-	if (!s) {
-		kill(pid, SIGKILL);
-		close(sp[0]);
-		return NULL;
-	}
-	H.s = s;
-	s = &H.s[H.n++];
-	s->key = malloc(keylen);
-	memcpy(s->key, key, keylen);
-	s->keylen = keylen;
-	s->pid = pid;
-	s->fd = sp[0];
-	return s;
-}
-
-static void helper_refuse(int conn, const char *why)
-{
-	struct fm_helper_error e = {0};
-	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
-	snprintf(e.message, sizeof e.message, "%s", why);
-	send(conn, &e, sizeof e, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-/* One client: read its request, find or start the session, hand everything over. */
-static void helper_serve(int conn)
-{
-	static char buf[FM_MSG_MAX];
-	/* the client sends at once; do not let a silent one hold the helper */
-	struct pollfd pf = {.fd = conn, .events = POLLIN};
-	if (poll(&pf, 1, 2000) <= 0) {
-		out_error("a client sent nothing; dropped");
-		return;
-	}
-	int fds[FM_MAX_FDS], nfds;
-	ssize_t n = fm_recv_fds(conn, buf, sizeof buf, fds, &nfds, MSG_DONTWAIT);
-	const struct fm_helper_run *m = (const void *)buf;
-	char why[256] = "";
-	if (n < (ssize_t)sizeof *m || m->h.magic != FM_MAGIC || m->h.len != (uint32_t)n)
-		snprintf(why, sizeof why, "malformed request (%zd bytes)", n);
-	else if (m->h.version != FM_VERSION)
-		snprintf(why, sizeof why, "client version %d, helper version %d", m->h.version, FM_VERSION);
-	else if (m->h.type != FM_HELPER_RUN || nfds != 4 || m->argc == 0 || m->argc > 4096)
-		snprintf(why, sizeof why, "malformed request (type %d, %d descriptors)", m->h.type, nfds);
-	char *argv[4097];
-	const char *p = m->data, *end = buf + (n > 0 ? n : 0), *path_env = NULL;
-	for (uint32_t i = 0; !why[0] && i < m->argc; i++) {
-		size_t l = strnlen(p, (size_t)(end - p));
-		if (p + l >= end) {
-			snprintf(why, sizeof why, "malformed request (argv)");
-			break;
-		}
-		argv[i] = (char *)p;
-		p += l + 1;
-	}
-	for (uint32_t i = 0; !why[0] && i < m->envc && p < end; i++) {
-		if (!strncmp(p, "PATH=", 5))
-			path_env = p + 5;
-		p += strnlen(p, (size_t)(end - p)) + 1;
-	}
-	if (why[0]) {
-		out_error("%s", why);
-		helper_refuse(conn, why);
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		return;
-	}
-	argv[m->argc] = NULL;
-	/* the key: the client's cwd, then argv */
-	char cwd[PATH_MAX], link[64];
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fds[0]);
-	ssize_t cl = readlink(link, cwd, sizeof cwd - 1);
-	cwd[cl > 0 ? cl : 0] = '\0';
-	size_t keylen = strlen(cwd) + 1;
-	for (uint32_t i = 0; i < m->argc; i++)
-		keylen += strlen(argv[i]) + 1;
-	char *key = malloc(keylen), *k = key;
-	k += sprintf(k, "%s", cwd) + 1;
-	for (uint32_t i = 0; i < m->argc; i++)
-		k += sprintf(k, "%s", argv[i]) + 1;
-	struct session *s = NULL;
-	for (int i = 0; i < H.n; i++)
-		if (H.s[i].keylen == keylen && !memcmp(H.s[i].key, key, keylen))
-			s = &H.s[i];
-	if (!s)
-		s = session_start(key, keylen, argv, path_env);
-	free(key);
-	int all[5] = {conn, fds[0], fds[1], fds[2], fds[3]};
-	int ok = 0;
-	if (s)
-		ok = fm_send_fds(s->fd, buf, (size_t)n, all, 5) == n;
-	if (!ok)
-		helper_refuse(conn, "cannot start a session for this command");
-	for (int i = 0; i < nfds; i++)
-		close(fds[i]);
-}
 
 void helper_help(void)
 {
@@ -226,6 +66,8 @@ void helper_help(void)
 	       "                        long unused (300)\n"
 	       "  -f, --filter PATTERN  files whose change invalidates checkpoints (default: all)\n"
 	       "  -i, --ignore PATTERN  files that never do (always: /proc, /sys, /dev, /run)\n"
+	       "      --ready-fd N      once listening, write a byte to descriptor N and close it\n"
+	       "                        (how forkmon-client knows the helper it started is up)\n"
 	       "  -h, --help            this help\n",
 	       HELPER_USAGE);
 }
@@ -245,23 +87,31 @@ const char *helper_hook_path(void)
 	return buf;
 }
 
-static volatile sig_atomic_t helper_stop;
-static void helper_on_signal(int sig)
+static int helper_usage_error(const char *fmt, const char *arg)
 {
-	helper_stop = sig;
+	out_error(fmt, arg);
+	fprintf(stderr, "%s\n", HELPER_USAGE);
+	return 2;
 }
 
-int helper_main(int argc, char **argv)
+/* A number for an option: from 0 (or 1) to max, else -1. */
+static long helper_number(const char *s, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	return errno || *end || end == s || v < min || v > max ? -1 : v;
+}
+
+/* Options into a and the filters. Returns -1 to go on, else the exit status. */
+static int helper_options(int argc, char **argv, struct helper_args *a)
 {
 	static const struct option longs[] = {
 		{"socket", required_argument, 0, 's'}, {"timeout", required_argument, 0, 't'},
 		{"filter", required_argument, 0, 'f'}, {"ignore", required_argument, 0, 'i'},
-		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+		{"ready-fd", required_argument, 0, 'r'}, {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
-	const char *sock = NULL;
-	long timeout = 300;
-	H.filter = filter_new();
-	H.ignore = filter_new();
 	char err[1024];
 	int c, nfilters = 0;
 	opterr = 0;
@@ -269,21 +119,19 @@ int helper_main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+:s:t:f:i:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			sock = optarg;
+			a->sock = optarg;
 			break;
-		case 't': {
-			char *end;
-			timeout = strtol(optarg, &end, 10);
-			if (*end || end == optarg || timeout <= 0 || timeout > 86400 * 365) {
-				out_error("invalid timeout '%s' (seconds, a whole number above 0)", optarg);
-				fprintf(stderr, "%s\n", HELPER_USAGE);
-				return 2;
-			}
+		case 't':
+			if ((a->timeout = helper_number(optarg, 1, 86400 * 365)) < 0)
+				return helper_usage_error("invalid timeout '%s' (seconds, a whole number above 0)", optarg);
 			break;
-		}
+		case 'r':
+			if ((a->ready_fd = (int)helper_number(optarg, 0, INT_MAX)) < 0)
+				return helper_usage_error("invalid descriptor '%s'", optarg);
+			break;
 		case 'f':
 		case 'i':
-			if (filter_add(c == 'f' ? H.filter : H.ignore, optarg, err, sizeof err) < 0) {
+			if (filter_add(c == 'f' ? helperd.filter : helperd.ignore, optarg, err, sizeof err) < 0) {
 				out_error("%s", err);
 				return 2;
 			}
@@ -293,109 +141,173 @@ int helper_main(int argc, char **argv)
 			helper_help();
 			return 0;
 		case ':':
-			out_error("option '%s' needs a value", argv[optind - 1]);
-			fprintf(stderr, "%s\n", HELPER_USAGE);
-			return 2;
+			return helper_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			out_error("unknown option '%s'", argv[optind - 1]);
-			fprintf(stderr, "%s\n", HELPER_USAGE);
-			return 2;
+			return helper_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		out_error("unexpected argument '%s'", argv[optind]);
-		fprintf(stderr, "%s\n", HELPER_USAGE);
-		return 2;
-	}
+	if (optind < argc)
+		return helper_usage_error("unexpected argument '%s'", argv[optind]);
 	/* What keeps a checkpoint valid: by default every file the program read, but for
 	 * the kernel's pseudo-files, which never report changes. */
 	if (!nfilters)
-		filter_add(H.filter, ".", err, sizeof err);
-	filter_add(H.ignore, "^/proc/;^/sys/;^/dev/;^/run/", err, sizeof err);
-	H.idle_ns = (int64_t)timeout * 1000000000;
-	if (!helper_hook_path() || access(helper_hook_path(), R_OK) < 0) {
-		out_error("cannot find forkmonhook.so next to the forkmon executable (set FORKMON_HOOK)");
+		filter_add(helperd.filter, ".", err, sizeof err);
+	filter_add(helperd.ignore, "^/proc/;^/sys/;^/dev/;^/run/", err, sizeof err);
+	return -1;
+}
+
+/* Listens on a's path unless a helper answers there. Returns -1 to go on, else the
+ * exit status. */
+static int helper_bind(const struct sockaddr_un *a)
+{
+	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (connect(ls, (const struct sockaddr *)a, sizeof *a) == 0) {
+		out_error("a helper is already running on '%s'", helperd.socket);
 		return 1;
 	}
-	helper_socket_path(sock, H.socket, sizeof H.socket);
-	if (helper_private_dir(H.socket, err, sizeof err) < 0) {
+	close(ls);
+	unlink(helperd.socket); /* nobody answers on it: a stale one */
+	ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	mode_t old = umask(077);
+	if (ls < 0 || bind(ls, (const struct sockaddr *)a, sizeof *a) < 0 || listen(ls, 64) < 0) {
+		out_error("cannot listen on '%s': %s", helperd.socket, strerror(errno));
+		return 1;
+	}
+	umask(old);
+	helperd.ls = ls;
+	struct stat st;
+	if (stat(helperd.socket, &st) == 0)
+		helperd.sock_ino = st.st_ino;
+	return -1;
+}
+
+/*
+ * The socket, listening. Returns -1 to go on, else the exit status.
+ *
+ * Clients started at once start helpers at once. Between "nobody answers" and listen()
+ * another helper could unlink the name of one that has bound but not yet listens, and
+ * leave it orphaned; a lock on the socket's (private) directory makes the check, the
+ * unlink and the listen one step.
+ */
+static int helper_listen(const char *sock)
+{
+	char err[1024], dir[PATH_MAX];
+	helper_socket_path(sock, helperd.socket, sizeof helperd.socket);
+	if (helper_private_dir(helperd.socket, err, sizeof err) < 0) {
 		out_error("%s", err);
 		return 1;
 	}
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	if (strlen(H.socket) >= sizeof a.sun_path) {
-		out_error("socket path too long: '%s'", H.socket);
+	if (strlen(helperd.socket) >= sizeof a.sun_path) {
+		out_error("socket path too long: '%s'", helperd.socket);
 		return 2;
 	}
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", H.socket);
-	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (connect(ls, (struct sockaddr *)&a, sizeof a) == 0) {
-		out_error("a helper is already running on '%s'", H.socket);
-		return 1;
-	}
-	close(ls);
-	unlink(H.socket); /* nobody answers on it: a stale one */
-	ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	mode_t old = umask(077);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 64) < 0) {
-		out_error("cannot listen on '%s': %s", H.socket, strerror(errno));
-		return 1;
-	}
-	umask(old);
-	H.ls = ls;
-	struct stat st;
-	if (stat(H.socket, &st) == 0)
-		H.sock_ino = st.st_ino;
-	out_init(0);
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", helperd.socket);
+	snprintf(dir, sizeof dir, "%s", helperd.socket);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	int lock = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock >= 0)
+		flock(lock, LOCK_EX); /* released by close() */
+	int rc = helper_bind(&a);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
 
-	struct sigaction sa = {.sa_handler = helper_on_signal};
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+/* Tells whoever started us (--ready-fd) that clients may connect now. */
+static void helper_ready(int fd)
+{
+	if (fd < 0)
+		return;
+	ssize_t w;
+	do
+		w = write(fd, "1", 1);
+	while (w < 0 && errno == EINTR);
+	close(fd);
+}
+
+void helper_idle_rearm(void)
+{
+	int idle = helperd.n == 0 && helperd.np == 0;
+	loop_timer_at(helperd.loop, helperd.idle_timer, idle ? clock_ns() + helperd.idle_ns : -1);
+}
+
+static void helper_on_idle(struct loop *l, void *arg)
+{
+	loop_stop(l, 0);
+}
+
+static void helper_on_signal(struct loop *l, const struct signalfd_siginfo *si, void *arg)
+{
+	if (si->ssi_signo != SIGCHLD) {
+		loop_stop(l, 128 + (int)si->ssi_signo);
+		return;
+	}
+	if (session_reap())
+		helper_idle_rearm();
+}
+
+/* The loop, until a signal or the idle timer ends it. Returns the exit status. */
+static int helper_loop(void)
+{
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGCHLD);
+	sigprocmask(SIG_BLOCK, NULL, &helperd.orig_mask);
 	signal(SIGPIPE, SIG_IGN);
-	int64_t idle_since = mono_ns();
-	while (!helper_stop) {
-		helper_reap();
-		if (H.n)
-			idle_since = mono_ns();
-		int64_t left = idle_since + H.idle_ns - mono_ns();
-		if (left <= 0)
-			break;
-		struct pollfd pf = {.fd = ls, .events = POLLIN};
-		int wait_ms = left / 1000000 > 1000 ? 1000 : (int)(left / 1000000) + 1;
-		if (poll(&pf, 1, wait_ms) <= 0)
-			continue;
-		int conn = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
-		if (conn < 0)
-			continue;
-		struct ucred cr;
-		socklen_t l = sizeof cr;
-		if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.uid != getuid()) {
-			out_error("refused a client of uid %d (not ours)", (int)cr.uid);
-			helper_refuse(conn, "not your helper");
-			close(conn);
-			continue;
-		}
-		helper_serve(conn);
-		close(conn);
-		idle_since = mono_ns();
+	struct loop *l = helperd.loop = loop_new();
+	if (!l || loop_signals(l, &sigs, HELPER_PRIO_SIGNAL, helper_on_signal, NULL) < 0 ||
+	    loop_add(l, helperd.ls, LOOP_IN, HELPER_PRIO_CLIENT, request_on_listen, NULL) < 0 ||
+	    (helperd.idle_timer = loop_timer_new(l, HELPER_PRIO_TIMER, helper_on_idle, NULL)) < 0 ||
+	    (helperd.drop_timer = loop_timer_new(l, HELPER_PRIO_TIMER, request_on_deadline, NULL)) < 0) {
+		out_error("cannot set up the event loop: %s", strerror(errno));
+		return 1;
 	}
-	/* Only our own socket is removed: a newer helper may have taken the name. */
-	if (stat(H.socket, &st) == 0 && st.st_ino == H.sock_ino)
-		unlink(H.socket);
-	for (int i = 0; i < H.n; i++)
-		kill(H.s[i].pid, SIGTERM);
-	while (H.n) {
-		int st2;
-		pid_t pid = waitpid(-1, &st2, 0);
-		if (pid < 0)
-			break;
-		helper_reap();
-		for (int i = 0; i < H.n; i++)
-			if (H.s[i].pid == pid) {
-				H.s[i] = H.s[--H.n];
-				break;
-			}
+	helper_idle_rearm();
+	int rc = loop_run(l);
+	if (rc < 0) {
+		out_error("epoll: %s", strerror(errno));
+		rc = 1;
 	}
-	return helper_stop ? 128 + helper_stop : 0;
+	return rc;
+}
+
+/* Only our own socket is removed: a newer helper may have taken the name. */
+static void helper_shutdown(void)
+{
+	struct stat st;
+	if (stat(helperd.socket, &st) == 0 && st.st_ino == helperd.sock_ino)
+		unlink(helperd.socket);
+	if (helperd.loop)
+		request_close_all();
+	session_end_all();
+	loop_free(helperd.loop);
+	helperd.loop = NULL;
+}
+
+int helper_main(int argc, char **argv)
+{
+	struct helper_args a = {.timeout = 300, .ready_fd = -1};
+	helperd.filter = filter_new();
+	helperd.ignore = filter_new();
+	int rc = helper_options(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	helperd.idle_ns = (int64_t)a.timeout * 1000000000;
+	if (!helper_hook_path() || access(helper_hook_path(), R_OK) < 0) {
+		out_error("cannot find forkmonhook.so next to the forkmon executable (set FORKMON_HOOK)");
+		return 1;
+	}
+	if ((rc = helper_listen(a.sock)) >= 0)
+		return rc;
+	out_init(0);
+	helper_ready(a.ready_fd);
+	rc = helper_loop();
+	helper_shutdown();
+	return rc;
 }

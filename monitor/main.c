@@ -158,7 +158,9 @@ static char *self_dir_file(const char *name)
 	return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
-static int cmd_run(int argc, char **argv)
+/* forkmon run's options into o (patterns, -E into *events). Returns how many -f came,
+ * or -1 when --help was asked (and given). Bad usage does not return. */
+static int run_options(int argc, char **argv, struct monitor_opts *o, const char **events)
 {
 	static const struct option longs[] = {
 		{"filter", required_argument, 0, 'f'}, {"ignore", required_argument, 0, 'i'},
@@ -168,6 +170,54 @@ static int cmd_run(int argc, char **argv)
 		{"clear", no_argument, 0, 'c'},        {"events", required_argument, 0, 'E'},
 		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
 	};
+	int nfilters = 0, c;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:f:i:qd:eg:m:hcE:", longs, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			add_patterns(o->filter, optarg);
+			nfilters++;
+			break;
+		case 'i':
+			add_patterns(o->ignore, optarg);
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case 'd':
+			o->delay_ns = parse_num(optarg, "delay", 600000) * 1000000;
+			break;
+		case 'e':
+			o->every = 1;
+			break;
+		case 'g':
+			o->grace_ns = parse_num(optarg, "grace", 600000) * 1000000;
+			break;
+		case 'm':
+			o->max_checkpoints = (int)parse_num(optarg, "checkpoint count", 100000);
+			break;
+		case 'h':
+			help_run();
+			return -1;
+		case 'c':
+			o->clear = 1;
+			break;
+		case 'E':
+			*events = optarg;
+			break;
+		case ':':
+			usage_error("option '%s' needs a value", argv[optind - 1]);
+			break;
+		default:
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	return nfilters;
+}
+
+static int cmd_run(int argc, char **argv)
+{
 	struct monitor_opts o = {.listen_fd = -1, .serve_fd = -1};
 	o.filter = filter_new();
 	o.ignore = filter_new();
@@ -177,50 +227,10 @@ static int cmd_run(int argc, char **argv)
 	}
 	out_init(env_flag("FORKMON_QUIET"));
 	opts_from_env(&o);
-	int nfilters = 0, c;
 	const char *events = getenv("FORKMON_EVENTS");
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:f:i:qd:eg:m:hcE:", longs, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			add_patterns(o.filter, optarg);
-			nfilters++;
-			break;
-		case 'i':
-			add_patterns(o.ignore, optarg);
-			break;
-		case 'q':
-			o.quiet = 1;
-			break;
-		case 'd':
-			o.delay_ns = parse_num(optarg, "delay", 600000) * 1000000;
-			break;
-		case 'e':
-			o.every = 1;
-			break;
-		case 'g':
-			o.grace_ns = parse_num(optarg, "grace", 600000) * 1000000;
-			break;
-		case 'm':
-			o.max_checkpoints = (int)parse_num(optarg, "checkpoint count", 100000);
-			break;
-		case 'h':
-			help_run();
-			return 0;
-		case 'c':
-			o.clear = 1;
-			break;
-		case 'E':
-			events = optarg;
-			break;
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
+	int nfilters = run_options(argc, argv, &o, &events);
+	if (nfilters < 0)
+		return 0;
 	if (optind >= argc)
 		usage_error("%s", "no command given");
 	if (!nfilters) {

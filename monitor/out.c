@@ -1,9 +1,10 @@
 /* monitor/out.c — the terminal and the event stream, never blocking (see out.h). */
 #include "out.h"
 
+#include "loop.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,27 +282,42 @@ void out_on_writable(int id)
 		sink_pump(&sinks[id]);
 }
 
+static void out_drain_writable(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct sink *s = arg;
+	sink_pump(s);
+	if (!s->len)
+		loop_del(l, fd);
+}
+
+static void out_drain_timeout(struct loop *l, void *arg)
+{
+	loop_stop(l, 0);
+}
+
+static void out_drain_check(struct loop *l, void *arg)
+{
+	int fds[NSINKS], ids[NSINKS];
+	if (out_pending(fds, ids, NSINKS) == 0)
+		loop_stop(l, 0);
+}
+
+/* A loop of its own: the session's loop is gone by now, and this one lives only here. */
 void out_drain(int timeout_ms)
 {
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int fds[NSINKS], ids[NSINKS];
-		int n = out_pending(fds, ids, NSINKS);
-		if (n == 0)
-			return;
-		struct timespec t;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0)
-			return;
-		struct pollfd pf[NSINKS];
-		for (int i = 0; i < n; i++)
-			pf[i] = (struct pollfd){.fd = fds[i], .events = POLLOUT};
-		if (poll(pf, (nfds_t)n, (int)left) <= 0)
-			return;
-		for (int i = 0; i < n; i++)
-			if (pf[i].revents)
-				sink_pump(&sinks[ids[i]]);
+	int fds[NSINKS], ids[NSINKS], watched = 0;
+	int n = out_pending(fds, ids, NSINKS);
+	struct loop *l;
+	if (n == 0 || timeout_ms <= 0 || !(l = loop_new()))
+		return;
+	for (int i = 0; i < n; i++)
+		if (loop_add(l, fds[i], LOOP_OUT, 0, out_drain_writable, &sinks[ids[i]]) == 0)
+			watched++;
+	int t = loop_timer_new(l, 1, out_drain_timeout, NULL);
+	if (watched && t >= 0) {
+		loop_timer_at(l, t, clock_ns() + (int64_t)timeout_ms * 1000000);
+		loop_after_turn(l, out_drain_check, NULL);
+		loop_run(l);
 	}
+	loop_free(l);
 }

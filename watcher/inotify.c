@@ -13,13 +13,7 @@
  *    SOCK_SEQPACKET pair only after the lock is released, so a slow main loop can stall
  *    the thread (backpressure) but never watcher_add_dir().
  *
- * The library keeps a watch in its table after the kernel dropped it (IN_IGNORED), and
- * cannot delete it (inotifytools_remove_watch_by_wd() calls inotify_rm_watch(), gets
- * EINVAL, prints to stderr and keeps the entry); the stale entry keeps owning the name.
- * So our own set of live watch descriptors (watcher.live) is the truth: a name the table
- * maps to a wd that is not live is asked about again (of the kernel), and a dead entry is
- * retired by renaming it out of the way (watcher_retire()), which frees its name for the
- * re-created directory. Retired entries are freed by inotifytools_cleanup().
+ * The bookkeeping of the library's table and of live watches is in inotify_table.c.
  *
  * The records of a directory's own end: IN_DELETE_SELF then IN_IGNORED; a watched
  * directory moved away gives IN_MOVE_SELF then IN_IGNORED (we drop that watch, whose
@@ -29,21 +23,15 @@
  * Ownership: watcher_stop() closes both ends of the socketpair, including the
  * descriptor watcher_start() returned; the caller must not close it.
  */
-#include "inotify.h"
+#include "inotify_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/select.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -51,124 +39,17 @@
 
 #include <inotifytools/inotifytools.h>
 
-/* What a directory watch asks for. IN_IGNORED, IN_Q_OVERFLOW, IN_UNMOUNT and IN_ISDIR
- * come without asking. IN_ONLYDIR: a path that turned into a file is refused (ENOTDIR)
- * instead of being watched as a file. */
-#define WATCHER_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | \
-	IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+pthread_mutex_t watcher_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Events handled per drain by the thread: bounds how long it holds the lock in an event
- * storm (it comes back at once for the rest). */
-#define WATCHER_DRAIN_MAX 1024
-
-/* Events libinotifytools can hold in its own buffer: it reads at most 4096 struct
- * inotify_event's worth of bytes, and an event takes at least that much. */
-#define WATCHER_LIB_EVENTS 4096
-
-/* Records waiting for the socket. Past this the main loop is not keeping up: further
- * records are dropped and replaced by one IN_Q_OVERFLOW record, as the kernel does. */
-#define WATCHER_PENDING_MAX 8192
-
-/* Upper bound on events thrown away when stopping (see watcher_stop()). */
-#define WATCHER_DISCARD_MAX 1000000
-
-/* Bytes of a record before its path, on the wire and in struct fsevent. */
-#define WATCHER_HDR offsetof(struct fsevent, path)
-
-/* Records formatted but not yet sent: each is a uint32_t length, then that many bytes
- * of datagram (the mask, then the path without its NUL). */
-struct watcher_buf {
-	char *data;
-	size_t len, cap;
-	size_t nrec;
-	int lost; /* records were dropped: an IN_Q_OVERFLOW record goes after the rest */
-};
-
-static pthread_mutex_t watcher_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static struct {
-	int running;
-	int ino_fd;   /* libinotifytools' descriptor, found by watcher_find_fd() */
-	int sock[2];  /* [0] the main loop's end, [1] the thread's */
-	int wake[2];  /* [1] written to wake the thread, [0] polled by it */
-	atomic_int stopping;
-	pthread_t thread;
-	/* Under watcher_lock: */
-	int *live;    /* watch descriptors in force, sorted */
-	size_t nlive, caplive;
-	struct watcher_buf pending;
-	int more;     /* a drain stopped early: events may wait in the library's buffer,
-	               * where poll() cannot see them */
-	size_t add_drain; /* see watcher_add_dir() */
-	atomic_int inflight; /* the thread holds records it has not handed over yet */
-} watcher = {
+struct watcher_state watcher = {
 	.ino_fd = -1,
 	.sock = { -1, -1 },
 	.wake = { -1, -1 },
 };
 
-/* Tombstone names must never repeat (see watcher_retire()); not reset by stop. */
-static uint64_t watcher_tomb_seq;
-
-/* ---- the set of live watch descriptors ---- */
-
-/* Index of wd in watcher.live, or of where it would go. */
-static size_t watcher_live_pos(int wd)
-{
-	size_t lo = 0, hi = watcher.nlive;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (watcher.live[mid] < wd)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int watcher_live_has(int wd)
-{
-	size_t i = watcher_live_pos(wd);
-
-	return i < watcher.nlive && watcher.live[i] == wd;
-}
-
-static int watcher_live_add(int wd)
-{
-	size_t i = watcher_live_pos(wd);
-
-	if (i < watcher.nlive && watcher.live[i] == wd)
-		return 0;
-	if (watcher.nlive == watcher.caplive) {
-		size_t cap = watcher.caplive ? 2 * watcher.caplive : 64;
-		int *p = realloc(watcher.live, cap * sizeof *p);
-
-		if (!p)
-			return -1;
-		watcher.live = p;
-		watcher.caplive = cap;
-	}
-	memmove(watcher.live + i + 1, watcher.live + i, (watcher.nlive - i) * sizeof *watcher.live);
-	watcher.live[i] = wd;
-	watcher.nlive++;
-	return 0;
-}
-
-static void watcher_live_del(int wd)
-{
-	size_t i = watcher_live_pos(wd);
-
-	if (i == watcher.nlive || watcher.live[i] != wd)
-		return;
-	memmove(watcher.live + i, watcher.live + i + 1, (watcher.nlive - i - 1) * sizeof *watcher.live);
-	watcher.nlive--;
-}
-
 /* ---- records ---- */
 
-static void watcher_push(uint32_t mask, const char *path, size_t plen)
+void watcher_push(uint32_t mask, const char *path, size_t plen)
 {
 	struct watcher_buf *b = &watcher.pending;
 	uint32_t wire = (uint32_t)(WATCHER_HDR + plen);
@@ -204,7 +85,7 @@ static void watcher_push(uint32_t mask, const char *path, size_t plen)
 
 /* Queues {mask, "dir/name"} for the watch libinotifytools calls libname ("dir/" for a
  * directory, "dir" for a symlink to one); name empty: the event is on dir itself. */
-static void watcher_queue(uint32_t mask, const char *libname, const char *name)
+void watcher_queue(uint32_t mask, const char *libname, const char *name)
 {
 	char path[PATH_MAX];
 	size_t dlen = strlen(libname), nlen = strlen(name), len;
@@ -227,82 +108,6 @@ static void watcher_queue(uint32_t mask, const char *libname, const char *name)
 		memcpy(path + at, name, nlen);
 	}
 	watcher_push(mask, path, len);
-}
-
-/* ---- the library's table ---- */
-
-/*
- * Retires watch wd (named libname), which the kernel no longer has or is about to drop.
- *
- * The library's name table is a tree ordered by strcmp() of the names, and
- * inotifytools_set_filename_by_wd() changes a name without re-inserting the entry. So the
- * new name must sort exactly where the old one did: libname + "\001" + a hex number that
- * decreases with every retirement. Only earlier tombstones of the same name sort between
- * libname and it, and they sort after it. The name is free again for a re-created
- * directory, and the entry (unreachable by name) is freed by inotifytools_cleanup().
- */
-static void watcher_retire(int wd, const char *libname)
-{
-	char tomb[PATH_MAX + 32];
-
-	snprintf(tomb, sizeof tomb, "%s\001%016" PRIx64, libname, UINT64_MAX - ++watcher_tomb_seq);
-	inotifytools_set_filename_by_wd(wd, tomb);
-	watcher_live_del(wd);
-}
-
-/* After IN_Q_OVERFLOW, the IN_IGNORED of a vanished directory may have been among the
- * lost events. The kernel lists the watches it still has in fdinfo ("inotify wd:%x ...");
- * anything we believe live and it does not list is reported and retired. */
-static void watcher_resync(void)
-{
-	char fdinfo[64], *line = NULL;
-	size_t linecap = 0, nalive = 0, capalive = 0, i;
-	int *alive = NULL, ok = 1;
-	FILE *f;
-
-	snprintf(fdinfo, sizeof fdinfo, "/proc/self/fdinfo/%d", watcher.ino_fd);
-	f = fopen(fdinfo, "re");
-	if (!f)
-		return; /* cannot tell: keep believing the table */
-	while (getline(&line, &linecap, f) > 0) {
-		unsigned int wd;
-
-		if (sscanf(line, "inotify wd:%x", &wd) != 1)
-			continue;
-		if (nalive == capalive) {
-			size_t cap = capalive ? 2 * capalive : 64;
-			int *p = realloc(alive, cap * sizeof *p);
-
-			if (!p) {
-				ok = 0;
-				break;
-			}
-			alive = p;
-			capalive = cap;
-		}
-		alive[nalive++] = (int)wd;
-	}
-	free(line);
-	fclose(f);
-	/* Walk backwards: watcher_retire() removes the current element. */
-	for (i = watcher.nlive; ok && i-- > 0;) {
-		int wd = watcher.live[i];
-		const char *name;
-		size_t j;
-
-		for (j = 0; j < nalive && alive[j] != wd; j++)
-			;
-		if (j < nalive)
-			continue;
-		name = inotifytools_filename_from_wd(wd);
-		if (name) {
-			watcher_queue(IN_IGNORED, name, "");
-			watcher_retire(wd, name);
-		} else {
-			watcher_live_del(wd);
-		}
-	}
-	free(alive);
 }
 
 static void watcher_handle(const struct inotify_event *ev)
@@ -475,96 +280,6 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
-/* ---- finding the library's descriptor ---- */
-
-/* The inotify descriptors open in this process, into a malloc'd array. */
-static int watcher_inotify_fds(int **out, size_t *n)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int *fds = NULL;
-	size_t cap = 0;
-
-	*n = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		char link[64], target[32];
-		char *end;
-		long fd = strtol(e->d_name, &end, 10);
-		ssize_t t;
-
-		if (end == e->d_name || *end || fd == dirfd(d))
-			continue;
-		snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
-		t = readlink(link, target, sizeof target - 1);
-		if (t < 0)
-			continue;
-		target[t] = '\0';
-		if (strcmp(target, "anon_inode:inotify"))
-			continue;
-		if (*n == cap) {
-			int *p;
-
-			cap = cap ? 2 * cap : 8;
-			p = realloc(fds, cap * sizeof *p);
-			if (!p) {
-				free(fds);
-				closedir(d);
-				return -1;
-			}
-			fds = p;
-		}
-		fds[(*n)++] = (int)fd;
-	}
-	closedir(d);
-	*out = fds;
-	return 0;
-}
-
-/*
- * Initialises libinotifytools and returns its descriptor: the one inotify descriptor
- * that appeared across inotifytools_initialize(). Comparing the sets, rather than taking
- * the highest inotify descriptor, is what makes it ours even if the process already has
- * other inotify instances.
- */
-static int watcher_find_fd(void)
-{
-	int *before = NULL, *after = NULL, fd = -1, err = EIO;
-	size_t nbefore, nafter, i, j, found = 0;
-
-	if (watcher_inotify_fds(&before, &nbefore) < 0) {
-		errno = ENOSYS; /* no /proc: the descriptor cannot be found */
-		return -1;
-	}
-	if (!inotifytools_initialize()) {
-		err = inotifytools_error() > 0 ? inotifytools_error() : EIO;
-		free(before);
-		errno = err;
-		return -1;
-	}
-	if (watcher_inotify_fds(&after, &nafter) == 0) {
-		for (i = 0; i < nafter; i++) {
-			for (j = 0; j < nbefore && before[j] != after[i]; j++)
-				;
-			if (j == nbefore) {
-				fd = after[i];
-				found++;
-			}
-		}
-	}
-	free(before);
-	free(after);
-	if (found != 1) {
-		/* None: the library was already initialised (or /proc failed us). Several:
-		 * another thread opened one meanwhile, and we cannot tell which is ours. */
-		inotifytools_cleanup();
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
 /* ---- the API ---- */
 
 /* The kernel's queue limit. (inotifytools_get_max_queued_events() reads a file that does
@@ -649,17 +364,6 @@ fail_lib:
 	watcher.ino_fd = -1;
 	errno = err;
 	return -1;
-}
-
-/* The watch descriptor the library has for dir ("dir/" for a directory, "dir" when dir
- * is a symlink to one: the library keys by lstat()), or -1. */
-static int watcher_lookup(const char *dir, const char *key)
-{
-	int wd = inotifytools_wd_from_filename(key);
-
-	if (wd < 0 && strcmp(key, dir))
-		wd = inotifytools_wd_from_filename(dir);
-	return wd;
 }
 
 int watcher_add_dir(const char *dir)

@@ -1,0 +1,205 @@
+/*
+ * helper/request.c — the helper's clients: accepted, their one request read when it
+ * comes, checked, and handed to the command's session (session.c). Runs in the
+ * `forkmon helper` process, from its loop (helper.c).
+ *
+ * A client sends its HELPER_RUN at once; one that sends nothing within 2 s is dropped
+ * by a timer, and meanwhile every other client is served: nothing here blocks. A
+ * request refused gets one error line in the helper's log and a HELPER_ERROR, on which
+ * the client runs the command itself.
+ */
+#include "daemon.h"
+#include "loop.h"
+#include "out.h"
+#include "peer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { REQUEST_MAX_ARGS = 4096 };
+
+void request_refuse(int conn, const char *why)
+{
+	struct fm_helper_error e = {0};
+	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
+	snprintf(e.message, sizeof e.message, "%s", why);
+	peer_send(conn, &e, NULL, 0, MSG_DONTWAIT);
+}
+
+/* Arms the drop timer for the earliest deadline. */
+static void request_rearm(void)
+{
+	int64_t at = -1;
+	for (int i = 0; i < helperd.np; i++)
+		if (at < 0 || helperd.p[i].deadline < at)
+			at = helperd.p[i].deadline;
+	loop_timer_at(helperd.loop, helperd.drop_timer, at);
+}
+
+/* Stops waiting for connection i (the caller closes it). */
+static void request_forget(int i)
+{
+	loop_del(helperd.loop, helperd.p[i].fd);
+	helperd.p[i] = helperd.p[--helperd.np];
+	request_rearm();
+	helper_idle_rearm();
+}
+
+/*
+ * Checks a HELPER_RUN as peer_recv() returned it (n) and finds its argv (NULL-ended) and
+ * the client's PATH. Returns 0, or -1 with why filled.
+ */
+static int request_check(const char *buf, ssize_t n, int nfds, char **argv, const char **path_env, char *why,
+			 size_t whylen)
+{
+	const struct fm_helper_run *m = (const void *)buf;
+	if (n == PEER_VERSION) {
+		snprintf(why, whylen, "client version %d, helper version %d", m->h.version, FM_VERSION);
+		return -1;
+	}
+	if (n <= 0) {
+		snprintf(why, whylen, "malformed request (%s)", peer_why(n));
+		return -1;
+	}
+	if (m->h.type != FM_HELPER_RUN || nfds != 4 || m->argc == 0 || m->argc > REQUEST_MAX_ARGS) {
+		snprintf(why, whylen, "malformed request (type %d, %d descriptors)", m->h.type, nfds);
+		return -1;
+	}
+	/* peer_recv() saw the data end in a NUL: strlen stays inside */
+	const char *p = m->data, *end = buf + n;
+	for (uint32_t i = 0; i < m->argc; i++) {
+		if (p >= end) {
+			snprintf(why, whylen, "malformed request (argv)");
+			return -1;
+		}
+		argv[i] = (char *)p;
+		p += strlen(p) + 1;
+	}
+	argv[m->argc] = NULL;
+	*path_env = NULL;
+	for (uint32_t i = 0; i < m->envc && p < end; i++) {
+		if (!strncmp(p, "PATH=", 5))
+			*path_env = p + 5;
+		p += strlen(p) + 1;
+	}
+	return 0;
+}
+
+/* The session's key: the client's cwd (the first descriptor), then argv. */
+static char *request_key(int cwd_fd, char **argv, size_t *keylen)
+{
+	char cwd[PATH_MAX], link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", cwd_fd);
+	ssize_t cl = readlink(link, cwd, sizeof cwd - 1);
+	cwd[cl > 0 ? cl : 0] = '\0';
+	size_t len = strlen(cwd) + 1;
+	for (char **a = argv; *a; a++)
+		len += strlen(*a) + 1;
+	char *key = malloc(len), *k = key;
+	if (!key)
+		return NULL;
+	k = stpcpy(k, cwd) + 1;
+	for (char **a = argv; *a; a++)
+		k = stpcpy(k, *a) + 1;
+	*keylen = len;
+	return key;
+}
+
+/* One request: find or start the session, hand everything over. */
+static void request_serve(int conn, const char *buf, ssize_t n, const int *fds, int nfds)
+{
+	static char *argv[REQUEST_MAX_ARGS + 1];
+	const char *path_env;
+	char why[256];
+	if (request_check(buf, n, nfds, argv, &path_env, why, sizeof why) < 0) {
+		out_error("%s", why);
+		request_refuse(conn, why);
+		return;
+	}
+	size_t keylen;
+	char *key = request_key(fds[0], argv, &keylen);
+	struct session *s = key ? session_find(key, keylen) : NULL;
+	if (key && !s)
+		s = session_start(key, keylen, argv, path_env);
+	free(key);
+	if (!s || session_hand_over(s, conn, buf, fds) < 0)
+		request_refuse(conn, "cannot start a session for this command");
+}
+
+static void request_on_readable(struct loop *l, int fd, unsigned events, void *arg)
+{
+	static char buf[FM_MSG_MAX];
+	int fds[PEER_MAX_FDS], nfds = 0;
+	ssize_t n = peer_recv(fd, buf, sizeof buf, fds, &nfds, MSG_DONTWAIT);
+	if (n == PEER_ERROR && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	for (int i = 0; i < helperd.np; i++)
+		if (helperd.p[i].fd == fd) {
+			request_forget(i);
+			break;
+		}
+	request_serve(fd, buf, n, fds, nfds);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	close(fd);
+	helper_idle_rearm();
+}
+
+/* Waits for conn's request (at most HELPER_REQUEST_NS). */
+static void request_wait(int conn)
+{
+	struct pending *p = realloc(helperd.p, (size_t)(helperd.np + 1) * sizeof *p);
+	if (!p || loop_add(helperd.loop, conn, LOOP_IN, HELPER_PRIO_CLIENT, request_on_readable, NULL) < 0) {
+		if (p)
+			helperd.p = p;
+		out_error("cannot take a client: %s", strerror(errno));
+		close(conn);
+		return;
+	}
+	helperd.p = p;
+	helperd.p[helperd.np++] = (struct pending){.fd = conn, .deadline = clock_ns() + HELPER_REQUEST_NS};
+	request_rearm();
+	helper_idle_rearm();
+}
+
+void request_on_listen(struct loop *l, int ls, unsigned events, void *arg)
+{
+	int conn = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	if (conn < 0)
+		return;
+	struct ucred cr = {.uid = (uid_t)-1};
+	socklen_t len = sizeof cr;
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != getuid()) {
+		out_error("refused a client of uid %d (not ours)", (int)cr.uid);
+		request_refuse(conn, "not your helper");
+		close(conn);
+		return;
+	}
+	request_wait(conn);
+}
+
+void request_on_deadline(struct loop *l, void *arg)
+{
+	int64_t now = clock_ns();
+	for (int i = helperd.np - 1; i >= 0; i--)
+		if (helperd.p[i].deadline <= now) {
+			int fd = helperd.p[i].fd;
+			out_error("a client sent nothing; dropped");
+			request_forget(i);
+			close(fd);
+		}
+	request_rearm();
+}
+
+void request_close_all(void)
+{
+	while (helperd.np) {
+		int fd = helperd.p[0].fd;
+		request_forget(0);
+		close(fd);
+	}
+}
