@@ -17,6 +17,7 @@
 #include "forkmon_proto.h"
 #include "loop.h"
 #include "peer.h"
+#include "sibling.h"
 #include "sockpath.h"
 
 #include <errno.h>
@@ -99,15 +100,12 @@ static int client_connect(const char *sock)
  * and ready (the write end of the pipe we wait on) as descriptor 3. */
 static void client_start_helper(const char *sock, int ready)
 {
-	char self[PATH_MAX], mon[PATH_MAX + 32];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0)
+	char mon[PATH_MAX];
+	/* build/forkmon beside us, or PREFIX/lib/forkmon/forkmon from PREFIX/bin */
+	if (sibling_path("forkmon", mon, sizeof mon) < 0)
 		return;
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(mon, sizeof mon, "%s/forkmon", self);
-	if (access(mon, X_OK) < 0)
-		snprintf(mon, sizeof mon, "%s/../lib/forkmon/forkmon", self);
+	if (access(mon, X_OK) < 0 && sibling_path("../lib/forkmon/forkmon", mon, sizeof mon) < 0)
+		return;
 	pid_t pid = fork();
 	if (pid < 0)
 		return;

@@ -48,8 +48,9 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 	case FM_HELPER_EXIT:
 		lo = hi = sizeof(struct fm_helper_exit);
 		break;
-	case FM_HELPER_ERROR:
-		lo = hi = sizeof(struct fm_helper_error);
+	case FM_HELPER_ERROR: /* its message is its tail: at least its NUL */
+		lo = offsetof(struct fm_helper_error, message) + 1;
+		hi = sizeof(struct fm_helper_error);
 		break;
 	default:
 		return -1;
@@ -164,7 +165,8 @@ ssize_t peer_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int flags)
 		return PEER_BAD;
 	}
 	if (peer_size_bounds(h->type, &min, &max) < 0 || (size_t)n < min || (size_t)n > max ||
-	    ((size_t)n > min && ends_in_strings(h->type) && ((const char *)buf)[n - 1] != '\0')) {
+	    (ends_in_strings(h->type) && ((size_t)n > min || h->type == FM_HELPER_ERROR) &&
+	     ((const char *)buf)[n - 1] != '\0')) {
 		close_fds(fds, nfds);
 		return PEER_BAD;
 	}

@@ -26,6 +26,7 @@
 #include "filter.h"
 #include "loop.h"
 #include "out.h"
+#include "sibling.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,21 +71,6 @@ void helper_help(void)
 	       "                        (how forkmon-client knows the helper it started is up)\n"
 	       "  -h, --help            this help\n",
 	       HELPER_USAGE);
-}
-
-const char *helper_hook_path(void)
-{
-	static char buf[PATH_MAX];
-	const char *env = getenv("FORKMON_HOOK");
-	if (env && *env)
-		return env;
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 64);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	char *s = strrchr(buf, '/');
-	snprintf(s + 1, sizeof buf - (size_t)(s + 1 - buf), "forkmonhook.so");
-	return buf;
 }
 
 static int helper_usage_error(const char *fmt, const char *arg)
@@ -299,8 +285,9 @@ int helper_main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	helperd.idle_ns = (int64_t)a.timeout * 1000000000;
-	if (!helper_hook_path() || access(helper_hook_path(), R_OK) < 0) {
-		out_error("cannot find forkmonhook.so next to the forkmon executable (set FORKMON_HOOK)");
+	char why[PATH_MAX + 128];
+	if (!sibling_hook(why, sizeof why)) {
+		out_error("%s", why);
 		return 1;
 	}
 	if ((rc = helper_listen(a.sock)) >= 0)

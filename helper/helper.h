@@ -14,7 +14,5 @@
 
 int helper_main(int argc, char **argv);
 void helper_help(void);
-/* forkmonhook.so next to the forkmon executable (or $FORKMON_HOOK), or NULL */
-const char *helper_hook_path(void);
 
 #endif

@@ -15,6 +15,7 @@
 #include "helper.h"
 #include "monitor.h"
 #include "peer.h"
+#include "sibling.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -83,7 +84,8 @@ static __attribute__((noreturn)) void session_child(int sock, const char *key, c
 	o.max_checkpoints = 512;
 	o.idle_ns = helperd.idle_ns;
 	o.argv = argv;
-	o.hook = helper_hook_path();
+	char why[PATH_MAX + 128];
+	o.hook = sibling_hook(why, sizeof why); /* checked by helper_main */
 	monitor_run(&o);
 }
 

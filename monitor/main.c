@@ -11,6 +11,7 @@
 #include "helper.h"
 #include "monitor.h"
 #include "out.h"
+#include "sibling.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -143,21 +144,6 @@ static void opts_from_env(struct monitor_opts *o)
 		add_patterns(o->filter, f); /* bare mode; forkmon run: only without -f */
 }
 
-static char *self_dir_file(const char *name)
-{
-	static char buf[PATH_MAX];
-	const char *env = getenv("FORKMON_HOOK");
-	if (env && *env)
-		return (char *)env;
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 64);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	char *s = strrchr(buf, '/');
-	snprintf(s + 1, sizeof buf - (size_t)(s + 1 - buf), "%s", name);
-	return access(buf, R_OK) == 0 ? buf : NULL;
-}
-
 /* forkmon run's options into o (patterns, -E into *events). Returns how many -f came,
  * or -1 when --help was asked (and given). Bad usage does not return. */
 static int run_options(int argc, char **argv, struct monitor_opts *o, const char **events)
@@ -241,9 +227,10 @@ static int cmd_run(int argc, char **argv)
 	if (filter_count(o.filter) == 0)
 		add_default_filter(o.filter);
 	o.argv = argv + optind;
-	o.hook = self_dir_file("forkmonhook.so");
+	char why[PATH_MAX + 128];
+	o.hook = sibling_hook(why, sizeof why);
 	if (!o.hook) {
-		out_error("cannot find forkmonhook.so next to the forkmon executable (set FORKMON_HOOK)");
+		out_error("%s", why);
 		return 1;
 	}
 	out_init(o.quiet);

@@ -418,6 +418,21 @@ START_TEST(test_nothing_matched_exits_with_the_program_status)
 }
 END_TEST
 
+START_TEST(test_a_hook_that_cannot_be_read_is_named_and_nothing_runs)
+{
+	struct h_session s;
+	h_init(&s);
+	char *argv[] = {lv_forkmon(), "run", "--", "sh", "-c", "echo ran", NULL};
+	char *env[] = {"FORKMON_HOOK=/nonexistent/forkmonhook.so", H_ENV_END};
+	h_start(&s, argv, env);
+	ck_assert(h_wait_exit(&s, LV_WAIT));
+	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 1, "0x%x", s.status);
+	ck_assert_int_eq(h_count(&s, "forkmon: cannot read the hook '/nonexistent/forkmonhook.so' (FORKMON_HOOK)"), 1);
+	ck_assert_int_eq(h_count(&s, "ran"), 0);
+	h_cleanup(&s);
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -444,6 +459,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_unknown_option_and_missing_command_exit_2);
 	tcase_add_test(tc, test_missing_command_exits_127);
 	tcase_add_test(tc, test_nothing_matched_exits_with_the_program_status);
+	tcase_add_test(tc, test_a_hook_that_cannot_be_read_is_named_and_nothing_runs);
 	suite_add_tcase(s, tc);
 	return s;
 }

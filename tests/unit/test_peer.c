@@ -127,6 +127,13 @@ START_TEST(test_a_string_tail_must_end_in_nul)
 	ck_assert_int_eq(recv_raw(&m, len, 0), PEER_BAD);
 	memcpy(m.path, "/ab", 4);
 	ck_assert_int_eq(recv_raw(&m, len, 0), (ssize_t)len);
+	/* a refusal's message is a string too, whatever its size */
+	struct fm_helper_error e;
+	memset(&e, 'x', sizeof e);
+	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
+	ck_assert_int_eq(recv_raw(&e, sizeof e, 0), PEER_BAD);
+	e.message[sizeof e.message - 1] = '\0';
+	ck_assert_int_eq(recv_raw(&e, sizeof e, 0), (ssize_t)sizeof e);
 }
 END_TEST
 
