@@ -142,21 +142,30 @@ bench: all
 	@bench/run
 
 # ---- install --------------------------------------------------------------------------------
+# Shell completions: bash-completion loads completions/NAME for command NAME; zsh looks
+# in its fpath (Debian's zsh has /usr/local/share/zsh/site-functions and, for packages,
+# /usr/share/zsh/vendor-completions).
+BASH_COMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSH_COMPDIR ?= $(PREFIX)/share/zsh/site-functions
 BINDIR := $(DESTDIR)$(PREFIX)/bin
 LIBDIR := $(DESTDIR)$(PREFIX)/lib/forkmon
 MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
 install: all
-	install -d $(BINDIR) $(LIBDIR) $(MANDIR)
+	install -d $(BINDIR) $(LIBDIR) $(MANDIR) $(DESTDIR)$(BASH_COMPDIR) $(DESTDIR)$(ZSH_COMPDIR)
 	install -m 755 $(B)/forkmon $(LIBDIR)/forkmon
 	install -m 644 $(B)/forkmonhook.so $(LIBDIR)/forkmonhook.so
 	install -m 755 scripts/forkmon $(BINDIR)/forkmon
 	install -m 755 $(B)/forkmon-client $(BINDIR)/forkmon-client
 	sed 's/@VERSION@/$(VERSION)/' forkmon.1 > $(MANDIR)/forkmon.1
 	chmod 644 $(MANDIR)/forkmon.1
+	install -m 644 completions/forkmon.bash $(DESTDIR)$(BASH_COMPDIR)/forkmon
+	ln -sf forkmon $(DESTDIR)$(BASH_COMPDIR)/forkmon-client
+	install -m 644 completions/_forkmon $(DESTDIR)$(ZSH_COMPDIR)/_forkmon
 
 uninstall:
 	rm -f $(LIBDIR)/forkmon $(LIBDIR)/forkmonhook.so $(BINDIR)/forkmon $(BINDIR)/forkmon-client \
-		$(MANDIR)/forkmon.1
+		$(MANDIR)/forkmon.1 $(DESTDIR)$(BASH_COMPDIR)/forkmon \
+		$(DESTDIR)$(BASH_COMPDIR)/forkmon-client $(DESTDIR)$(ZSH_COMPDIR)/_forkmon
 	-rmdir $(LIBDIR) 2>/dev/null
 
 clean:

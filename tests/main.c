@@ -40,6 +40,7 @@ static Suite *(*const system_suites[])(void) = {
 	live_misbehave_suite,
 	monitor_suite,
 	helper_suite,
+	completion_suite,
 };
 
 int main(int argc, char **argv)

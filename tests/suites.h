@@ -29,5 +29,6 @@ Suite *live_programs_suite(void);
 Suite *live_misbehave_suite(void);
 Suite *monitor_suite(void);
 Suite *helper_suite(void);
+Suite *completion_suite(void);
 
 #endif
