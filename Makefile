@@ -74,6 +74,7 @@ $(B)/.pkg-%:
 	@touch $@
 PKG_LIB := $(B)/.pkg-lua5.4+jansson
 PKG_CHECK := $(B)/.pkg-check
+.PRECIOUS: $(B)/.pkg-%
 
 # Dependencies come from Debian: `make deps` installs what is missing (apt-get; sudo
 # when not root). Only `make deps`, `make check` and `make demo` ever do.

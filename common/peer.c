@@ -60,11 +60,14 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 	return 0;
 }
 
-/* Messages whose tail is NUL-terminated strings (when they have a tail). */
-static int ends_in_strings(int type)
+/* Does this message end in a NUL-terminated string? READ, READ_AGAIN and HELPER_ERROR
+ * always do (their minimum size includes the string); RESUME and HELPER_RUN do when
+ * they carry strings at all (beyond their fixed part). */
+static int ends_in_string(int type, size_t n, size_t min)
 {
-	return type == FM_READ || type == FM_READ_AGAIN || type == FM_RESUME || type == FM_HELPER_RUN ||
-	       type == FM_HELPER_ERROR;
+	if (type == FM_READ || type == FM_READ_AGAIN || type == FM_HELPER_ERROR)
+		return 1;
+	return (type == FM_RESUME || type == FM_HELPER_RUN) && n > min;
 }
 
 int peer_send(int fd, const void *msg, const int *fds, int nfds, int flags)
@@ -165,8 +168,7 @@ ssize_t peer_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int flags)
 		return PEER_BAD;
 	}
 	if (peer_size_bounds(h->type, &min, &max) < 0 || (size_t)n < min || (size_t)n > max ||
-	    (ends_in_strings(h->type) && ((size_t)n > min || h->type == FM_HELPER_ERROR) &&
-	     ((const char *)buf)[n - 1] != '\0')) {
+	    (ends_in_string(h->type, (size_t)n, min) && ((const char *)buf)[n - 1] != '\0')) {
 		close_fds(fds, nfds);
 		return PEER_BAD;
 	}
@@ -179,6 +181,18 @@ ssize_t peer_recv_type(int fd, void *buf, size_t cap, enum fm_type want)
 	if (n > 0 && ((const struct fm_header *)buf)->type != want)
 		return PEER_BAD;
 	return n;
+}
+
+void peer_refuse(int fd, const char *why)
+{
+	struct fm_helper_error e;
+	memset(&e, 0, sizeof e);
+	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
+	size_t l = strlen(why);
+	if (l > sizeof e.message - 1)
+		l = sizeof e.message - 1;
+	memcpy(e.message, why, l); /* a prefix of a longer reason: still one line */
+	peer_send(fd, &e, NULL, 0, MSG_DONTWAIT);
 }
 
 const char *peer_why(ssize_t r)

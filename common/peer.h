@@ -41,6 +41,10 @@ ssize_t peer_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int flags)
 /* Blocks for one message of type want (anything else: PEER_BAD). No descriptors. */
 ssize_t peer_recv_type(int fd, void *buf, size_t cap, enum fm_type want);
 
+/* Tells a helper client why it is not served (HELPER_ERROR, without waiting): it runs
+ * the command itself. */
+void peer_refuse(int fd, const char *why);
+
 /* The bounds of a message of this type: 0, or -1 when the type is unknown. */
 int peer_size_bounds(int type, size_t *min, size_t *max);
 

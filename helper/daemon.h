@@ -63,7 +63,6 @@ void helper_idle_rearm(void);
 /* request.c */
 void request_on_listen(struct loop *l, int ls, unsigned events, void *arg);
 void request_on_deadline(struct loop *l, void *arg);
-void request_refuse(int conn, const char *why);
 void request_close_all(void);
 
 /* session.c */

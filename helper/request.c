@@ -22,14 +22,6 @@
 
 enum { REQUEST_MAX_ARGS = 4096 };
 
-void request_refuse(int conn, const char *why)
-{
-	struct fm_helper_error e = {0};
-	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
-	snprintf(e.message, sizeof e.message, "%s", why);
-	peer_send(conn, &e, NULL, 0, MSG_DONTWAIT);
-}
-
 /* Arms the drop timer for the earliest deadline. */
 static void request_rearm(void)
 {
@@ -117,7 +109,7 @@ static void request_serve(int conn, const char *buf, ssize_t n, const int *fds, 
 	char why[256];
 	if (request_check(buf, n, nfds, argv, &path_env, why, sizeof why) < 0) {
 		out_error("%s", why);
-		request_refuse(conn, why);
+		peer_refuse(conn, why);
 		return;
 	}
 	size_t keylen;
@@ -127,7 +119,7 @@ static void request_serve(int conn, const char *buf, ssize_t n, const int *fds, 
 		s = session_start(key, keylen, argv, path_env);
 	free(key);
 	if (!s || session_hand_over(s, conn, buf, fds) < 0)
-		request_refuse(conn, "cannot start a session for this command");
+		peer_refuse(conn, "cannot start a session for this command");
 }
 
 static void request_on_readable(struct loop *l, int fd, unsigned events, void *arg)
@@ -175,7 +167,7 @@ void request_on_listen(struct loop *l, int ls, unsigned events, void *arg)
 	socklen_t len = sizeof cr;
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != getuid()) {
 		out_error("refused a client of uid %d (not ours)", (int)cr.uid);
-		request_refuse(conn, "not your helper");
+		peer_refuse(conn, "not your helper");
 		close(conn);
 		return;
 	}

@@ -86,14 +86,6 @@ static void serve_client_close(void)
 	V.client = -1;
 }
 
-static void serve_error(int conn, const char *msg)
-{
-	struct fm_helper_error e = {0};
-	fm_init(&e.h, FM_HELPER_ERROR, sizeof e);
-	snprintf(e.message, sizeof e.message, "%s", msg);
-	peer_send(conn, &e, NULL, 0, MSG_DONTWAIT);
-}
-
 void serve_done(int st)
 {
 	if (V.client >= 0) {
@@ -110,7 +102,7 @@ void serve_done(int st)
 void serve_lost(void)
 {
 	if (V.client >= 0) {
-		serve_error(V.client, "the warm copy of the command did not start");
+		peer_refuse(V.client, "the warm copy of the command did not start");
 		serve_client_close();
 	}
 	V.idle_since = clock_ns();
@@ -183,7 +175,7 @@ static int serve_from_start(const struct serve_request *rq)
 	if (pid < 0) {
 		char msg[256];
 		snprintf(msg, sizeof msg, "%s: %s", S.o->argv[0], strerror(-pid));
-		serve_error(V.client, msg);
+		peer_refuse(V.client, msg);
 		serve_client_close();
 		return -1;
 	}
@@ -223,7 +215,7 @@ static void serve_queue(const struct fm_helper_run *m, size_t n, const int *fds)
 	rq.env = malloc(rq.envlen + 1);
 	struct serve_request *q = realloc(V.queue, (size_t)(V.nqueue + 1) * sizeof *q);
 	if (!rq.env || !q) {
-		serve_error(rq.conn, "the helper is out of memory");
+		peer_refuse(rq.conn, "the helper is out of memory");
 		close(rq.conn);
 		serve_request_free(&rq);
 		return;
@@ -275,8 +267,7 @@ static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg)
 		}
 		serve_client_close();
 		if (run_find_victims() > 0) {
-			proc_signal(&R.victims, SIGTERM);
-			proc_signal(&R.victims, SIGCONT);
+			proc_terminate(&R.victims);
 		}
 		return;
 	}

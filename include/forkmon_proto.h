@@ -75,6 +75,10 @@ struct fm_hello {
 	struct fm_header h; /* the sender's pid: SO_PEERCRED */
 	uint32_t flags;
 	uint32_t pad;
+	/* Never read: HELLO keeps version 1's size, because a version-1 monitor ignores a
+	 * shorter HELLO without answering (its hook would wait forever) and answers one of
+	 * its own size with FM_ERR_VERSION. */
+	uint8_t v1_size[16];
 };
 
 enum fm_role { FM_ROLE_SUB = 0, FM_ROLE_RUN = 1 };

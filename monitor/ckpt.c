@@ -98,5 +98,5 @@ void ckpt_lost(int i)
 	int resuming = replace_waits_for(&S.rep, i) && R.pid == 0;
 	ckpt_drop(i);
 	if (resuming)
-		replace_retry(&S.rep, clock_ns()); /* the same change: an earlier one, or restart */
+		replace_retry(&S.rep, clock_ns()); /* the run is gone: restart */
 }

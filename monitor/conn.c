@@ -212,7 +212,7 @@ static void conn_on_pid(int i, const struct fm_pid *m)
 	}
 	out_error("cannot fork from the checkpoint: %s", strerror(-m->pid));
 	ckpt_drop(k); /* closes this connection */
-	replace_retry(&S.rep, clock_ns()); /* same change, earlier checkpoint or restart */
+	replace_retry(&S.rep, clock_ns()); /* the run is gone: restart */
 }
 
 union conn_msg {

@@ -57,8 +57,7 @@ static void end_processes(void)
 			break;
 		int64_t now = clock_ns();
 		if (!hard) {
-			proc_signal(&R.victims, SIGTERM);
-			proc_signal(&R.victims, SIGCONT);
+			proc_terminate(&R.victims);
 		}
 		if (now >= deadline) {
 			proc_signal(&R.victims, SIGKILL);

@@ -151,7 +151,8 @@ static void mon_on_signal(struct loop *l, const struct signalfd_siginfo *si, voi
 	case SIGQUIT:
 		end_session((int)si->ssi_signo, 0);
 	}
-	replace_pending(&S.rep, clock_ns());
+	/* A change that waited for the replacement begins after the turn (mon_after_turn):
+	 * a SIGTERM read with this SIGCHLD ends the session first. */
 }
 
 static void mon_after_turn(struct loop *l, void *arg)
@@ -160,6 +161,7 @@ static void mon_after_turn(struct loop *l, void *arg)
 		return; /* nothing ran (a spin): nothing changed */
 	S.dirty = 0;
 	conn_accept_late();
+	replace_pending(&S.rep, clock_ns());
 	if (S.o->serve_fd >= 0)
 		serve_next();
 	mon_out_watch();

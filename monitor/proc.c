@@ -137,3 +137,9 @@ void proc_signal(const struct proc_set *s, int sig)
 	for (int i = 0; i < s->n; i++)
 		kill(s->pids[i], sig);
 }
+
+void proc_terminate(const struct proc_set *s)
+{
+	proc_signal(s, SIGTERM);
+	proc_signal(s, SIGCONT);
+}

@@ -25,6 +25,8 @@ int proc_descendants(pid_t root, pid_t min_pid, const pid_t *keep, int nkeep, st
 
 /* Sends sig to each process of the set. */
 void proc_signal(const struct proc_set *s, int sig);
+/* SIGTERM, then SIGCONT: a stopped process (Ctrl-Z) must see its SIGTERM. */
+void proc_terminate(const struct proc_set *s);
 
 
 #endif

@@ -206,11 +206,12 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 static void run_restart(void *ctx)
 {
 	R.pid = 0;
-	ckpt_rollback(0, 1);
 	if (S.o->serve_fd >= 0) {
-		serve_lost(); /* a client's run starts only for that client */
+		/* a client's run starts only for that client; the other checkpoints stay warm */
+		serve_lost();
 		return;
 	}
+	ckpt_rollback(0, 1);
 	if (S.o->clear)
 		out_clear_screen();
 	pid_t pid = spawn_run(NULL, NULL);

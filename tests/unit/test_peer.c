@@ -125,6 +125,8 @@ START_TEST(test_a_string_tail_must_end_in_nul)
 	fm_init(&m.h, FM_READ, (uint32_t)len);
 	memcpy(m.path, "/abc", 4); /* no NUL */
 	ck_assert_int_eq(recv_raw(&m, len, 0), PEER_BAD);
+	/* the shortest READ too */
+	ck_assert_int_eq(recv_raw(&m, offsetof(struct fm_read, path) + 2, 0), PEER_BAD);
 	memcpy(m.path, "/ab", 4);
 	ck_assert_int_eq(recv_raw(&m, len, 0), (ssize_t)len);
 	/* a refusal's message is a string too, whatever its size */
