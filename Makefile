@@ -9,11 +9,14 @@
 #   make demo       a real program resumed from the middle, then exits
 #   make bench      performance, side by side with the baselines (bench/results.md)
 #   make install    PREFIX=/usr/local DESTDIR=   (and `make uninstall`)
+#   make deb        build/deb/forkmon_VERSION_amd64.deb (dpkg-buildpackage on a copy of the
+#                   tree under build/deb/; debian/ says how; never runs apt-get)
 #
 # A folder is a process (README, "Layout"); each folder's objects get only the include
 # paths of the folders they may call, so a stray #include fails to build.
 
-VERSION := $(shell cat VERSION)
+# The version lives in one place: the first line of debian/changelog, "forkmon (VERSION) ...".
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
@@ -169,7 +172,28 @@ uninstall:
 		$(DESTDIR)$(BASH_COMPDIR)/forkmon-client $(DESTDIR)$(ZSH_COMPDIR)/_forkmon
 	-rmdir $(LIBDIR) 2>/dev/null
 
+# ---- the Debian package ---------------------------------------------------------------------
+# dpkg-buildpackage writes its results next to the source tree (..): it runs on a copy of
+# the tree in $(B)/deb/tree/, so nothing is written outside this one. Rebuilt only when
+# one of the package's inputs changed.
+DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
+DEB := $(B)/deb/forkmon_$(VERSION)_$(DEB_ARCH).deb
+DEB_INPUTS := Makefile forkmon.1 scripts/forkmon $(wildcard completions/* debian/* debian/source/*) \
+	$(HOOK_SRC) $(MON_SRC) $(CLIENT_SRC) $(UNIT_SRC) $(SYS_SRC) $(HEADERS) hook/exports.map
+deb: $(DEB)
+$(DEB): $(DEB_INPUTS)
+	@command -v dpkg-buildpackage >/dev/null || { \
+		echo "forkmon: dpkg-buildpackage not found (run 'make deps')" >&2; exit 1; }
+	rm -rf $(B)/deb/tree && mkdir -p $(B)/deb/tree/forkmon
+	tar -cf - --exclude=./$(B) --exclude=./.git . | tar -xf - -C $(B)/deb/tree/forkmon
+	cd $(B)/deb/tree/forkmon && MAKEFLAGS= dpkg-buildpackage -us -uc -b -Jauto >../build.log 2>&1 || { \
+		tail -n 30 ../build.log >&2; exit 1; }
+	mv $(B)/deb/tree/*.deb $(B)/deb/tree/*.buildinfo $(B)/deb/tree/*.changes \
+		$(B)/deb/tree/build.log $(B)/deb/
+	rm -rf $(B)/deb/tree
+	@echo "forkmon: $@"
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps tests check check-unit demo bench install uninstall clean
+.PHONY: all deps tests check check-unit demo bench install uninstall deb clean
