@@ -64,6 +64,8 @@ LIB_CFLAGS = $(call pc,--cflags lua5.4 jansson) -pthread
 MON_LIBS = $(call pc,--libs lua5.4 jansson) -linotifytools -pthread
 CHECK_CFLAGS = $(call pc,--cflags check)
 CHECK_LIBS = $(call pc,--libs check)
+# The hook: no stack protector, and no fortified libc calls (CPPFLAGS may ask for
+# _FORTIFY_SOURCE): its own open() would call the __open_2 it interposes.
 HOOK_CFLAGS := -fPIC -fvisibility=hidden -fno-stack-protector -ftls-model=initial-exec
 
 all: $(B)/forkmonhook.so $(B)/forkmon $(B)/forkmon-client
@@ -87,25 +89,25 @@ deps:
 # ---- the hook: one object of its own, position-independent, exports only the interposers
 $(B)/forkmonhook.so: $(HOOK_SRC) $(HEADERS) hook/exports.map
 	@mkdir -p $(B)
-	$(CC) $(DEFS) $(INC_hook) $(CFLAGS) $(WARN) $(HOOK_CFLAGS) $(LDFLAGS) -shared -Wl,-z,defs \
+	$(CC) $(CPPFLAGS) -U_FORTIFY_SOURCE $(DEFS) $(INC_hook) $(CFLAGS) $(WARN) $(HOOK_CFLAGS) $(LDFLAGS) -shared -Wl,-z,defs \
 		-Wl,--version-script=hook/exports.map -o $@ $(HOOK_SRC) -ldl
 
 # ---- forkmon's own executables ------------------------------------------------------------
 $(B)/obj/tests/%.o: tests/%.c $(HEADERS) | $(PKG_LIB) $(PKG_CHECK)
 	@mkdir -p $(dir $@)
-	$(CC) $(DEFS) $(INC_tests) $(CFLAGS) $(WARN) $(LIB_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(DEFS) $(INC_tests) $(CFLAGS) $(WARN) $(LIB_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
 # libc-only folders need no library's flags
 $(B)/obj/client/%.o: client/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(DEFS) $(INC_client) $(CFLAGS) $(WARN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(DEFS) $(INC_client) $(CFLAGS) $(WARN) -c -o $@ $<
 $(B)/obj/common/%.o: common/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(DEFS) $(INC_common) $(CFLAGS) $(WARN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(DEFS) $(INC_common) $(CFLAGS) $(WARN) -c -o $@ $<
 
 $(B)/obj/%.o: %.c $(HEADERS) | $(PKG_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(DEFS) $(INC_$(call folder,$<)) $(CFLAGS) $(WARN) $(LIB_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(DEFS) $(INC_$(call folder,$<)) $(CFLAGS) $(WARN) $(LIB_CFLAGS) -c -o $@ $<
 
 $(B)/forkmon: $(MON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MON_OBJ) $(MON_LIBS)
