@@ -167,10 +167,11 @@ install: all
 	install -m 644 completions/forkmon.bash $(DESTDIR)$(BASH_COMPDIR)/forkmon
 	ln -sf forkmon $(DESTDIR)$(BASH_COMPDIR)/forkmon-client
 	install -m 644 completions/_forkmon $(DESTDIR)$(ZSH_COMPDIR)/_forkmon
+	ln -sf forkmon.1 $(MANDIR)/forkmon-client.1
 
 uninstall:
 	rm -f $(LIBDIR)/forkmon $(LIBDIR)/forkmonhook.so $(BINDIR)/forkmon $(BINDIR)/forkmon-client \
-		$(MANDIR)/forkmon.1 $(DESTDIR)$(BASH_COMPDIR)/forkmon \
+		$(MANDIR)/forkmon.1 $(MANDIR)/forkmon-client.1 $(DESTDIR)$(BASH_COMPDIR)/forkmon \
 		$(DESTDIR)$(BASH_COMPDIR)/forkmon-client $(DESTDIR)$(ZSH_COMPDIR)/_forkmon
 	-rmdir $(LIBDIR) 2>/dev/null
 
