@@ -41,6 +41,7 @@ static Suite *(*const system_suites[])(void) = {
 	monitor_suite,
 	helper_suite,
 	completion_suite,
+	examples_suite,
 };
 
 int main(int argc, char **argv)

@@ -30,5 +30,6 @@ Suite *live_misbehave_suite(void);
 Suite *monitor_suite(void);
 Suite *helper_suite(void);
 Suite *completion_suite(void);
+Suite *examples_suite(void);
 
 #endif
