@@ -42,6 +42,7 @@ static Suite *(*const system_suites[])(void) = {
 	helper_suite,
 	completion_suite,
 	package_suite,
+	examples_suite,
 };
 
 int main(int argc, char **argv)

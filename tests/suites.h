@@ -31,5 +31,6 @@ Suite *monitor_suite(void);
 Suite *helper_suite(void);
 Suite *completion_suite(void);
 Suite *package_suite(void);
+Suite *examples_suite(void);
 
 #endif

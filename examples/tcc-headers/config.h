@@ -1,0 +1,3 @@
+/* config.h: edit these and save. */
+#define ROWS 3
+#define SYMBOL "*"
