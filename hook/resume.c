@@ -106,12 +106,13 @@ void resume_wait(int ctl, int runfd)
 			resume_become_run(ctl, &resume_msg.r, fds, nfds);
 			return;
 		}
+		int e = errno;
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]); /* they went to the new run (or, failed, to nobody) */
 		if (m < 0) {
-			resume_failed(ctl, errno);
+			resume_failed(ctl, e);
 			continue;
 		}
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]); /* they went to the new run */
 		while (waitpid(m, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
