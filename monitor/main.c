@@ -111,13 +111,16 @@ static void add_patterns(struct filter *f, const char *spec)
 	}
 }
 
-/* The default filter: files under the current directory. */
+/* The default filter: files under the current directory. A directory that is gone (or
+ * unreadable) has no files to watch, but the program runs as it would directly: say so
+ * and watch nothing by default. */
 static void add_default_filter(struct filter *f)
 {
 	char cwd[PATH_MAX], q[2 * PATH_MAX + 8], pat[2 * PATH_MAX + 16];
 	if (!getcwd(cwd, sizeof cwd)) {
-		out_error("cannot read the current directory: %s", strerror(errno));
-		fail(1);
+		out_error("cannot read the current directory (%s): nothing is watched by default",
+			  errno == ENOENT ? "it was deleted" : strerror(errno));
+		return;
 	}
 	filter_quote(strcmp(cwd, "/") ? cwd : "", q, sizeof q);
 	snprintf(pat, sizeof pat, "^%s/", q);

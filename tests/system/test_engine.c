@@ -406,6 +406,25 @@ START_TEST(test_missing_command_exits_127)
 }
 END_TEST
 
+/* A shell left in a directory that was deleted runs the command anyway; so does forkmon:
+ * one line says nothing is watched by default, and the program's status comes back. */
+START_TEST(test_deleted_cwd_still_runs_the_program)
+{
+	struct h_session s;
+	h_init(&s);
+	char *argv[] = {"/bin/sh", "-c",
+			"mkdir gone && cd gone && rmdir ../gone && exec \"$0\" run -- /bin/sh -c 'echo ran here; exit 3'",
+			lv_forkmon(), NULL};
+	h_start(&s, argv, NULL);
+	ck_assert(h_wait_exit(&s, LV_WAIT));
+	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 3, "0x%x:\n%s", s.status, h_output(&s));
+	ck_assert_int_eq(h_count(&s, "ran here"), 1);
+	ck_assert_int_eq(h_count(&s, "forkmon: cannot read the current directory (it was deleted)"), 1);
+	ck_assert(h_none_left(&s, LV_WAIT));
+	h_cleanup(&s);
+}
+END_TEST
+
 START_TEST(test_nothing_matched_exits_with_the_program_status)
 {
 	struct h_session s;
@@ -458,6 +477,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_malformed_pattern_in_bare_mode_stops_the_program);
 	tcase_add_test(tc, test_unknown_option_and_missing_command_exit_2);
 	tcase_add_test(tc, test_missing_command_exits_127);
+	tcase_add_test(tc, test_deleted_cwd_still_runs_the_program);
 	tcase_add_test(tc, test_nothing_matched_exits_with_the_program_status);
 	tcase_add_test(tc, test_a_hook_that_cannot_be_read_is_named_and_nothing_runs);
 	suite_add_tcase(s, tc);
