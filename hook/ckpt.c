@@ -93,8 +93,13 @@ int ckpt_safe(void)
  * exits. Returns 1 in that child. A function of its own, so that nothing it does lands
  * in the caller's frame, which the suspended parent still owns.
  */
+pid_t ckpt_middle_pid;
+
 __attribute__((noinline)) int ckpt_middle(int ctl, int type)
 {
+	/* written into the suspended parent's memory too (vfork): only ever read by the
+	 * child forked below, from its own copy */
+	ckpt_middle_pid = getpid();
 	pid_t c = fork();
 	if (c == 0)
 		return 1;

@@ -166,6 +166,8 @@ int ckpt_safe(void);
 int ckpt_take(uint64_t seq);
 /* The vfork child of a double fork (see ckpt.c): returns 1 in the grandchild. */
 int ckpt_middle(int ctl, int type);
+/* The pid of the last intermediate process, as its child (a copy of its memory) sees it. */
+extern pid_t ckpt_middle_pid;
 
 /* ---- offsets.c ------------------------------------------------------------------------- */
 

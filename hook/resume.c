@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -47,6 +48,19 @@ static void resume_become_client(const struct fm_resume *r, const int *fds, int 
 	environ = env;
 }
 
+/* Until the intermediate process has exited: yields first (it is about to), then naps,
+ * so that a long wait on a loaded machine does not take a core from it. */
+static void resume_wait_reparent(void)
+{
+	struct timespec nap = {0, 20000};
+	for (int i = 0; getppid() == ckpt_middle_pid; i++) {
+		if (i < 1000)
+			sched_yield();
+		else
+			nanosleep(&nap, NULL);
+	}
+}
+
 /* In the grandchild of the checkpoint: from here on, the run. */
 static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds)
 {
@@ -57,12 +71,13 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 	/* The middle process exits at once: wait to be the monitor's child, then die with
-	 * it (a death signal set earlier would fire when the middle process exits). */
-	for (int i = 0; getppid() != r->monitor_pid && i < 100000; i++)
-		sched_yield();
+	 * it (a death signal set earlier would fire when the middle process exits). The
+	 * wait has no bound but the middle's exit: on a loaded machine it may not run for a
+	 * long while, and a copy that gave up would lose the save it was resumed for. */
+	resume_wait_reparent();
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != r->monitor_pid)
-		_exit(1);
+		_exit(1); /* the monitor died meanwhile: we belong to no session */
 	setpgid(0, r->job_pgid); /* back in the terminal's foreground job */
 	hk.pid = getpid();
 	hk.fd = -1;

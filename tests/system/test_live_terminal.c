@@ -48,6 +48,11 @@ static void term_shell(struct term *t, const char *slave_name, int ev, int cmd, 
 		       char *const env[])
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* a terminal starts its shell with every signal at its default, whatever ignored
+	 * them in the test's own ancestry (nohup: SIGHUP) */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	if (setsid() < 0)
 		_exit(120);
 	int sl = open(slave_name, O_RDWR);
