@@ -132,11 +132,14 @@ struct file_table {
 	int64_t next_poll;
 	int any_hot;
 	int watch_limit_noted;
+	int no_watcher; /* no inotify instance: every file is polled */
 };
 extern struct file_table F;
 
 #define FILES_POLL_NS 250000000ll
 
+/* watcher_start() failed with err: say why, once, and poll every file from now on. */
+void files_without_watcher(int err);
 /* The file a watched name stands for, made and watched on first sight; -1: not watched. */
 int files_for(const char *named, int *verdict);
 const char *files_name(int id);
