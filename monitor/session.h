@@ -156,6 +156,11 @@ void files_poll(int64_t now);
 /* ---- spawn.c: the environment, starting the command ---------------------------------------- */
 void spawn_init(void);
 char **spawn_env(void);
+/* Appends to env (k entries, room for SPAWN_UNBUFFERED_MAX more and a NULL) the switches
+ * that make interpreters print unbuffered (PYTHONUNBUFFERED, PERLIO), those env does not
+ * set already; returns the new count. */
+#define SPAWN_UNBUFFERED_MAX 2
+size_t spawn_add_unbuffered(char **env, size_t k);
 /* Starts the command from the beginning: fds (cwd, 0, 1, 2; NULL: ours), env (NULL: the
  * session's). Returns its pid, or -errno. */
 pid_t spawn_run(const int *fds, char **env);

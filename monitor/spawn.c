@@ -32,13 +32,43 @@ static char *spawn_var(const char *name, const char *value)
 	return s;
 }
 
-/* The environment of every run: ours, plus the session socket and the hook. */
+/*
+ * Interpreters that buffer their output in the process: what a checkpoint holds in such
+ * a buffer when it is forked is printed again by every copy resumed from it (a pytest
+ * header once per copy). Their switches make the output go out as it is printed. A
+ * variable the user set (to anything, empty included) is theirs and stays.
+ */
+static const char *const spawn_unbuffered[] = {
+	"PYTHONUNBUFFERED=1", /* python: stdout and stderr unbuffered */
+	"PERLIO=:unix",       /* perl: handles without a PerlIO buffer */
+};
+
+static int spawn_has(char *const *env, size_t n, const char *var)
+{
+	size_t len = strcspn(var, "=") + 1;
+	for (size_t i = 0; i < n && env[i]; i++)
+		if (strncmp(env[i], var, len) == 0)
+			return 1;
+	return 0;
+}
+
+size_t spawn_add_unbuffered(char **env, size_t k)
+{
+	for (size_t i = 0; i < sizeof spawn_unbuffered / sizeof *spawn_unbuffered; i++)
+		if (!spawn_has(env, k, spawn_unbuffered[i]))
+			env[k++] = (char *)spawn_unbuffered[i];
+	env[k] = NULL;
+	return k;
+}
+
+/* The environment of every run: ours, plus the session socket, the hook and the
+ * interpreters' switches (spawn_unbuffered). */
 void spawn_init(void)
 {
 	size_t n = 0;
 	while (environ[n])
 		n++;
-	spawn_envp = calloc(n + 3, sizeof *spawn_envp);
+	spawn_envp = calloc(n + 3 + SPAWN_UNBUFFERED_MAX, sizeof *spawn_envp);
 	size_t k = 0;
 	const char *pre = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -62,6 +92,7 @@ void spawn_init(void)
 		spawn_envp[k++] = spawn_var("LD_PRELOAD", S.o->preload);
 	}
 	spawn_envp[k] = NULL;
+	spawn_add_unbuffered(spawn_envp, k);
 }
 
 char **spawn_env(void)
