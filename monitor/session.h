@@ -157,8 +157,8 @@ void files_poll(int64_t now);
 void spawn_init(void);
 char **spawn_env(void);
 /* Appends to env (k entries, room for SPAWN_UNBUFFERED_MAX more and a NULL) the switches
- * that make interpreters print unbuffered (PYTHONUNBUFFERED, PERLIO), those env does not
- * set already; returns the new count. */
+ * that make interpreters print unbuffered (PYTHONUNBUFFERED, PERL5OPT), those env does
+ * not set already (nor PERLIO, for Perl); returns the new count. */
 #define SPAWN_UNBUFFERED_MAX 2
 size_t spawn_add_unbuffered(char **env, size_t k);
 /* Starts the command from the beginning: fds (cwd, 0, 1, 2; NULL: ours), env (NULL: the

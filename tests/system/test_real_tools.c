@@ -5,8 +5,8 @@
  * buffers. Suite "real-tools", in the system suite; runs in the test's process (Check
  * forks one per test), the sessions are the harness's (harness.h, live.h).
  *
- * Python and Perl run with PYTHONUNBUFFERED and PERLIO removed from the environment (the
- * test runner's may set them): what they buffer is then forkmon's business. git runs
+ * Python and Perl run with PYTHONUNBUFFERED, PERLIO and PERL5OPT removed from the
+ * environment (the test runner's may set them): what they buffer is then forkmon's. git runs
  * with no system or global configuration, its identity on the command line, so it
  * behaves the same on a fresh machine.
  */
@@ -32,6 +32,7 @@ static void rt_plain_env(void)
 {
 	unsetenv("PYTHONUNBUFFERED");
 	unsetenv("PERLIO");
+	unsetenv("PERL5OPT");
 }
 
 /* git in the session's directory, configured by nothing but its arguments. */
@@ -286,7 +287,11 @@ static const struct rt_prog rt_python = {
 
 static const struct rt_prog rt_perl = {
 	.main = "main.pl",
-	.main_body = "print 'header ', ($ENV{PERLIO} // 'unset'), \"\\n\";\n"
+	/* the layers of a file it reads: forkmon's switch leaves reading buffered */
+	.main_body = "open my $in, '<', '/dev/null' or die;\n"
+		     "my $layers = join ',', PerlIO::get_layers($in);\n"
+		     "close $in;\n"
+		     "print 'header ', ($ENV{PERLIO} // 'unset'), ' ', ($ENV{PERL5OPT} // 'unset'), \" $layers\\n\";\n"
 		     "require './lib.pl';\n"
 		     "print 'value=', value(), \"\\n\";\n",
 	.module = "lib.pl",
@@ -313,14 +318,14 @@ END_TEST
 START_TEST(test_perl_to_a_file_prints_its_header_once)
 {
 	rt_plain_env();
-	rt_header_once(&rt_perl, NULL, 0, "header :unix\n", 1);
+	rt_header_once(&rt_perl, NULL, 0, "header unset -Mstrict();BEGIN{$|=1} unix,perlio\n", 1);
 }
 END_TEST
 
 START_TEST(test_perl_to_a_pipe_prints_its_header_once)
 {
 	rt_plain_env();
-	rt_header_once(&rt_perl, NULL, 1, "header :unix\n", 1);
+	rt_header_once(&rt_perl, NULL, 1, "header unset -Mstrict();BEGIN{$|=1} unix,perlio\n", 1);
 }
 END_TEST
 
@@ -340,7 +345,15 @@ START_TEST(test_a_perlio_the_user_set_is_kept_even_buffered)
 	rt_plain_env();
 	/* Buffered on the user's word: each copy prints the header it held at the fork. */
 	char *env[] = {"PERLIO=:perlio", NULL};
-	rt_header_once(&rt_perl, env, 0, "header :perlio\n", 2);
+	rt_header_once(&rt_perl, env, 0, "header :perlio unset unix,perlio\n", 2);
+}
+END_TEST
+
+START_TEST(test_a_perl5opt_the_user_set_is_kept)
+{
+	rt_plain_env();
+	char *env[] = {"PERL5OPT=-Mwarnings", NULL};
+	rt_header_once(&rt_perl, env, 0, "header unset -Mwarnings unix,perlio\n", 2);
 }
 END_TEST
 
@@ -359,6 +372,7 @@ Suite *real_tools_suite(void)
 	tcase_add_test(tc, test_perl_to_a_pipe_prints_its_header_once);
 	tcase_add_test(tc, test_a_pythonunbuffered_the_user_set_is_kept_even_0);
 	tcase_add_test(tc, test_a_perlio_the_user_set_is_kept_even_buffered);
+	tcase_add_test(tc, test_a_perl5opt_the_user_set_is_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
