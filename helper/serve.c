@@ -131,10 +131,11 @@ static int serve_resume(int k, const struct serve_request *rq)
 	return w;
 }
 
-/* A client's environment, plus the session socket and the hook. */
+/* A client's environment, plus the session socket, the hook and (unless the client set
+ * them) the interpreters' unbuffered switches. */
 static char **serve_env(const struct serve_request *rq)
 {
-	char **env = calloc(rq->envc + 3, sizeof *env);
+	char **env = calloc(rq->envc + 3 + SPAWN_UNBUFFERED_MAX, sizeof *env);
 	if (!env)
 		return NULL;
 	size_t k = 0;
@@ -146,6 +147,7 @@ static char **serve_env(const struct serve_request *rq)
 		if (!strncmp(*e, "LD_PRELOAD=", 11) || !strncmp(*e, "FORKMON_SOCKET=", 15))
 			env[k++] = *e;
 	env[k] = NULL;
+	spawn_add_unbuffered(env, k);
 	return env;
 }
 

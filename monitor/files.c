@@ -3,8 +3,10 @@
  *
  * A file is watched through its directory (a directory watch survives the renames
  * editors save with); a file named through a symlink is also watched as the link. Past
- * the kernel's watch limit, and while its directory is gone, a file is polled instead
- * (stat() every FILES_POLL_NS). Every event becomes a debounce event (watcher/debounce.h).
+ * the kernel's watch limit, without an inotify instance at all (the user's are used up),
+ * and while its directory is gone, a file is polled instead (stat() every FILES_POLL_NS):
+ * slower to notice, the same pipeline after. Every event becomes a debounce event
+ * (watcher/debounce.h).
  * Called by conn.c (a read names a file), run.c (the timer: polling; the settle rule:
  * events on their way) and the loop (the watcher's records).
  */
@@ -17,25 +19,72 @@
 #include "path.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <unistd.h>
 
 struct file_table F;
 
-/* Returns 0, or -1 with errno (ENOSPC: the kernel's watch limit). */
+/* A limit of the user's inotify use: the lower of our user namespace's (user/NAME) and
+ * the system-wide one (fs/inotify/NAME); inside a namespace of its own either may be the
+ * one in force. -1: unknown. */
+static long files_inotify_limit(const char *user_name, const char *fs_name)
+{
+	const char *paths[2] = {user_name, fs_name};
+	long lim = -1;
+	for (int i = 0; i < 2; i++) {
+		char p[96], buf[32];
+		snprintf(p, sizeof p, i ? "/proc/sys/fs/inotify/%s" : "/proc/sys/user/%s", paths[i]);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		long v = strtol(buf, NULL, 10);
+		if (v >= 0 && (lim < 0 || v < lim))
+			lim = v;
+	}
+	return lim;
+}
+
+void files_without_watcher(int err)
+{
+	F.no_watcher = 1;
+	/* EMFILE is also our own descriptor table being full: if another descriptor can
+	 * still be opened, it was the inotify instances. */
+	int probe = err == EMFILE ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+	if (probe >= 0) {
+		close(probe);
+		out_error("the user's inotify instances are used up (%ld): watching by polling every %lld ms",
+			  files_inotify_limit("max_inotify_instances", "max_user_instances"), FILES_POLL_NS / 1000000);
+	} else {
+		out_error("cannot start inotify (%s): watching by polling every %lld ms", strerror(err),
+			  FILES_POLL_NS / 1000000);
+	}
+}
+
+/* Returns 0, or -1 with errno (ENOSPC: the kernel's watch limit, or no watcher at all:
+ * the file is to be polled). */
 static int files_watch_dir(const char *dir)
 {
+	if (F.no_watcher) {
+		errno = ENOSPC;
+		return -1;
+	}
 	if (strmap_get(&F.dirs, dir) == 1)
 		return 0;
 	if (watcher_add_dir(dir) < 0) {
 		int e = errno;
 		if (e == ENOSPC && !F.watch_limit_noted++)
-			out_error("the kernel's inotify watch limit is reached (sysctl "
-				  "fs.inotify.max_user_watches); files in further directories are "
-				  "polled every %lld ms instead", FILES_POLL_NS / 1000000);
+			out_error("the user's inotify watches are used up (%ld): watching further directories by "
+				  "polling every %lld ms",
+				  files_inotify_limit("max_inotify_watches", "max_user_watches"), FILES_POLL_NS / 1000000);
 		else if (e != ENOSPC)
 			out_error("cannot watch '%s': %s", dir, strerror(e));
 		errno = e;
@@ -159,8 +208,10 @@ int64_t files_poll_at(void)
 	return F.npolled ? F.next_poll : -1;
 }
 
-/* The fallback past the watch limit: a file whose identity, size or time changed was
- * saved (done), one that vanished is gone; the debounce takes it from there. */
+/* The fallback past the watch limit (or without a watcher): a file whose identity, size
+ * or times changed was saved (done), one that vanished is gone; the debounce takes it
+ * from there. The name the program used is looked at: a symlink pointed elsewhere shows
+ * as another file, as the link's watch would have shown it. */
 void files_poll(int64_t now)
 {
 	F.next_poll = now + FILES_POLL_NS;
@@ -177,14 +228,15 @@ void files_poll(int64_t now)
 			F.npolled--;
 		}
 		struct stat st;
-		if (stat(f->real, &st) < 0) {
+		if (stat(f->named, &st) < 0) {
 			if (!f->gone)
 				debounce_event(S.deb, i, DEB_GONE, 0, now);
 			f->gone = 1;
 			continue;
 		}
-		if (f->gone || st.st_ino != f->seen.st_ino || st.st_size != f->seen.st_size ||
-		    st.st_mtim.tv_sec != f->seen.st_mtim.tv_sec || st.st_mtim.tv_nsec != f->seen.st_mtim.tv_nsec ||
+		if (f->gone || st.st_dev != f->seen.st_dev || st.st_ino != f->seen.st_ino ||
+		    st.st_size != f->seen.st_size || st.st_mtim.tv_sec != f->seen.st_mtim.tv_sec ||
+		    st.st_mtim.tv_nsec != f->seen.st_mtim.tv_nsec || st.st_ctim.tv_sec != f->seen.st_ctim.tv_sec ||
 		    st.st_ctim.tv_nsec != f->seen.st_ctim.tv_nsec)
 			debounce_event(S.deb, i, DEB_DONE, st.st_size == 0, now);
 		f->gone = 0;
@@ -246,6 +298,8 @@ void files_take_records(void)
 	static struct fsevent ev;
 	int64_t now = clock_ns();
 	int r;
+	if (S.wfd < 0)
+		return; /* no watcher: polling only */
 	while ((r = watcher_read(S.wfd, &ev)) == 1)
 		files_on_event(&ev, now);
 	if (r < 0) {

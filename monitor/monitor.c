@@ -238,12 +238,8 @@ void monitor_run(struct monitor_opts *o)
 	mon_loop_setup();
 	/* The watcher next: libinotifytools' select() aborts on descriptors >= 1024. */
 	S.wfd = watcher_start();
-	if (S.wfd < 0) {
-		out_error("cannot start watching files: %s", strerror(errno));
-		if (o->first_run > 0)
-			kill(o->first_run, SIGKILL);
-		exit(1);
-	}
+	if (S.wfd < 0)
+		files_without_watcher(errno); /* the program still runs: its files are polled */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	mon_socket();
 	S.pol = policy_new();
@@ -253,7 +249,7 @@ void monitor_run(struct monitor_opts *o)
 	mon_hints();
 	spawn_init();
 	conn_listen();
-	if (loop_add(S.loop, S.wfd, LOOP_IN, PRIO_WATCHER, files_on_watcher, NULL) < 0) {
+	if (S.wfd >= 0 && loop_add(S.loop, S.wfd, LOOP_IN, PRIO_WATCHER, files_on_watcher, NULL) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));
 		exit(1);
 	}

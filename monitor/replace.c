@@ -8,6 +8,7 @@
 #include "debounce.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 void replace_init(struct replace *r, const struct replace_ops *ops, void *ctx, struct debounce *deb,
@@ -21,6 +22,50 @@ void replace_init(struct replace *r, const struct replace_ops *ops, void *ctx, s
 	r->delay_ns = delay_ns;
 	r->phase = REPLACE_IDLE;
 	r->resume_ckpt = -1;
+}
+
+void replace_free(struct replace *r)
+{
+	free(r->changed);
+	r->changed = NULL;
+	r->nchanged = r->capchanged = 0;
+}
+
+/* Room for n more changed files; -1 when out of memory. */
+static int replace_room(struct replace *r, int n)
+{
+	if (r->nchanged + n <= r->capchanged)
+		return 0;
+	int cap = r->capchanged ? r->capchanged : 64;
+	while (cap < r->nchanged + n)
+		cap *= 2;
+	int *p = realloc(r->changed, (size_t)cap * sizeof *p);
+	if (!p)
+		return -1;
+	r->changed = p;
+	r->capchanged = cap;
+	return 0;
+}
+
+int replace_add_changed(struct replace *r, int file)
+{
+	if (replace_room(r, 1) < 0)
+		return -1;
+	r->changed[r->nchanged++] = file;
+	return 0;
+}
+
+/* Takes the whole complete set of saves out of the debounce into r->changed: every file
+ * counts (a checkout of hundreds of files is one change). Out of memory, what did not
+ * fit stays in the debounce and makes a change of its own right after this one. */
+static void replace_take_complete(struct replace *r, int64_t now)
+{
+	int want = debounce_pending(r->deb);
+	if (want <= 0)
+		return;
+	if (replace_room(r, want) < 0 && replace_room(r, 1) < 0)
+		return;
+	r->nchanged += debounce_poll(r->deb, now, r->changed + r->nchanged, r->capchanged - r->nchanged);
 }
 
 /* Every victim is gone: resume from the checkpoint, or start again. */
@@ -118,10 +163,7 @@ void replace_timer(struct replace *r, int64_t now)
 	r->due = 0;
 	if (r->phase != REPLACE_IDLE)
 		return;
-	int files[REPLACE_MAX_CHANGED];
-	int n = debounce_poll(r->deb, now, files, REPLACE_MAX_CHANGED);
-	for (int k = 0; k < n && r->nchanged < REPLACE_MAX_CHANGED; k++)
-		r->changed[r->nchanged++] = files[k];
+	replace_take_complete(r, now);
 	if (r->nchanged)
 		replace_change(r, now);
 }

@@ -33,7 +33,6 @@ struct debounce;
 #define RESUME_WAIT_NS 5000000000ll /* a checkpoint told to resume answers within it */
 #define SETTLE_MAX_NS 50000000ll    /* a complete set waits at most so long for stragglers */
 #define SETTLE_RETRY_NS 1000000ll
-#define REPLACE_MAX_CHANGED 64
 
 enum replace_phase { REPLACE_IDLE, REPLACE_KILLING, REPLACE_RESUMING };
 
@@ -69,8 +68,8 @@ struct replace {
 	int64_t grace_ns, delay_ns;
 	enum replace_phase phase;
 	struct policy_decision dec;
-	int changed[REPLACE_MAX_CHANGED];
-	int nchanged;
+	int *changed; /* every file of the change, however many (grown as needed) */
+	int nchanged, capchanged;
 	int64_t kill_at;   /* KILLING: the next SIGKILL */
 	int resume_ckpt;   /* RESUMING: the checkpoint told to fork */
 	int64_t resume_by; /* RESUMING: restart if it has not answered by then */
@@ -82,6 +81,10 @@ struct replace {
 void replace_init(struct replace *r, const struct replace_ops *ops, void *ctx, struct debounce *deb,
 		  int64_t grace_ns, int64_t delay_ns);
 
+/* Releases what replace_init() and the changes allocated. */
+void replace_free(struct replace *r);
+/* Adds file to r->changed; -1 when out of memory. */
+int replace_add_changed(struct replace *r, int file);
 /* The changes in r->changed are complete: decide and begin (or wait for IDLE). */
 void replace_change(struct replace *r, int64_t now);
 /* At a turn's end: a change that waited for IDLE begins. */

@@ -132,11 +132,14 @@ struct file_table {
 	int64_t next_poll;
 	int any_hot;
 	int watch_limit_noted;
+	int no_watcher; /* no inotify instance: every file is polled */
 };
 extern struct file_table F;
 
 #define FILES_POLL_NS 250000000ll
 
+/* watcher_start() failed with err: say why, once, and poll every file from now on. */
+void files_without_watcher(int err);
 /* The file a watched name stands for, made and watched on first sight; -1: not watched. */
 int files_for(const char *named, int *verdict);
 const char *files_name(int id);
@@ -153,6 +156,11 @@ void files_poll(int64_t now);
 /* ---- spawn.c: the environment, starting the command ---------------------------------------- */
 void spawn_init(void);
 char **spawn_env(void);
+/* Appends to env (k entries, room for SPAWN_UNBUFFERED_MAX more and a NULL) the switches
+ * that make interpreters print unbuffered (PYTHONUNBUFFERED, PERL5OPT), those env does
+ * not set already (nor PERLIO, for Perl); returns the new count. */
+#define SPAWN_UNBUFFERED_MAX 2
+size_t spawn_add_unbuffered(char **env, size_t k);
 /* Starts the command from the beginning: fds (cwd, 0, 1, 2; NULL: ours), env (NULL: the
  * session's). Returns its pid, or -errno. */
 pid_t spawn_run(const int *fds, char **env);

@@ -43,6 +43,7 @@ static Suite *(*const system_suites[])(void) = {
 	completion_suite,
 	package_suite,
 	examples_suite,
+	real_tools_suite,
 };
 
 int main(int argc, char **argv)

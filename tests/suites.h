@@ -32,5 +32,6 @@ Suite *helper_suite(void);
 Suite *completion_suite(void);
 Suite *package_suite(void);
 Suite *examples_suite(void);
+Suite *real_tools_suite(void);
 
 #endif

@@ -95,14 +95,14 @@ int debounce_poll(struct debounce *d, int64_t now, int *files, int max)
 	int64_t at = debounce_deadline(d);
 	if (at < 0 || now < at)
 		return 0;
+	/* Only what is written is forgotten: the rest keeps its (past) deadline. */
 	int k = 0;
-	for (int i = 0; i < d->n;) {
+	for (int i = 0; i < d->n && k < max;) {
 		if (d->p[i].kind == DEB_GONE) {
 			i++;
 			continue;
 		}
-		if (k < max)
-			files[k++] = d->p[i].file;
+		files[k++] = d->p[i].file;
 		d->p[i] = d->p[--d->n];
 	}
 	return k;

@@ -36,8 +36,10 @@ void debounce_event(struct debounce *d, int file, enum deb_kind kind, int empty,
 /* When debounce_poll should next be called (absolute, same clock), or -1: never. */
 int64_t debounce_deadline(const struct debounce *d);
 
-/* If a set of saves is complete at now, writes its files (up to max), forgets them and
- * returns how many; else returns 0. */
+/* If a set of saves is complete at now, writes up to max of its files, forgets those and
+ * returns how many it wrote; else returns 0. Files of the set it had no room for stay
+ * complete: a call again at the same now returns them, so a caller with room for
+ * debounce_pending() files gets the whole set in one call, and none is ever lost. */
 int debounce_poll(struct debounce *d, int64_t now, int *files, int max);
 
 /* Time of the last event (any file), or 0. */

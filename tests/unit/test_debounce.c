@@ -119,6 +119,50 @@ START_TEST(test_edits_apart_fire_separately)
 }
 END_TEST
 
+/* A checkout rewrites hundreds of files at once: one set, every file of it. */
+START_TEST(test_a_set_of_150_files_fires_once_with_every_file)
+{
+	struct debounce *d = debounce_new(&cfg);
+	int f[200], seen[150] = {0};
+	for (int i = 0; i < 150; i++) {
+		debounce_event(d, i, DEB_GONE, 0, 10 * MS); /* unlink, then create anew */
+		debounce_event(d, i, DEB_WRITING, 0, 10 * MS + i * 10000);
+		debounce_event(d, i, DEB_DONE, 0, 10 * MS + i * 10000);
+	}
+	ck_assert_int_eq(debounce_pending(d), 150);
+	ck_assert_int_eq(debounce_poll(d, 14 * MS, f, 200), 0); /* the quiet window */
+	ck_assert_int_eq(debounce_poll(d, 20 * MS, f, 200), 150);
+	for (int k = 0; k < 150; k++) {
+		ck_assert(f[k] >= 0 && f[k] < 150);
+		ck_assert_int_eq(seen[f[k]]++, 0);
+	}
+	ck_assert_int_eq(debounce_pending(d), 0);
+	ck_assert_int_eq(debounce_deadline(d), -1);
+	debounce_free(d);
+}
+END_TEST
+
+/* Less room than the set: nothing is forgotten, the rest comes at the same time. */
+START_TEST(test_a_set_larger_than_the_room_keeps_the_rest)
+{
+	struct debounce *d = debounce_new(&cfg);
+	int f[64], seen[100] = {0}, total = 0;
+	for (int i = 0; i < 100; i++)
+		debounce_event(d, i, DEB_DONE, 0, 10 * MS);
+	debounce_event(d, 500, DEB_GONE, 0, 10 * MS); /* deleted: waits, never fires */
+	for (int round = 0; round < 3; round++) {
+		int n = debounce_poll(d, 15 * MS, f, 64);
+		for (int k = 0; k < n; k++)
+			ck_assert_int_eq(seen[f[k]]++, 0);
+		total += n;
+	}
+	ck_assert_int_eq(total, 100);
+	ck_assert_int_eq(debounce_pending(d), 1);
+	ck_assert_int_eq(debounce_deadline(d), -1);
+	debounce_free(d);
+}
+END_TEST
+
 Suite *debounce_suite(void)
 {
 	Suite *s = suite_create("debounce");
@@ -131,6 +175,8 @@ Suite *debounce_suite(void)
 	tcase_add_test(tc, test_emptied_file_fires_after_the_grace);
 	tcase_add_test(tc, test_writer_that_never_closes_fires_when_stale);
 	tcase_add_test(tc, test_edits_apart_fire_separately);
+	tcase_add_test(tc, test_a_set_of_150_files_fires_once_with_every_file);
+	tcase_add_test(tc, test_a_set_larger_than_the_room_keeps_the_rest);
 	suite_add_tcase(s, tc);
 	return s;
 }

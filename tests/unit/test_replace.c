@@ -33,12 +33,14 @@ struct fake {
 	int gone_ckpt;           /* this checkpoint has no connection any more (-1: none) */
 	int busy, saturated;
 	int settle_calls;
+	int last_n; /* files of the last change decided */
 };
 
 static int fake_decide(void *ctx, const int *files, int n, struct policy_decision *d)
 {
 	struct fake *f = ctx;
 	f->decides++;
+	f->last_n = n;
 	policy_decide(f->pol, files, n, d);
 	return d->action != POLICY_NONE;
 }
@@ -129,6 +131,7 @@ static void fake_free(struct fake *f)
 {
 	policy_free(f->pol);
 	debounce_free(f->deb);
+	replace_free(&f->r);
 }
 
 /* The clock moves to t; the timer runs if it is due. */
@@ -398,6 +401,29 @@ START_TEST(test_a_checkpoint_gone_before_its_resume_restarts_the_command)
 }
 END_TEST
 
+/* A checkout of 151 files (more than any fixed table): one change, every file in it, and
+ * one resume from before the earliest read among them. */
+START_TEST(test_a_change_of_151_files_is_one_resume_from_the_earliest_read)
+{
+	struct fake f;
+	fake_init(&f);
+	for (int i = 2; i <= 150; i++)
+		policy_read(f.pol, i);
+	for (int i = 150; i >= 0; i--)
+		debounce_event(f.deb, i, DEB_DONE, 0, f.now);
+	fake_until(&f, f.now + DELAY);
+	ck_assert_int_eq(f.decides, 1);
+	ck_assert_int_eq(f.last_n, 151);
+	fake_reap_all(&f);
+	ck_assert_int_eq(f.resumes, 1);
+	ck_assert_int_eq(f.resumed[0], 7);
+	ck_assert_int_eq(debounce_pending(f.deb), 0);
+	fake_until(&f, f.now + 10 * DELAY);
+	ck_assert_int_eq(f.decides, 1); /* nothing left over for a second change */
+	fake_free(&f);
+}
+END_TEST
+
 START_TEST(test_a_change_completed_while_replacing_begins_once_idle)
 {
 	struct fake f;
@@ -405,7 +431,7 @@ START_TEST(test_a_change_completed_while_replacing_begins_once_idle)
 	f.term_kills = 0;
 	fake_save(&f, 0);
 	fake_until(&f, f.now + DELAY);
-	f.r.changed[f.r.nchanged++] = 1;
+	ck_assert_int_eq(replace_add_changed(&f.r, 1), 0);
 	replace_change(&f.r, f.now);
 	replace_pending(&f.r, f.now);
 	ck_assert_int_eq(f.decides, 1); /* held until IDLE */
@@ -525,6 +551,7 @@ Suite *replace_suite(void)
 	tcase_add_test(tc, test_a_save_while_resuming_waits_for_the_new_run);
 	tcase_add_test(tc, test_a_checkpoint_gone_before_its_resume_restarts_the_command);
 	tcase_add_test(tc, test_a_change_completed_while_replacing_begins_once_idle);
+	tcase_add_test(tc, test_a_change_of_151_files_is_one_resume_from_the_earliest_read);
 	suite_add_tcase(s, tc);
 	TCase *st = tcase_create("settle rule");
 	tcase_add_test(st, test_a_complete_save_fires_at_the_quiet_window_when_nothing_is_on_its_way);
