@@ -76,6 +76,7 @@ static int match_class(int c, int cl)
 	case 'u': in = isupper(c); break;
 	case 'w': in = isalnum(c); break;
 	case 'x': in = isxdigit(c); break;
+	case 'z': in = c == 0; break;	/* deprecated in the manual, still in 5.4's lstrlib */
 	default: return cl == c;
 	}
 	in = in != 0;

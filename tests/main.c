@@ -18,6 +18,7 @@
 static Suite *(*const unit_suites[])(void) = {
 	filter_suite,
 	filter_lua_suite,
+	filter_budget_suite,
 	path_suite,
 	policy_suite,
 	debounce_suite,
@@ -43,6 +44,7 @@ static Suite *(*const system_suites[])(void) = {
 	completion_suite,
 	package_suite,
 	examples_suite,
+	events_file_suite,
 };
 
 int main(int argc, char **argv)
