@@ -24,7 +24,7 @@ enum match_result {
 /*
  * The budget forkmon uses: no sane pattern reaches it on a 4096-byte path (the costliest
  * ordinary shapes, '.*%.lua$' or '.-x$', take ~3 n^2/2 = 25M steps there), and it costs
- * at most ~0.3 s of one core. See README ("Patterns").
+ * at most ~0.3 s of one core. Figures: tests/unit/test_filter_budget.c; README, Usage.
  */
 #define MATCH_BUDGET 100000000UL
 

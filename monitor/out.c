@@ -95,7 +95,9 @@ void out_start(void)
  * The description is ours alone (a FIFO, a terminal), so non-blocking writes are fine. */
 static int out_events_try_open(void)
 {
-	int fd = open(ev.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+	/* once waiting for a FIFO's reader, never create a file in its place */
+	int create = ev.waiting ? 0 : O_CREAT | O_TRUNC;
+	int fd = open(ev.path, O_WRONLY | create | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return -1;
 	struct stat st;
