@@ -19,6 +19,7 @@ static Suite *(*const unit_suites[])(void) = {
 	filter_suite,
 	filter_lua_suite,
 	filter_budget_suite,
+	events_text_suite,
 	path_suite,
 	policy_suite,
 	debounce_suite,

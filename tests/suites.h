@@ -8,6 +8,7 @@
 Suite *filter_suite(void);
 Suite *filter_lua_suite(void);
 Suite *filter_budget_suite(void);
+Suite *events_text_suite(void);
 Suite *path_suite(void);
 Suite *policy_suite(void);
 Suite *debounce_suite(void);
