@@ -1,15 +1,18 @@
 /*
- * filters/filter.c — Lua patterns over paths: checked when added, matched by liblua5.4.
- * Runs in the monitor (see filter.h); the pattern text itself is analysed in pattern.c.
+ * filters/filter.c — Lua patterns over paths: checked when added (with liblua5.4's own
+ * words), matched with a bounded cost (match.c). Runs in the monitor and the helper (see
+ * filter.h); the pattern text itself is analysed in pattern.c.
  *
- * One lua_State per filter holds string.find and the patterns (as upvalues of a small
- * C closure), so a match is a few lua_pcall()s and never compiles a chunk. A pattern
- * pattern.c finds faulty is refused with Lua's own words, taken by running a reduced
- * pattern that reaches the fault at once.
+ * One lua_State per filter holds string.find, to ask Lua what it says of a pattern: a
+ * pattern pattern.c finds faulty is refused with Lua's own words, taken by running a
+ * reduced pattern that reaches the fault at once. A path is matched by Lua too, but
+ * only once match.c, which counts its steps, has finished that pattern on that path
+ * within the budget: liblua's string.find cannot be interrupted (see match.h).
  *
  * A filter is not thread-safe: one thread at a time.
  */
 #include "filter.h"
+#include "match.h"
 #include "pattern.h"
 
 #include <stdio.h>
@@ -24,27 +27,24 @@ struct pattern {
 	char *text;
 	size_t len;
 	struct filter_hint hint;
+	int told;		/* its "too costly" line was said */
 };
 
 struct filter {
 	lua_State *L;
 	int find_ref;		/* string.find, in the registry */
-	int pats_ref;		/* table of pattern strings, pats[i + 1] */
-	int matcher_ref;	/* match_all closure (upvalues: find, pats) */
 	struct pattern *pats;
 	int n, cap;
+	unsigned long budget;	/* steps per pattern and path */
+	int costly_verdict;	/* what a pattern that gives up counts as */
+	const char *role;	/* "pattern", "ignore pattern": how lines name one */
+	void (*say)(const char *line);
 };
 
 /* ---------------------------------------------------------------- Lua side */
 
 struct setup_job {
-	int find_ref, pats_ref, matcher_ref;
-};
-
-struct match_job {
-	struct filter *f;
-	const char *path;
-	size_t len;
+	int find_ref;
 };
 
 struct probe_job {
@@ -55,50 +55,13 @@ struct probe_job {
 	char msg[COMPLAINT_MAX];
 };
 
-struct store_job {
-	struct filter *f;
-	const char *const *texts;
-	const size_t *lens;
-	int count;
-};
-
-/* Upvalues: string.find, patterns. Argument: struct match_job. Returns a boolean. */
-static int filter_match_all(lua_State *L)
-{
-	struct match_job *job = lua_touserdata(L, 1);
-	struct filter *f = job->f;
-
-	lua_pushlstring(L, job->path, job->len);	/* index 2 */
-	for (int i = 0; i < f->n; i++) {
-		if (!pattern_hint_allows(&f->pats[i].hint, job->path, job->len))
-			continue;
-		lua_pushvalue(L, lua_upvalueindex(1));
-		lua_pushvalue(L, 2);
-		lua_rawgeti(L, lua_upvalueindex(2), i + 1);
-		/* a runtime error ("pattern too complex") is a miss for this pattern only */
-		if (lua_pcall(L, 2, 1, 0) == LUA_OK && !lua_isnil(L, -1)) {
-			lua_pushboolean(L, 1);
-			return 1;
-		}
-		lua_pop(L, 1);
-	}
-	lua_pushboolean(L, 0);
-	return 1;
-}
-
 static int filter_setup(lua_State *L)
 {
 	struct setup_job *job = lua_touserdata(L, 1);
 
 	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
 	lua_getfield(L, -1, "find");
-	lua_pushvalue(L, -1);
 	job->find_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_newtable(L);
-	lua_pushvalue(L, -1);
-	job->pats_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	lua_pushcclosure(L, filter_match_all, 2);
-	job->matcher_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
 
@@ -151,15 +114,22 @@ static int filter_probe(lua_State *L)
 	return 0;
 }
 
-static int filter_store(lua_State *L)
-{
-	struct store_job *job = lua_touserdata(L, 1);
+struct find_job {
+	int find_ref;
+	const char *pat, *path;
+	size_t plen, len;
+	int hit;
+};
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, job->f->pats_ref);
-	for (int k = 0; k < job->count; k++) {
-		lua_pushlstring(L, job->texts[k], job->lens[k]);
-		lua_rawseti(L, -2, job->f->n + k + 1);
-	}
+/* string.find(path, pattern) in protected mode: Lua's own verdict. */
+static int filter_find(lua_State *L)
+{
+	struct find_job *job = lua_touserdata(L, 1);
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, job->find_ref);
+	lua_pushlstring(L, job->path, job->len);
+	lua_pushlstring(L, job->pat, job->plen);
+	job->hit = lua_pcall(L, 2, 1, 0) == LUA_OK && !lua_isnil(L, -1);
 	return 0;
 }
 
@@ -235,8 +205,8 @@ struct filter *filter_new(void)
 		return NULL;
 	}
 	f->find_ref = job.find_ref;
-	f->pats_ref = job.pats_ref;
-	f->matcher_ref = job.matcher_ref;
+	f->budget = MATCH_BUDGET;
+	f->role = "pattern";
 	return f;
 }
 
@@ -326,18 +296,12 @@ static int filter_store_items(struct filter *f, const char **texts, const size_t
 			goto out;
 	if (filter_grow(f, cnt) < 0)
 		goto out;
-	if (cnt) {
-		struct store_job job = { f, texts, lens, (int)cnt };
-
-		/* entries past f->n left by a failure are harmless: f->n is the truth */
-		if (filter_run_protected(f->L, filter_store, &job) != LUA_OK)
-			goto out;
-	}
 	for (k = 0; k < cnt; k++) {
 		struct pattern *pt = &f->pats[f->n++];
 
 		pt->text = copies[k];
 		pt->len = lens[k];
+		pt->told = 0;
 		pattern_hint(pt->text, pt->len, &pt->hint);
 		copies[k] = NULL;
 	}
@@ -378,30 +342,97 @@ int filter_add(struct filter *f, const char *spec, char *err, size_t errlen)
 	return rc;
 }
 
+/* s (n bytes) for a one-line message: control bytes as \xHH, cut after max bytes. */
+static size_t filter_show(char *out, size_t cap, const char *s, size_t n, size_t max)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && i < max && k + 5 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			k += (size_t)snprintf(out + k, cap - k, "\\x%02x", c);
+		else
+			out[k++] = (char)c;
+	}
+	if (n > max && k + 4 < cap)
+		k += (size_t)snprintf(out + k, cap - k, "...");
+	out[k] = '\0';
+	return k;
+}
+
+/* The one line said the first time pattern pt gives up (rc: MATCH_COSTLY or _ERROR). */
+static void filter_tell(struct filter *f, struct pattern *pt, const char *path, size_t len, int rc)
+{
+	char pat[700], where[1400], line[2400];
+
+	pt->told = 1;
+	if (!f->say)
+		return;
+	filter_show(pat, sizeof pat, pt->text, pt->len, 160);
+	filter_show(where, sizeof where, path, len, 300);
+	if (rc == MATCH_COSTLY)
+		snprintf(line, sizeof line, "%s '%s' took too long on '%s' (over %lu steps); treated as %s", f->role,
+			 pat, where, f->budget, f->costly_verdict ? "matching" : "not matching");
+	else
+		snprintf(line, sizeof line, "%s '%s' is too complex for Lua on '%s'; treated as %s", f->role, pat,
+			 where, f->costly_verdict ? "matching" : "not matching");
+	f->say(line);
+}
+
+/* Lua's string.find on a pattern match.c has shown cheap. */
+static int filter_lua_find(struct filter *f, const struct pattern *pt, const char *path, size_t len)
+{
+	struct find_job job = {f->find_ref, pt->text, path, pt->len, len, 0};
+
+	filter_run_protected(f->L, filter_find, &job);
+	return job.hit;
+}
+
 int filter_match(struct filter *f, const char *path)
 {
-	struct match_job job;
-	lua_State *L;
-	int top, hit;
+	size_t len;
 
 	if (!f || !path || f->n == 0)
 		return 0;
-	job.f = f;
-	job.path = path;
-	job.len = strlen(path);
-	/* the hints are necessary conditions: when all say no, Lua is not asked */
-	hit = 0;
-	for (int i = 0; i < f->n && !hit; i++)
-		hit = pattern_hint_allows(&f->pats[i].hint, path, job.len);
-	if (!hit)
-		return 0;
-	L = f->L;
-	top = lua_gettop(L);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, f->matcher_ref);
-	lua_pushlightuserdata(L, &job);
-	hit = lua_pcall(L, 1, 1, 0) == LUA_OK && lua_toboolean(L, -1);
-	lua_settop(L, top);
-	return hit;
+	len = strlen(path);
+	/* the hints are necessary conditions: a pattern whose hint says no is not tried */
+	for (int i = 0; i < f->n; i++) {
+		struct pattern *pt = &f->pats[i];
+		int rc;
+
+		if (!pattern_hint_allows(&pt->hint, path, len))
+			continue;
+		/* match.c first, with a budget: it backtracks as Lua does, so a pattern it
+		 * finishes within the budget costs Lua as little, and the verdict is then
+		 * Lua's own (the two agree: tests/unit/test_filter_budget.c) */
+		rc = match_find(pt->text, pt->len, path, len, f->budget, NULL);
+		if (rc == MATCH_YES || rc == MATCH_NO) {
+			if (filter_lua_find(f, pt, path, len))
+				return 1;
+			continue;
+		}
+		if (!pt->told)
+			filter_tell(f, pt, path, len, rc);
+		if (f->costly_verdict)
+			return 1;
+	}
+	return 0;
+}
+
+void filter_on_costly(struct filter *f, int verdict, const char *role, void (*say)(const char *line))
+{
+	if (!f)
+		return;
+	f->costly_verdict = verdict != 0;
+	f->role = role ? role : "pattern";
+	f->say = say;
+}
+
+void filter_set_budget(struct filter *f, unsigned long steps)
+{
+	if (f)
+		f->budget = steps;
 }
 
 void filter_hint(const struct filter *f, int i, struct filter_hint *out)

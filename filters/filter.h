@@ -1,8 +1,9 @@
 /*
- * filters/filter.h — which paths forkmon watches: Lua patterns, evaluated by liblua5.4.
+ * filters/filter.h — which paths forkmon watches: Lua patterns, checked by liblua5.4 and
+ * matched with Lua's semantics at a bounded cost (match.h).
  *
- * Runs in the monitor only (never in the hook: Debian's liblua5.4 cannot be linked into
- * a shared object, and a hook linked to it crashes inside luajit).
+ * Runs in the monitor and the helper only (never in the hook: Debian's liblua5.4 cannot
+ * be linked into a shared object, and a hook linked to it crashes inside luajit).
  *
  * A filter is a list of Lua patterns. A path matches when string.find(path, pattern)
  * finds any of them (string.find semantics: unanchored unless the pattern says ^ or $).
@@ -38,8 +39,23 @@ int filter_add(struct filter *f, const char *spec, char *err, size_t errlen);
 /* Number of patterns added so far. */
 int filter_count(const struct filter *f);
 
-/* 1 when any pattern finds path, else 0. Never raises. */
+/*
+ * 1 when any pattern finds path, else 0. Never raises, never takes more than about
+ * budget steps per pattern (MATCH_BUDGET: ~0.3 s): a pattern that gives up on a path
+ * (too costly, or Lua's "pattern too complex") counts as the verdict filter_on_costly
+ * set (default: not matching), and the first time, say() hears one line about it.
+ */
 int filter_match(struct filter *f, const char *path);
+
+/*
+ * What a pattern that gives up counts as (verdict 0: not matching, 1: matching), how
+ * lines name one (role, e.g. "ignore pattern"; static text) and who hears them, once per
+ * pattern (say may be NULL: nobody). A line, without prefix or newline, e.g.
+ *   pattern 'a-a-b' took too long on '/tmp/aaaa' (over 100000000 steps); treated as not matching
+ */
+void filter_on_costly(struct filter *f, int verdict, const char *role, void (*say)(const char *line));
+/* Steps per pattern and path (default MATCH_BUDGET); for tests. */
+void filter_set_budget(struct filter *f, unsigned long steps);
 
 /* What a path must look like to possibly match pattern i (0 <= i < filter_count). */
 struct filter_hint {

@@ -12,6 +12,7 @@
 #include "session.h"
 
 #include "debounce.h"
+#include "events.h"
 #include "out.h"
 #include "peer.h"
 #include "policy.h"
@@ -73,9 +74,11 @@ void conn_send(int i, const void *m)
 
 static void conn_event_watch(int file, uint64_t seq, pid_t pid)
 {
-	if (out_events_enabled())
-		out_event("watch", json_pack("{s:s, s:I, s:i}", "path", F.v[file].named, "seq", (json_int_t)seq,
-					     "pid", (int)pid));
+	if (out_events_enabled()) {
+		json_t *f = json_pack("{s:I, s:i}", "seq", (json_int_t)seq, "pid", (int)pid);
+		events_set_text(f, "path", F.v[file].named, strlen(F.v[file].named));
+		out_event("watch", f);
+	}
 }
 
 static void conn_on_hello(int i, const struct fm_hello *m)
@@ -197,9 +200,12 @@ static void conn_on_pid(int i, const struct fm_pid *m)
 	if (m->h.type == FM_CKPT_PID) {
 		struct ckpt *ck = &K.v[k];
 		ck->pid = m->pid;
-		if (out_events_enabled())
-			out_event("checkpoint", json_pack("{s:s, s:I, s:i}", "path", F.v[ck->file].named, "seq",
-							  (json_int_t)ck->seq, "pid", (int)ck->pid));
+		if (out_events_enabled()) {
+			const char *path = F.v[ck->file].named;
+			json_t *f = json_pack("{s:I, s:i}", "seq", (json_int_t)ck->seq, "pid", (int)ck->pid);
+			events_set_text(f, "path", path, strlen(path));
+			out_event("checkpoint", f);
+		}
 		return;
 	}
 	/* FM_RESUMED */

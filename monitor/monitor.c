@@ -20,6 +20,7 @@
 #include "session.h"
 
 #include "debounce.h"
+#include "events.h"
 #include "filter.h"
 #include "inotify.h"
 #include "out.h"
@@ -155,6 +156,15 @@ static void mon_on_signal(struct loop *l, const struct signalfd_siginfo *si, voi
 	 * a SIGTERM read with this SIGCHLD ends the session first. */
 }
 
+/* The events FIFO had no reader: try again (out.c says when). */
+static int mon_events_timer = -1;
+
+static void mon_on_events_timer(struct loop *l, void *arg)
+{
+	S.dirty = 1;
+	out_events_retry();
+}
+
 static void mon_after_turn(struct loop *l, void *arg)
 {
 	if (!S.dirty)
@@ -167,6 +177,7 @@ static void mon_after_turn(struct loop *l, void *arg)
 	mon_out_watch();
 	/* every turn: a phase may have changed what the timer waits for */
 	loop_timer_at(l, S.timer, run_timer_at());
+	loop_timer_at(l, mon_events_timer, out_events_retry_at());
 	conn_turn_end();
 }
 
@@ -191,7 +202,8 @@ static void mon_loop_setup(void)
 	sigprocmask(SIG_SETMASK, NULL, &S.orig_mask);
 	S.loop = loop_new();
 	if (!S.loop || loop_signals(S.loop, &sigs, PRIO_SIGNAL, mon_on_signal, NULL) < 0 ||
-	    (S.timer = loop_timer_new(S.loop, PRIO_TIMER, run_on_timer, NULL)) < 0) {
+	    (S.timer = loop_timer_new(S.loop, PRIO_TIMER, run_on_timer, NULL)) < 0 ||
+	    (mon_events_timer = loop_timer_new(S.loop, PRIO_TIMER, mon_on_events_timer, NULL)) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));
 		if (S.o->first_run > 0)
 			kill(S.o->first_run, SIGKILL);
@@ -221,17 +233,28 @@ static void mon_first_run(void)
 	R.started = R.lineage_start = clock_ns();
 	R.stats.copies = S.o->serve_fd < 0;
 	if (out_events_enabled() && S.o->serve_fd < 0) {
-		json_t *argv = json_array();
-		for (char **a = S.o->argv; *a; a++)
-			json_array_append_new(argv, json_string(*a));
-		out_event("start", json_pack("{s:o, s:i, s:i}", "command", argv, "pid", (int)R.pid, "monitor",
-					     (int)S.self));
+		json_t *f = json_pack("{s:i, s:i}", "pid", (int)R.pid, "monitor", (int)S.self);
+		size_t n = 0;
+		while (S.o->argv[n])
+			n++;
+		events_set_texts(f, "command", (const char *const *)S.o->argv, n);
+		out_event("start", f);
 	}
+}
+
+/* A pattern too costly on a path (filters/match.h), said once per pattern. */
+static void mon_say_costly(const char *line)
+{
+	out_error("%s", line);
 }
 
 void monitor_run(struct monitor_opts *o)
 {
 	S.o = o;
+	/* Giving up on a path never gets it watched: a filter pattern counts as not
+	 * matching, an ignore pattern as matching (the path stays unwatched either way). */
+	filter_on_costly(o->filter, 0, "pattern", mon_say_costly);
+	filter_on_costly(o->ignore, 1, "ignore pattern", mon_say_costly);
 	S.self = getpid();
 	S.pgid = getpgrp();
 	R.pid = o->first_run;

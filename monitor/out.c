@@ -1,6 +1,7 @@
 /* monitor/out.c — the terminal and the event stream, never blocking (see out.h). */
 #include "out.h"
 
+#include "events.h"
 #include "loop.h"
 
 #include <errno.h>
@@ -35,6 +36,17 @@ enum { TERM_QUEUE_LIMIT = 64 * 1024 };
 static struct sink sinks[NSINKS] = {{.fd = 2}, {.fd = -1}};
 static int out_quiet, out_colour;
 static struct timespec out_t0;
+
+/* The events file: its name (for the lines that speak of it); whether it is a FIFO
+ * nobody reads yet (events wait in the queue; the open is tried again) and since when. */
+enum { EVENTS_RETRY_NS = 100000000 };
+static struct {
+	char *path;
+	int waiting;
+	int64_t next_try;
+} ev;
+
+static void out_error_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 double out_clock_ms(void)
 {
@@ -79,27 +91,83 @@ void out_start(void)
 	sinks[SINK_TERM].limit = TERM_QUEUE_LIMIT;
 }
 
-int out_events_open(const char *path)
+/* O_NONBLOCK even for the open: a FIFO without a reader would block it (ENXIO instead).
+ * The description is ours alone (a FIFO, a terminal), so non-blocking writes are fine. */
+static int out_events_try_open(void)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* once waiting for a FIFO's reader, never create a file in its place */
+	int create = ev.waiting ? 0 : O_CREAT | O_TRUNC;
+	int fd = open(ev.path, O_WRONLY | create | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return -1;
 	struct stat st;
-	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-		/* a FIFO or a terminal: it is ours alone, so non-blocking is fine */
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		sinks[SINK_EVENTS].mode = SINK_PRIVATE;
-	} else {
-		sinks[SINK_EVENTS].mode = SINK_DIRECT;
-	}
+	sinks[SINK_EVENTS].mode = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) ? SINK_PRIVATE : SINK_DIRECT;
 	sinks[SINK_EVENTS].fd = fd;
 	sinks[SINK_EVENTS].limit = 0;
 	return 0;
 }
 
+int out_events_open(const char *path)
+{
+	struct stat st;
+	free(ev.path);
+	if (!(ev.path = strdup(path)))
+		return -1;
+	if (out_events_try_open() == 0)
+		return 0;
+	int err = errno;
+	if (err != ENXIO || stat(path, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		errno = err;
+		return -1;
+	}
+	/* A FIFO nobody reads yet: the program runs; events wait for a reader. */
+	ev.waiting = 1;
+	ev.next_try = clock_ns() + EVENTS_RETRY_NS;
+	out_error_line("nobody reads the events FIFO '%s' yet; events wait until someone does", path);
+	return 0;
+}
+
 int out_events_enabled(void)
 {
-	return sinks[SINK_EVENTS].fd >= 0;
+	return sinks[SINK_EVENTS].fd >= 0 || ev.waiting;
+}
+
+int64_t out_events_retry_at(void)
+{
+	return ev.waiting ? ev.next_try : -1;
+}
+
+static void sink_pump(struct sink *s);
+
+/* The FIFO has a reader now? Then what waited is written (what it does not take yet
+ * stays queued for the loop). */
+static void out_events_reopen(void)
+{
+	if (out_events_try_open() < 0) {
+		ev.next_try = clock_ns() + EVENTS_RETRY_NS;
+		return;
+	}
+	ev.waiting = 0;
+	sink_pump(&sinks[SINK_EVENTS]);
+}
+
+void out_events_retry(void)
+{
+	if (ev.waiting && clock_ns() >= ev.next_try)
+		out_events_reopen();
+}
+
+/* A write to the events file failed: said once, and no more events are made. */
+static void out_events_failed(int err)
+{
+	struct sink *s = &sinks[SINK_EVENTS];
+	if (s->fd < 0)
+		return;
+	close(s->fd);
+	s->fd = -1;
+	s->len = 0;
+	out_error_line("cannot write events to '%s': %s; no more events are written", ev.path ? ev.path : "?",
+		       strerror(err));
 }
 
 /* Writes without blocking (but for SINK_DIRECT); returns bytes written or -1. */
@@ -139,6 +207,8 @@ static void sink_pump(struct sink *s)
 	while (s->len) {
 		ssize_t w = sink_try(s, s->buf, s->len);
 		if (w < 0) {
+			if (s == &sinks[SINK_EVENTS])
+				out_events_failed(errno);
 			s->len = 0; /* the reader is gone: nothing more to do */
 			return;
 		}
@@ -157,9 +227,15 @@ static void sink_pump(struct sink *s)
 	}
 }
 
-/* One whole line (or event): written now, queued, or (terminal, queue full) dropped. */
+/* One whole line (or event): written now, queued, or (terminal, queue full) dropped.
+ * The events file's first write error is said, and ends the events. */
 static void sink_line(struct sink *s, const char *p, size_t n)
 {
+	int events = s == &sinks[SINK_EVENTS];
+	if (events && ev.waiting) {
+		sink_queue(s, p, n);
+		return;
+	}
 	if (s->fd < 0)
 		return;
 	if (s->mode == SINK_DIRECT) {
@@ -167,14 +243,19 @@ static void sink_line(struct sink *s, const char *p, size_t n)
 			ssize_t w = write(s->fd, p + off, n - off);
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w <= 0)
+			if (w <= 0) {
+				if (events)
+					out_events_failed(w < 0 ? errno : EIO);
 				return;
+			}
 			off += (size_t)w;
 		}
 		return;
 	}
 	if (s->len == 0) {
 		ssize_t w = sink_try(s, p, n);
+		if (w < 0 && events)
+			out_events_failed(errno);
 		if (w < 0 || (size_t)w == n)
 			return;
 		p += w;
@@ -230,29 +311,24 @@ void out_error(const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	out_error_line("%s", msg);
-	if (sinks[SINK_EVENTS].fd >= 0)
-		out_event("error", json_pack("{s:s}", "message", msg));
+	if (out_events_enabled()) {
+		json_t *f = json_object();
+		events_set_text(f, "message", msg, strlen(msg));
+		out_event("error", f);
+	}
 }
 
 void out_event(const char *name, json_t *fields)
 {
-	if (sinks[SINK_EVENTS].fd < 0) {
+	if (!out_events_enabled()) {
 		json_decref(fields);
 		return;
 	}
-	json_t *o = json_object();
-	json_object_set_new(o, "event", json_string(name));
-	json_object_set_new(o, "time", json_real((double)(long long)(out_clock_ms() * 1000) / 1000));
-	if (fields)
-		json_object_update(o, fields);
-	json_decref(fields);
-	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(o);
+	size_t n;
+	char *s = events_line(name, out_clock_ms(), fields, &n);
 	if (!s)
 		return;
-	size_t n = strlen(s);
-	s[n] = '\n'; /* json_dumps' terminator becomes the line's end */
-	sink_line(&sinks[SINK_EVENTS], s, n + 1);
+	sink_line(&sinks[SINK_EVENTS], s, n);
 	free(s);
 }
 
@@ -269,7 +345,7 @@ int out_pending(int *fds, int *ids, int max)
 {
 	int k = 0;
 	for (int i = 0; i < NSINKS && k < max; i++)
-		if (sinks[i].len) {
+		if (sinks[i].len && sinks[i].fd >= 0) {
 			fds[k] = sinks[i].fd;
 			ids[k++] = i;
 		}
@@ -303,7 +379,7 @@ static void out_drain_check(struct loop *l, void *arg)
 }
 
 /* A loop of its own: the session's loop is gone by now, and this one lives only here. */
-void out_drain(int timeout_ms)
+static void out_drain_loop(int timeout_ms)
 {
 	int fds[NSINKS], ids[NSINKS], watched = 0;
 	int n = out_pending(fds, ids, NSINKS);
@@ -320,4 +396,34 @@ void out_drain(int timeout_ms)
 		loop_run(l);
 	}
 	loop_free(l);
+}
+
+/* Events queued and never to be written, said once (why: the end of the line). */
+static void out_events_lost(const char *why)
+{
+	struct sink *s = &sinks[SINK_EVENTS];
+	size_t lines = 0;
+	for (size_t i = 0; i < s->len; i++)
+		lines += s->buf[i] == '\n';
+	if (s->len && s->buf[s->len - 1] != '\n')
+		lines++; /* a line begun */
+	if (s->len)
+		out_error_line("%zu event%s not written to '%s': %s", lines, lines == 1 ? " was" : "s were",
+			       ev.path ? ev.path : "?", why);
+	s->len = 0;
+}
+
+void out_drain(int timeout_ms)
+{
+	if (ev.waiting) {
+		out_events_reopen();
+		if (ev.waiting) {
+			ev.waiting = 0;
+			out_events_lost("nobody opened the FIFO for reading");
+		}
+	}
+	out_drain_loop(timeout_ms);
+	if (sinks[SINK_EVENTS].len && sinks[SINK_EVENTS].fd >= 0) {
+		out_events_lost("its reader did not take them in time");
+	}
 }

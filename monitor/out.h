@@ -12,6 +12,13 @@
  * arrives, in order). O_NONBLOCK is never set on a descriptor shared with the program:
  * the terminal is written through a private re-open of /proc/self/fd/2 (pipes,
  * terminals) or with send(MSG_DONTWAIT) (sockets); regular files never block.
+ *
+ * The events file never blocks or stops the session either: it is opened non-blocking,
+ * so a FIFO nobody reads yet does not hang the start (one line says so; events wait in
+ * the queue and the open is tried again every 100 ms until a reader comes; at the end,
+ * one line counts the events nobody took). The first write error (a full disk,
+ * /dev/full, a reader gone) is said in one line; no more events are written and the
+ * session goes on.
  */
 #ifndef FORKMON_OUT_H
 #define FORKMON_OUT_H
@@ -24,8 +31,12 @@
 void out_init(int quiet);
 /* Sets up non-blocking writing of the terminal sink. */
 void out_start(void);
-/* Opens the event stream (truncated). Returns 0, or -1 with errno. */
+/* Opens the event stream (truncated). Returns 0 (a FIFO without a reader: waiting for
+ * one), or -1 with errno. */
 int out_events_open(const char *path);
+/* A FIFO waiting for a reader: when (clock_ns) to try again, else -1; and the try. */
+int64_t out_events_retry_at(void);
+void out_events_retry(void);
 
 void out_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -11,6 +11,7 @@
 
 #include "debounce.h"
 #include "inotify.h"
+#include "events.h"
 #include "out.h"
 #include "policy.h"
 #include "serve.h"
@@ -112,10 +113,14 @@ static void run_announce(const int *files, int n, const struct policy_decision *
 	if (n > 1)
 		snprintf(others, sizeof others, " (and %d more)", n - 1);
 	if (out_events_enabled()) {
-		json_t *paths = json_array();
-		for (int k = 0; k < n; k++)
-			json_array_append_new(paths, json_string(files_name(files[k])));
-		out_event("change", json_pack("{s:o}", "paths", paths));
+		const char **paths = malloc(((size_t)n + 1) * sizeof *paths);
+		json_t *f = json_object();
+		for (int k = 0; paths && k < n; k++)
+			paths[k] = files_name(files[k]);
+		if (paths)
+			events_set_texts(f, "paths", paths, (size_t)n);
+		free(paths);
+		out_event("change", f);
 	}
 	if (d->action == POLICY_RESUME) {
 		int from = K.v[d->ckpt].file;
@@ -123,16 +128,21 @@ static void run_announce(const int *files, int n, const struct policy_decision *
 			out_status("file '%s'%s changed, resuming from it", what, others);
 		else
 			out_status("file '%s'%s changed, resuming from '%s'", what, others, files_name(from));
-		if (out_events_enabled())
-			out_event("resume", json_pack("{s:s, s:I, s:s}", "path", files_name(from), "seq",
-						      (json_int_t)d->seq, "changed", what));
+		if (out_events_enabled()) {
+			json_t *f = json_pack("{s:I}", "seq", (json_int_t)d->seq);
+			events_set_text(f, "path", files_name(from), strlen(files_name(from)));
+			events_set_text(f, "changed", what, strlen(what));
+			out_event("resume", f);
+		}
 		return;
 	}
 	out_status("file '%s'%s changed, restarting", what, others);
 	if (out_events_enabled()) {
 		char why[PATH_MAX + 64];
 		snprintf(why, sizeof why, "no checkpoint before the first read of '%s'", what);
-		out_event("restart", json_pack("{s:s}", "reason", why));
+		json_t *f = json_object();
+		events_set_text(f, "reason", why, strlen(why));
+		out_event("restart", f);
 	}
 }
 

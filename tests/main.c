@@ -18,6 +18,8 @@
 static Suite *(*const unit_suites[])(void) = {
 	filter_suite,
 	filter_lua_suite,
+	filter_budget_suite,
+	events_text_suite,
 	path_suite,
 	policy_suite,
 	debounce_suite,
@@ -44,6 +46,7 @@ static Suite *(*const system_suites[])(void) = {
 	package_suite,
 	examples_suite,
 	real_tools_suite,
+	events_file_suite,
 };
 
 int main(int argc, char **argv)

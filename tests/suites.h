@@ -7,6 +7,8 @@
 /* unit */
 Suite *filter_suite(void);
 Suite *filter_lua_suite(void);
+Suite *filter_budget_suite(void);
+Suite *events_text_suite(void);
 Suite *path_suite(void);
 Suite *policy_suite(void);
 Suite *debounce_suite(void);
@@ -33,5 +35,6 @@ Suite *completion_suite(void);
 Suite *package_suite(void);
 Suite *examples_suite(void);
 Suite *real_tools_suite(void);
+Suite *events_file_suite(void);
 
 #endif
