@@ -223,6 +223,10 @@ FUZZ_SRC_path := common/path.c
 FUZZ_SRC_hints := filters/filter.c filters/pattern.c hook/candidate.c common/path.c
 FUZZ_SRC_filter := filters/filter.c filters/pattern.c
 FUZZ_SRC_events := monitor/out.c common/loop.c
+# Longest input (-max_len): Lua's matching costs grow fast with the subject's length.
+FUZZ_LEN_filter := 512
+FUZZ_LEN_hints := 512
+fuzz_len = $(or $(FUZZ_LEN_$(1)),4096)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -g -O1 $(FUZZ_SAN)
 FUZZ_INC := $(INC_tests) -Itests/fuzz
@@ -231,6 +235,7 @@ FUZZ_BIN := $(addprefix $(B)/fuzz/bin/,$(FUZZ_NAMES))
 FUZZ_REPLAY := $(addprefix $(B)/fuzz/replay/,$(FUZZ_NAMES))
 FUZZ_HDR := $(HEADERS) $(wildcard tests/fuzz/*.h)
 
+.PRECIOUS: $(B)/fuzz/obj/%.o
 $(B)/fuzz/obj/%.o: %.c $(FUZZ_HDR) | $(PKG_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(DEFS) $(INC_$(call folder,$<)) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -c -o $@ $<
@@ -251,11 +256,12 @@ tests: $(FUZZ_REPLAY)
 # One target at a time (the machine is shared): its log in $(B)/fuzz/log/NAME.log, one
 # summary line each.
 fuzz: $(FUZZ_BIN)
-	@for t in $(FUZZ_NAMES); do \
-		mkdir -p $(B)/fuzz/work/$$t $(B)/fuzz/crash/$$t $(B)/fuzz/log; \
+	@for tl in $(foreach t,$(FUZZ_NAMES),$(t):$(call fuzz_len,$(t))); do \
+		t=$${tl%%:*}; len=$${tl#*:}; \
+		mkdir -p $(B)/fuzz/work/$$t $(B)/fuzz/crash/$$t $(B)/fuzz/log; rm -f $(B)/fuzz/crash/$$t/*; \
 		if [ -n "$(FUZZ_TIME)" ]; then lim="-max_total_time=$(FUZZ_TIME)"; else lim="-runs=$(FUZZ_RUNS)"; fi; \
 		start=$$(date +%s%N); \
-		$(B)/fuzz/bin/$$t $$lim -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		$(B)/fuzz/bin/$$t $$lim -max_len=$$len -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 			-artifact_prefix=$(B)/fuzz/crash/$$t/ $(FUZZ_ARGS) $(B)/fuzz/work/$$t \
 			tests/fuzz/corpus/$$t $$(test -d tests/fuzz/regress/$$t && echo tests/fuzz/regress/$$t) \
 			>$(B)/fuzz/log/$$t.log 2>&1; rc=$$?; \

@@ -43,6 +43,8 @@ static Suite *(*const system_suites[])(void) = {
 	completion_suite,
 	package_suite,
 	examples_suite,
+	fuzz_replay_suite,
+	helper_requests_suite,
 };
 
 int main(int argc, char **argv)

@@ -32,5 +32,7 @@ Suite *helper_suite(void);
 Suite *completion_suite(void);
 Suite *package_suite(void);
 Suite *examples_suite(void);
+Suite *fuzz_replay_suite(void);
+Suite *helper_requests_suite(void);
 
 #endif
