@@ -223,6 +223,7 @@ FUZZ_SRC_path := common/path.c
 FUZZ_SRC_hints := filters/filter.c filters/pattern.c hook/candidate.c common/path.c
 FUZZ_SRC_filter := filters/filter.c filters/pattern.c
 FUZZ_SRC_events := monitor/out.c common/loop.c
+FUZZ_SRC_conn := $(filter-out monitor/main.c,$(MON_SRC))
 # Longest input (-max_len): Lua's matching costs grow fast with the subject's length.
 FUZZ_LEN_filter := 512
 FUZZ_LEN_hints := 512
@@ -235,7 +236,7 @@ FUZZ_BIN := $(addprefix $(B)/fuzz/bin/,$(FUZZ_NAMES))
 FUZZ_REPLAY := $(addprefix $(B)/fuzz/replay/,$(FUZZ_NAMES))
 FUZZ_HDR := $(HEADERS) $(wildcard tests/fuzz/*.h)
 
-.PRECIOUS: $(B)/fuzz/obj/%.o
+.PRECIOUS: $(B)/fuzz/obj/%.o $(B)/obj/hook/candidate.o
 $(B)/fuzz/obj/%.o: %.c $(FUZZ_HDR) | $(PKG_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(DEFS) $(INC_$(call folder,$<)) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -c -o $@ $<

@@ -132,7 +132,7 @@ def read_paths(msgs):
     out = []
     for m in msgs:
         if m[3] in (READ, READ_AGAIN):
-            out.append(m[48:].split(b'\0')[0])
+            out.append(m[56:].split(b'\0')[0])
     return out
 
 
@@ -155,8 +155,25 @@ def pattern_seeds(msgs):
     keep('events', b'/tmp/a\nb.lua\0/tmp/\x7f\x01.lua')
 
 
+def conn_seeds(msgs):
+    """One process's conversation, its reads of the one file fuzz_conn.c watches."""
+    def rec(m):
+        return bytes([1]) + struct.pack('<H', len(m)) + m
+    hello = [m for m in msgs if m[3] == HELLO][:1]
+    reads = []
+    for m in msgs:
+        if m[3] in (READ, READ_AGAIN):
+            path = b'/tmp/forkmon-fuzz-conn/mod.lua\0'
+            reads.append(m[:4] + struct.pack('<I', 56 + len(path)) + m[8:56] + path)
+    note = header(6, 16) + struct.pack('<ii', 2, 0)
+    keep('conn', b''.join(rec(m) for m in hello + reads[:3]))
+    keep('conn', b''.join(rec(m) for m in hello + reads[-2:] + [note]))
+    keep('conn', b''.join(rec(m) for m in hello + [header(7, 16) + struct.pack('<Q', 1)]))
+
+
 if __name__ == '__main__':
     request_seeds()
     msgs = hook_messages()
     peer_seeds(msgs)
     pattern_seeds(msgs)
+    conn_seeds(msgs)
