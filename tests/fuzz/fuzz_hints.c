@@ -9,7 +9,8 @@
  * rejected by design ("x/..", "x/").
  *
  * Input: the spec, a NUL, the directory opened from (made absolute), a NUL, the name
- * opened (the rest).
+ * opened (the rest). An empty name: one made to match the spec's first item
+ * (fuzz_lua_sample, the directory's bytes as its choices).
  */
 #include "filter.h"
 #include "fuzz_lua.h"
@@ -74,9 +75,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(in);
 		return 0;
 	}
-	char *rel = dir + strlen(dir) + 1;
+	char *rel = dir + strlen(dir) + 1, sample[1024];
 	if (rel > in + size)
 		rel = in + size + 1; /* "" */
+	if (!*rel) {
+		size_t slen = strlen(spec), pos = 0;
+		size_t len = pattern_next_item(spec, slen, &pos);
+		fuzz_lua_sample(spec, len, (const uint8_t *)dir, strlen(dir), sample, sizeof sample);
+		rel = sample;
+	}
 	struct filter *f = filter_new();
 	FUZZ_CHECK(f != NULL);
 	char err[512], base[FM_PATH_MAX], abs[FM_PATH_MAX];

@@ -72,4 +72,55 @@ static inline int fuzz_lua_costly(const char *pat, size_t len, size_t plen)
 	return cost > FUZZ_LUA_BUDGET;
 }
 
+/*
+ * A subject likely to match pat (a random one rarely does, and a filter's shortcuts only
+ * matter for those that do): its literals in order, a quantified item repeated as the
+ * choices say (so many bytes, cycled), '.' and classes as a byte they take. Anchors,
+ * captures and what it does not know are left out. Returns the length written.
+ */
+static inline size_t fuzz_lua_sample(const char *pat, size_t len, const uint8_t *ch, size_t nch, char *out,
+				     size_t cap)
+{
+	static const char cls[] = "adlpsuwx";
+	static const char cls_byte[] = "a0a.\tAa0";
+	size_t k = 0, c = 0, i = (len && pat[0] == '^') ? 1 : 0;
+	while (i < len && k + 4 < cap) {
+		char b;
+		size_t step = 1;
+		if (pat[i] == '(' || pat[i] == ')' || (pat[i] == '$' && i + 1 == len)) {
+			i++;
+			continue;
+		}
+		if (pat[i] == '%' && i + 1 < len) {
+			const char *x = strchr(cls, pat[i + 1]);
+			b = x ? cls_byte[x - cls] : pat[i + 1];
+			if (b == '\\')
+				b = ' ';
+			step = 2;
+		} else if (pat[i] == '[') {
+			size_t j = i + 1 + (i + 1 < len && pat[i + 1] == '^');
+			b = j < len && pat[j] != '%' ? pat[j] : 'a';
+			if (pat[i + 1] == '^')
+				b = b == 'a' ? 'b' : 'a';
+			while (j < len && pat[j] != ']')
+				j++;
+			step = j + 1 - i;
+		} else {
+			b = pat[i] == '.' ? 'a' : pat[i];
+		}
+		i += step;
+		int lo = 1, hi = 1;
+		if (i < len && strchr("*+-?", pat[i])) {
+			lo = pat[i] == '+' ? 1 : 0;
+			hi = pat[i] == '?' ? 1 : 3;
+			i++;
+		}
+		int n = lo + (nch ? ch[c++ % nch] % (hi - lo + 1) : 0);
+		for (int r = 0; r < n && k + 1 < cap; r++)
+			out[k++] = b;
+	}
+	out[k] = '\0';
+	return k;
+}
+
 #endif
