@@ -209,7 +209,8 @@ clean:
 #                          of tests/fuzz/corpus/NAME and tests/fuzz/regress/NAME; `make
 #                          check` runs it (suite fuzz_replay)
 # `make fuzz` runs each target for FUZZ_RUNS executions (default 1M), or FUZZ_TIME
-# seconds each when that is set (CI's smoke run: make fuzz FUZZ_TIME=10). New inputs go
+# seconds each when that is set (CI's smoke run: make fuzz FUZZ_TIME=10); FUZZ_NAMES="a b"
+# runs only those targets, FUZZ_ARGS adds libFuzzer options. New inputs go
 # to $(B)/fuzz/work/NAME; an input that breaks a target is copied to
 # tests/fuzz/regress/NAME/ (commit it with the fix) and make fails.
 FUZZ_CC ?= clang
