@@ -200,3 +200,83 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all deps tests check check-unit demo bench install uninstall deb clean
+
+# ---- fuzz
+# libFuzzer targets for every decoder of input forkmon does not control (tests/fuzz/):
+# tests/fuzz/fuzz_NAME.c and the sources FUZZ_SRC_NAME it exercises. Each is built twice:
+#   $(B)/fuzz/bin/NAME     clang, libFuzzer + ASan + UBSan, its objects in $(B)/fuzz/obj/
+#   $(B)/fuzz/replay/NAME  gcc with tests/fuzz/replay.c (no libFuzzer): feeds it every file
+#                          of tests/fuzz/corpus/NAME and tests/fuzz/regress/NAME; `make
+#                          check` runs it (suite fuzz_replay)
+# `make fuzz` runs each target for FUZZ_RUNS executions (default 1M), or FUZZ_TIME
+# seconds each when that is set (CI's smoke run: make fuzz FUZZ_TIME=10); FUZZ_NAMES="a b"
+# runs only those targets, FUZZ_ARGS adds libFuzzer options. New inputs go
+# to $(B)/fuzz/work/NAME; an input that breaks a target is copied to
+# tests/fuzz/regress/NAME/ (commit it with the fix) and make fails.
+FUZZ_CC ?= clang
+FUZZ_RUNS ?= 1000000
+FUZZ_TIME ?=
+FUZZ_ARGS ?=
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRC_request := helper/wire.c common/peer.c
+FUZZ_SRC_peer := common/peer.c
+FUZZ_SRC_path := common/path.c
+FUZZ_SRC_hints := $(wildcard filters/*.c) hook/candidate.c common/path.c
+FUZZ_SRC_filter := $(wildcard filters/*.c)
+FUZZ_SRC_events := monitor/out.c monitor/events.c common/loop.c
+FUZZ_SRC_conn := $(filter-out monitor/main.c,$(MON_SRC))
+# Longest input (-max_len): Lua's matching costs grow fast with the subject's length.
+FUZZ_LEN_filter := 512
+FUZZ_LEN_hints := 512
+fuzz_len = $(or $(FUZZ_LEN_$(1)),4096)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -g -O1 $(FUZZ_SAN)
+FUZZ_INC := $(INC_tests) -Itests/fuzz
+fuzz_obj = $(patsubst %.c,$(B)/fuzz/obj/%.o,$(1))
+FUZZ_BIN := $(addprefix $(B)/fuzz/bin/,$(FUZZ_NAMES))
+FUZZ_REPLAY := $(addprefix $(B)/fuzz/replay/,$(FUZZ_NAMES))
+FUZZ_HDR := $(HEADERS) $(wildcard tests/fuzz/*.h)
+
+.PRECIOUS: $(B)/fuzz/obj/%.o $(B)/obj/hook/candidate.o
+$(B)/fuzz/obj/%.o: %.c $(FUZZ_HDR) | $(PKG_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(DEFS) $(INC_$(call folder,$<)) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -c -o $@ $<
+
+.SECONDEXPANSION:
+$(B)/fuzz/bin/%: tests/fuzz/fuzz_%.c $$(call fuzz_obj,$$(FUZZ_SRC_$$*)) $(FUZZ_HDR) | $(PKG_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(DEFS) $(FUZZ_INC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(LIB_CFLAGS) -o $@ $< \
+		$(call fuzz_obj,$(FUZZ_SRC_$*)) $(MON_LIBS)
+
+$(B)/fuzz/replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $$(call obj,$$(FUZZ_SRC_$$*)) $(FUZZ_HDR) | $(PKG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(DEFS) $(FUZZ_INC) $(CFLAGS) $(WARN) $(LIB_CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
+		$(call obj,$(FUZZ_SRC_$*)) $(MON_LIBS)
+
+tests: $(FUZZ_REPLAY)
+
+# One target at a time (the machine is shared): its log in $(B)/fuzz/log/NAME.log, one
+# summary line each.
+fuzz: $(FUZZ_BIN)
+	@for tl in $(foreach t,$(FUZZ_NAMES),$(t):$(call fuzz_len,$(t))); do \
+		t=$${tl%%:*}; len=$${tl#*:}; \
+		mkdir -p $(B)/fuzz/work/$$t $(B)/fuzz/crash/$$t $(B)/fuzz/log; rm -f $(B)/fuzz/crash/$$t/*; \
+		if [ -n "$(FUZZ_TIME)" ]; then lim="-max_total_time=$(FUZZ_TIME)"; else lim="-runs=$(FUZZ_RUNS)"; fi; \
+		start=$$(date +%s%N); \
+		$(B)/fuzz/bin/$$t $$lim -max_len=$$len -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=$(B)/fuzz/crash/$$t/ $(FUZZ_ARGS) $(B)/fuzz/work/$$t \
+			tests/fuzz/corpus/$$t $$(test -d tests/fuzz/regress/$$t && echo tests/fuzz/regress/$$t) \
+			>$(B)/fuzz/log/$$t.log 2>&1; rc=$$?; \
+		end=$$(date +%s%N); \
+		runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(B)/fuzz/log/$$t.log); \
+		printf 'fuzz %-8s %10s executions in %6.1f s\n' $$t "$$runs" $$(awk "BEGIN{print ($$end - $$start) / 1e9}"); \
+		if [ $$rc -ne 0 ]; then \
+			mkdir -p tests/fuzz/regress/$$t; \
+			for c in $(B)/fuzz/crash/$$t/*; do [ -f "$$c" ] && cp "$$c" tests/fuzz/regress/$$t/; done; \
+			grep -m3 -E 'ERROR|property broken|runtime error' $(B)/fuzz/log/$$t.log >&2; \
+			echo "forkmon: fuzz target $$t failed (log: $(B)/fuzz/log/$$t.log); its input is kept in tests/fuzz/regress/$$t/" >&2; \
+			exit 1; \
+		fi; \
+	done
+
+.PHONY: fuzz

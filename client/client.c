@@ -178,7 +178,9 @@ static int client_connect_or_start(struct loop *l, const char *sock)
 	return client_connect(sock);
 }
 
-static int client_send_request(int s, char **argv)
+/* The request for argv and our environment, or NULL (then the command runs here): one
+ * too large for the helper (forkmon_proto.h's limits) is said, in one line. */
+static struct fm_helper_run *client_request(char **argv)
 {
 	size_t len = offsetof(struct fm_helper_run, data);
 	uint32_t argc = 0, envc = 0;
@@ -186,11 +188,21 @@ static int client_send_request(int s, char **argv)
 		len += strlen(*a) + 1;
 	for (char **e = environ; e && *e; e++, envc++)
 		len += strlen(*e) + 1;
+	char what[96] = "";
 	if (len > FM_MSG_MAX - 1)
-		return -1;
+		snprintf(what, sizeof what, "%zu bytes, at most %d", len, FM_MSG_MAX - 1);
+	else if (argc > FM_HELPER_MAX_ARGS)
+		snprintf(what, sizeof what, "%u arguments, at most %d", argc, FM_HELPER_MAX_ARGS);
+	else if (envc > FM_HELPER_MAX_ENV)
+		snprintf(what, sizeof what, "%u environment strings, at most %d", envc, FM_HELPER_MAX_ENV);
+	if (what[0]) {
+		client_say("the command and its environment are too large for the helper (%s); running it "
+			   "directly", what, "");
+		return NULL;
+	}
 	struct fm_helper_run *m = malloc(len);
 	if (!m)
-		return -1;
+		return NULL;
 	fm_init(&m->h, FM_HELPER_RUN, (uint32_t)len);
 	m->argc = argc;
 	m->envc = envc;
@@ -199,14 +211,16 @@ static int client_send_request(int s, char **argv)
 		p = stpcpy(p, *a) + 1;
 	for (char **e = environ; e && *e; e++)
 		p = stpcpy(p, *e) + 1;
+	return m;
+}
+
+static int client_send_request(int s, const struct fm_helper_run *m)
+{
 	int fds[4] = {open(".", O_PATH | O_DIRECTORY | O_CLOEXEC), 0, 1, 2};
-	if (fds[0] < 0) {
-		free(m);
+	if (fds[0] < 0)
 		return -1;
-	}
 	int r = peer_send(s, m, fds, 4, 0);
 	close(fds[0]);
-	free(m);
 	return r;
 }
 
@@ -275,17 +289,19 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 		sigaddset(&sigs, fwd[i]);
 	/* blocked from here: a signal during the start-up goes to the command */
 	sigprocmask(SIG_BLOCK, &sigs, &old);
-	struct loop *l = loop_new();
+	struct fm_helper_run *req = client_request(cmd);
+	struct loop *l = req ? loop_new() : NULL;
 	int s = l ? client_connect_or_start(l, sock) : -1;
 	/* the request goes last: once it is sent, the command runs there, never here too
 	 * (without a signalfd, signals stay blocked: the command still runs) */
 	client.sock = s;
 	if (s >= 0)
 		loop_signals(l, &sigs, 0, client_on_signal, NULL);
-	if (s < 0 || loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || client_send_request(s, cmd) < 0) {
+	if (s < 0 || loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || client_send_request(s, req) < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		client_run_directly(cmd, exe);
 	}
+	free(req);
 	int how = loop_run(l);
 	if (how == CLIENT_EXITED)
 		return client_exit_like(client.status);

@@ -6,12 +6,14 @@
  * A client sends its HELPER_RUN at once; one that sends nothing within 2 s is dropped
  * by a timer, and meanwhile every other client is served: nothing here blocks. A
  * request refused gets one error line in the helper's log and a HELPER_ERROR, on which
- * the client runs the command itself.
+ * the client runs the command itself: so does one whose counts or lengths do not match
+ * the bytes that came, or exceed forkmon_proto.h's limits (wire.c checks them).
  */
 #include "daemon.h"
 #include "loop.h"
 #include "out.h"
 #include "peer.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,8 +21,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-enum { REQUEST_MAX_ARGS = 4096 };
 
 /* Arms the drop timer for the earliest deadline. */
 static void request_rearm(void)
@@ -49,6 +49,7 @@ static int request_check(const char *buf, ssize_t n, int nfds, char **argv, cons
 			 size_t whylen)
 {
 	const struct fm_helper_run *m = (const void *)buf;
+	struct wire_run r;
 	if (n == PEER_VERSION) {
 		snprintf(why, whylen, "client version %d, helper version %d", m->h.version, FM_VERSION);
 		return -1;
@@ -57,27 +58,17 @@ static int request_check(const char *buf, ssize_t n, int nfds, char **argv, cons
 		snprintf(why, whylen, "malformed request (%s)", peer_why(n));
 		return -1;
 	}
-	if (m->h.type != FM_HELPER_RUN || nfds != 4 || m->argc == 0 || m->argc > REQUEST_MAX_ARGS) {
+	if (nfds != 4) {
 		snprintf(why, whylen, "malformed request (type %d, %d descriptors)", m->h.type, nfds);
 		return -1;
 	}
-	/* peer_recv() saw the data end in a NUL: strlen stays inside */
-	const char *p = m->data, *end = buf + n;
-	for (uint32_t i = 0; i < m->argc; i++) {
-		if (p >= end) {
-			snprintf(why, whylen, "malformed request (argv)");
-			return -1;
-		}
-		argv[i] = (char *)p;
-		p += strlen(p) + 1;
-	}
-	argv[m->argc] = NULL;
+	if (wire_run_parse(buf, (size_t)n, &r, why, whylen) < 0)
+		return -1;
+	wire_run_argv(&r, argv);
 	*path_env = NULL;
-	for (uint32_t i = 0; i < m->envc && p < end; i++) {
+	for (const char *p = r.env; p < r.env + r.envlen; p += strlen(p) + 1)
 		if (!strncmp(p, "PATH=", 5))
 			*path_env = p + 5;
-		p += strlen(p) + 1;
-	}
 	return 0;
 }
 
@@ -104,7 +95,7 @@ static char *request_key(int cwd_fd, char **argv, size_t *keylen)
 /* One request: find or start the session, hand everything over. */
 static void request_serve(int conn, const char *buf, ssize_t n, const int *fds, int nfds)
 {
-	static char *argv[REQUEST_MAX_ARGS + 1];
+	static char *argv[FM_HELPER_MAX_ARGS + 1];
 	const char *path_env;
 	char why[256];
 	if (request_check(buf, n, nfds, argv, &path_env, why, sizeof why) < 0) {

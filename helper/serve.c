@@ -14,6 +14,7 @@
 #include "out.h"
 #include "peer.h"
 #include "policy.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -135,20 +136,19 @@ static int serve_resume(int k, const struct serve_request *rq)
  * them) the interpreters' unbuffered switches. */
 static char **serve_env(const struct serve_request *rq)
 {
-	char **env = calloc(rq->envc + 3 + SPAWN_UNBUFFERED_MAX, sizeof *env);
+	char **env = wire_run_env(rq->env, rq->envlen, rq->envc, spawn_env());
 	if (!env)
 		return NULL;
 	size_t k = 0;
-	const char *p = rq->env, *end = rq->env + rq->envlen;
-	for (uint32_t i = 0; i < rq->envc && p < end; i++, p += strlen(p) + 1)
-		if (strncmp(p, "LD_PRELOAD=", 11) && strncmp(p, "FORKMON_SOCKET=", 15))
-			env[k++] = (char *)p;
-	for (char **e = spawn_env(); *e; e++)
-		if (!strncmp(*e, "LD_PRELOAD=", 11) || !strncmp(*e, "FORKMON_SOCKET=", 15))
-			env[k++] = *e;
-	env[k] = NULL;
-	spawn_add_unbuffered(env, k);
-	return env;
+	while (env[k])
+		k++;
+	char **more = realloc(env, (k + 1 + SPAWN_UNBUFFERED_MAX) * sizeof *env);
+	if (!more) {
+		free(env);
+		return NULL;
+	}
+	spawn_add_unbuffered(more, k);
+	return more;
 }
 
 /* From the deepest checkpoint that still answers: 0, or -1 when none does. */
@@ -207,24 +207,32 @@ void serve_next(void)
 /* Queues a request: HELPER_RUN with the client's connection, cwd, 0, 1, 2. */
 static void serve_queue(const struct fm_helper_run *m, size_t n, const int *fds)
 {
-	/* skip argv (the session's own), keep the environment */
-	const char *p = m->data, *end = (const char *)m + n;
-	for (uint32_t i = 0; i < m->argc && p < end; i++)
-		p += strnlen(p, (size_t)(end - p)) + 1;
-	struct serve_request rq = {.conn = fds[0], .envc = m->envc};
+	/* the helper checked it already; a session trusts nobody's counts all the same */
+	struct wire_run r;
+	char why[256];
+	struct serve_request rq = {.conn = fds[0]};
 	memcpy(rq.fds, fds + 1, 4 * sizeof(int));
-	rq.envlen = p < end ? (size_t)(end - p) : 0;
+	if (wire_run_parse(m, n, &r, why, sizeof why) < 0) {
+		out_error("%s", why);
+		peer_refuse(rq.conn, why);
+		close(rq.conn);
+		serve_request_free(&rq);
+		return;
+	}
+	rq.envc = r.envc;
+	rq.envlen = r.envlen;
 	rq.env = malloc(rq.envlen + 1);
 	struct serve_request *q = realloc(V.queue, (size_t)(V.nqueue + 1) * sizeof *q);
+	if (q)
+		V.queue = q;
 	if (!rq.env || !q) {
 		peer_refuse(rq.conn, "the helper is out of memory");
 		close(rq.conn);
 		serve_request_free(&rq);
 		return;
 	}
-	memcpy(rq.env, p, rq.envlen);
+	memcpy(rq.env, r.env, rq.envlen);
 	rq.env[rq.envlen] = '\0';
-	V.queue = q;
 	V.queue[V.nqueue++] = rq;
 }
 

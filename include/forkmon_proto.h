@@ -61,6 +61,12 @@ enum fm_type {
 /* The largest message: a helper request or a resume with a client's environment. */
 #define FM_MSG_MAX (256 * 1024)
 
+/* A HELPER_RUN holds at most so many arguments and environment strings (the hook's copy
+ * of a client's environment has room for FM_HELPER_MAX_ENV), all within FM_MSG_MAX - 1
+ * bytes: a larger request is refused, and the client runs the command itself. */
+#define FM_HELPER_MAX_ARGS 4096
+#define FM_HELPER_MAX_ENV 4095
+
 struct fm_header {
 	uint16_t magic;
 	uint8_t version;

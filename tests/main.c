@@ -47,6 +47,8 @@ static Suite *(*const system_suites[])(void) = {
 	examples_suite,
 	real_tools_suite,
 	events_file_suite,
+	fuzz_replay_suite,
+	helper_requests_suite,
 };
 
 int main(int argc, char **argv)

@@ -36,5 +36,7 @@ Suite *package_suite(void);
 Suite *examples_suite(void);
 Suite *real_tools_suite(void);
 Suite *events_file_suite(void);
+Suite *fuzz_replay_suite(void);
+Suite *helper_requests_suite(void);
 
 #endif
