@@ -67,7 +67,12 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
 	close(ctl);
 	if (r->flags & FM_RESUME_CLIENT)
 		resume_become_client(r, fds, nfds);
-	else
+	else if ((r->flags & FM_RESUME_STDIN) && nfds == 1 && fds[0] != 0) {
+		/* a fresh pipe of the session's stdin, from where this checkpoint stood */
+		if (dup2(fds[0], 0) < 0)
+			_exit(126);
+		close(fds[0]);
+	} else
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 	/* The middle process exits at once: wait to be the monitor's child, then die with

@@ -248,6 +248,7 @@ void monitor_run(struct monitor_opts *o)
 	run_init();
 	mon_hints();
 	spawn_init();
+	feed_init();
 	conn_listen();
 	if (S.wfd >= 0 && loop_add(S.loop, S.wfd, LOOP_IN, PRIO_WATCHER, files_on_watcher, NULL) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));

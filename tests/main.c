@@ -44,6 +44,7 @@ static Suite *(*const system_suites[])(void) = {
 	package_suite,
 	examples_suite,
 	real_tools_suite,
+	session_bounds_suite,
 };
 
 int main(int argc, char **argv)

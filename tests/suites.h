@@ -33,5 +33,6 @@ Suite *completion_suite(void);
 Suite *package_suite(void);
 Suite *examples_suite(void);
 Suite *real_tools_suite(void);
+Suite *session_bounds_suite(void);
 
 #endif
