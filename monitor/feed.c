@@ -48,7 +48,8 @@ static struct {
 
 void feed_init(void)
 {
-	if (S.o->serve_fd >= 0 || S.o->listen_fd >= 0 || isatty(0) || fcntl(0, F_GETFL) < 0)
+	int fl = fcntl(0, F_GETFL);
+	if (S.o->serve_fd >= 0 || S.o->listen_fd >= 0 || fl < 0 || (fl & O_ACCMODE) == O_WRONLY || isatty(0))
 		return;
 	off_t o = lseek(0, 0, SEEK_CUR);
 	if (o >= 0) {
@@ -127,7 +128,7 @@ static void feed_on_in(struct loop *l, int fd, unsigned events, void *arg)
 		return;
 	else {
 		if (n == 0 && !room)
-			out_status("stdin: more than %u MiB; every copy sees it end there", FEED_MAX >> 20);
+			out_error("stdin: more than %u MiB came; forkmon keeps no more, and every copy sees it end there", FEED_MAX >> 20);
 		D.eof = 1;
 	}
 	feed_pump();

@@ -235,6 +235,7 @@ void monitor_run(struct monitor_opts *o)
 	S.self = getpid();
 	S.pgid = getpgrp();
 	R.pid = o->first_run;
+	feed_init(); /* before any descriptor of ours could take a closed stdin's place */
 	mon_loop_setup();
 	/* The watcher next: libinotifytools' select() aborts on descriptors >= 1024. */
 	S.wfd = watcher_start();
@@ -248,7 +249,6 @@ void monitor_run(struct monitor_opts *o)
 	run_init();
 	mon_hints();
 	spawn_init();
-	feed_init();
 	conn_listen();
 	if (S.wfd >= 0 && loop_add(S.loop, S.wfd, LOOP_IN, PRIO_WATCHER, files_on_watcher, NULL) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));
