@@ -147,6 +147,18 @@ static void feed_close(void)
 			loop_del(S.loop, D.wfd);
 		close(D.wfd);
 	}
+	int unread = 0;
+	if (D.rfd >= 0 && ioctl(D.rfd, FIONREAD, &unread) == 0 && unread > 0) {
+		/* what the gone run left unread would stay in the kernel as long as a
+		 * checkpoint holds the other copy of this end: read it (nobody else can) */
+		char sink[4096];
+		while (unread > 0) {
+			ssize_t n = read(D.rfd, sink, unread < (int)sizeof sink ? (size_t)unread : sizeof sink);
+			if (n <= 0)
+				break;
+			unread -= (int)n;
+		}
+	}
 	if (D.rfd >= 0)
 		close(D.rfd);
 	D.wfd = D.rfd = -1;

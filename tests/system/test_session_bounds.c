@@ -264,6 +264,53 @@ START_TEST(test_stdin_from_a_file_each_copy_reads_from_where_its_checkpoint_stoo
 }
 END_TEST
 
+/* A change of a file only a subprocess read restarts the command: the restarted run
+ * reads stdin from the beginning, from a pipe as from a file. */
+static void stdin_restarts(int piped)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "count.lua", "local n = 0\nfor _ in io.lines() do n = n + 1 end\n"
+				 "local v = io.popen('cat sub.txt'):read('l')\nprint('lines=' .. n .. ' v=' .. v)\n");
+	h_write(&s, "sub.txt", "1\n");
+	h_write(&s, "input", "a\nb\nc\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "sub%.txt$", "--", "lua5.4", "count.lua", NULL};
+	if (piped) {
+		int w = start_piped(&s, argv);
+		put(w, "a\nb\nc\n");
+		close(w);
+	} else {
+		int in = open(h_file(&s, "input"), O_RDONLY);
+		ck_assert_int_ge(in, 0);
+		h_start_io(&s, argv, NULL, in, -1);
+		close(in);
+	}
+	char content[16], line[32];
+	for (int k = 1; k <= 3; k++) {
+		if (k > 1) {
+			snprintf(content, sizeof content, "%d\n", k);
+			h_write(&s, "sub.txt", content);
+		}
+		snprintf(line, sizeof line, "lines=3 v=%d\n", k);
+		lv_expect_exactly(&s, line, 1);
+	}
+	lv_expect_exactly(&s, lv_restart_line(&s, "sub.txt"), 2);
+	lv_expect_none(&s, "lines=0");
+	lv_end_session(&s, SIGTERM, 0);
+}
+
+START_TEST(test_piped_stdin_a_restarted_command_reads_it_from_the_beginning)
+{
+	stdin_restarts(1);
+}
+END_TEST
+
+START_TEST(test_stdin_from_a_file_a_restarted_command_reads_it_from_the_beginning)
+{
+	stdin_restarts(0);
+}
+END_TEST
+
 Suite *session_bounds_suite(void)
 {
 	Suite *s = suite_create("session-bounds");
@@ -278,6 +325,8 @@ Suite *session_bounds_suite(void)
 	tcase_add_test(t, test_piped_stdin_a_copy_reads_what_followed_its_checkpoint);
 	tcase_add_test(t, test_piped_stdin_ending_after_the_checkpoint_ends_for_every_copy);
 	tcase_add_test(t, test_stdin_from_a_file_each_copy_reads_from_where_its_checkpoint_stood);
+	tcase_add_test(t, test_piped_stdin_a_restarted_command_reads_it_from_the_beginning);
+	tcase_add_test(t, test_stdin_from_a_file_a_restarted_command_reads_it_from_the_beginning);
 	suite_add_tcase(s, t);
 	return s;
 }
