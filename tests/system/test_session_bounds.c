@@ -264,6 +264,43 @@ START_TEST(test_stdin_from_a_file_each_copy_reads_from_where_its_checkpoint_stoo
 }
 END_TEST
 
+/* A checkpoint taken in a resumed copy stands at an offset of the whole stdin too. */
+static const char py_two[] = "import os\n"
+			     "a = os.read(0, 2)\n"
+			     "x = open('a.txt').read().strip()\n"
+			     "b = os.read(0, 2)\n"
+			     "y = open('b.txt').read().strip()\n"
+			     "rest = b''\n"
+			     "while True:\n"
+			     "    c = os.read(0, 4096)\n"
+			     "    if not c:\n"
+			     "        break\n"
+			     "    rest += c\n"
+			     "print('a=%s b=%s rest=%d x=%s y=%s' % (a.decode().strip(), b.decode().strip(),"
+			     " rest.count(b'\\n'), x, y))\n";
+
+START_TEST(test_piped_stdin_a_checkpoint_of_a_resumed_copy_keeps_its_place)
+{
+	struct h_session s;
+	h_init(&s);
+	unsetenv("PYTHONUNBUFFERED");
+	h_write(&s, "two.py", py_two);
+	h_write(&s, "a.txt", "1\n");
+	h_write(&s, "b.txt", "1\n");
+	char *argv[] = {lv_forkmon(), "run", "-e", "-f", "%.txt$", "--", "/usr/bin/python3", "two.py", NULL};
+	int w = start_piped(&s, argv);
+	put(w, "1\n2\n3\n4\n");
+	close(w);
+	lv_expect_exactly(&s, "a=1 b=2 rest=2 x=1 y=1\n", 1);
+	h_write(&s, "a.txt", "2\n"); /* resumes before a.txt: b.txt gets a new checkpoint */
+	lv_expect_exactly(&s, "a=1 b=2 rest=2 x=2 y=1\n", 1);
+	h_write(&s, "b.txt", "2\n"); /* resumes from that one */
+	lv_expect_exactly(&s, "a=1 b=2 rest=2 x=2 y=2\n", 1);
+	lv_expect_exactly(&s, lv_resume_line(&s, "b.txt"), 1);
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 /* A change of a file only a subprocess read restarts the command: the restarted run
  * reads stdin from the beginning, from a pipe as from a file. */
 static void stdin_restarts(int piped)
@@ -325,6 +362,7 @@ Suite *session_bounds_suite(void)
 	tcase_add_test(t, test_piped_stdin_a_copy_reads_what_followed_its_checkpoint);
 	tcase_add_test(t, test_piped_stdin_ending_after_the_checkpoint_ends_for_every_copy);
 	tcase_add_test(t, test_stdin_from_a_file_each_copy_reads_from_where_its_checkpoint_stood);
+	tcase_add_test(t, test_piped_stdin_a_checkpoint_of_a_resumed_copy_keeps_its_place);
 	tcase_add_test(t, test_piped_stdin_a_restarted_command_reads_it_from_the_beginning);
 	tcase_add_test(t, test_stdin_from_a_file_a_restarted_command_reads_it_from_the_beginning);
 	suite_add_tcase(s, t);
