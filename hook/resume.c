@@ -67,7 +67,15 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
 	close(ctl);
 	if (r->flags & FM_RESUME_CLIENT)
 		resume_become_client(r, fds, nfds);
-	else
+	else if ((r->flags & FM_RESUME_STDIN) && nfds == 1) {
+		/* A fresh pipe of the session's stdin, from where this checkpoint stood, in
+		 * place of the old one; only while fd 0 is a pipe: a program that closed its
+		 * stdin, or put a file there, keeps what it did. */
+		struct stat st;
+		if (fds[0] != 0 && fstat(0, &st) == 0 && S_ISFIFO(st.st_mode) && dup2(fds[0], 0) < 0)
+			_exit(126);
+		close(fds[0]);
+	} else
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 	/* The middle process exits at once: wait to be the monitor's child, then die with

@@ -170,6 +170,8 @@ struct fm_pid {
 
 /* RESUME flags */
 #define FM_RESUME_CLIENT 1u /* SCM_RIGHTS carry cwd, 0, 1, 2; data holds envc "K=V" strings */
+#define FM_RESUME_STDIN 2u  /* SCM_RIGHTS carry the new run's fd 0 (forkmon run's stdin, fed
+			       by the monitor from where the checkpoint stood) */
 
 struct fm_resume {
 	struct fm_header h;

@@ -117,6 +117,7 @@ static int conn_grant(const struct conn *c, const struct fm_read *m, int file, u
 	    policy_checkpoint_count(S.pol) >= S.o->max_checkpoints || (k = ckpt_new(seq, file)) < 0)
 		return 0;
 	K.v[k].work_ns = clock_ns() - R.lineage_start;
+	K.v[k].stdin_off = feed_consumed(); /* the run waits for our answer: it reads nothing */
 	return 1;
 }
 

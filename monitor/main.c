@@ -8,6 +8,7 @@
  * 126/127 the command cannot be run; 1 forkmon itself failed.
  */
 #include "filter.h"
+#include "guard.h"
 #include "helper.h"
 #include "monitor.h"
 #include "out.h"
@@ -241,6 +242,7 @@ static int cmd_run(int argc, char **argv)
 		out_error("cannot write events to '%s': %s", events, strerror(errno));
 		return 2;
 	}
+	guard_start(); /* from here on, the monitor (the guard stays behind, see guard.c) */
 	monitor_run(&o);
 }
 

@@ -258,6 +258,7 @@ void monitor_run(struct monitor_opts *o)
 	S.self = getpid();
 	S.pgid = getpgrp();
 	R.pid = o->first_run;
+	feed_init(); /* before any descriptor of ours could take a closed stdin's place */
 	mon_loop_setup();
 	/* The watcher next: libinotifytools' select() aborts on descriptors >= 1024. */
 	S.wfd = watcher_start();

@@ -3,7 +3,9 @@
  *
  * The monitor owns the filters, the watcher thread, the checkpoint table and the resume
  * policy. It is a child subreaper, so every process of the session (the run, the
- * checkpoints, whatever the program starts, orphans included) stays below it. One
+ * checkpoints, whatever the program starts, orphans included) stays below it; in
+ * `forkmon run` it is itself the child of a guard (guard.c), the next subreaper up,
+ * which ends whatever a killed monitor leaves. One
  * event loop (common/loop.h) serves the session socket and its connections, the
  * watcher's records, signals, timers, pending output and, in serve mode, the helper's
  * requests; no work is done in signal handlers. Its parts: monitor/session.h.

@@ -13,6 +13,7 @@
 #include "inotify.h"
 #include "events.h"
 #include "out.h"
+#include "peer.h"
 #include "policy.h"
 #include "serve.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,8 +205,11 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 	r.job_pgid = S.pgid;
 	if (S.o->clear)
 		out_clear_screen();
-	if (ck->conn >= 0)
-		conn_send(ck->conn, &r);
+	int in = feed_active() ? feed_pipe(ck->stdin_off) : -1;
+	if (in >= 0)
+		r.flags |= FM_RESUME_STDIN; /* the new run's stdin, from where the checkpoint was */
+	if (ck->conn >= 0 && C.v[ck->conn] && peer_send(C.v[ck->conn]->fd, &r, &in, in >= 0, MSG_DONTWAIT) < 0)
+		conn_close(ck->conn);
 	if (ck->conn < 0) {
 		ckpt_drop(d->ckpt);
 		return -1;

@@ -93,6 +93,7 @@ struct ckpt {
 	uint64_t seq;
 	int file;
 	int64_t work_ns; /* the program's work before it: what resuming from it saves */
+	uint64_t stdin_off; /* how much of the session's stdin it had consumed (feed.c) */
 };
 
 struct ckpt_table {
@@ -165,6 +166,13 @@ size_t spawn_add_unbuffered(char **env, size_t k);
  * session's). Returns its pid, or -errno. */
 pid_t spawn_run(const int *fds, char **env);
 void spawn_error(int err);
+
+/* ---- feed.c: the session's stdin, the same for every copy -------------------------------- */
+void feed_init(void);
+/* A new run's stdin, fed from byte off (its read end), or -1: the run gets ours. */
+int feed_pipe(uint64_t off);
+uint64_t feed_consumed(void);
+int feed_active(void);
 
 /* ---- run.c: the run, and replacing it -------------------------------------------------------- */
 struct run_state {

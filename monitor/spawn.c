@@ -139,6 +139,7 @@ static pid_t spawn_wait_exec(pid_t pid, int rfd)
 /* Nothing here changes across the vfork: the child shares our stack. */
 static pid_t spawn_vfork(const int *fds, char **env)
 {
+	int in = fds ? -1 : feed_pipe(0); /* our stdin, kept for every copy (feed.c) */
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
@@ -154,6 +155,8 @@ static pid_t spawn_vfork(const int *fds, char **env)
 		if (getppid() != S.self)
 			_exit(127);
 		if (fds && (fchdir(fds[0]) < 0 || dup2(fds[1], 0) < 0 || dup2(fds[2], 1) < 0 || dup2(fds[3], 2) < 0))
+			_exit(126);
+		if (in >= 0 && dup2(in, 0) < 0)
 			_exit(126);
 		execve(spawn_exe, S.o->argv, env);
 		int e = errno;

@@ -49,6 +49,7 @@ static Suite *(*const system_suites[])(void) = {
 	events_file_suite,
 	fuzz_replay_suite,
 	helper_requests_suite,
+	session_bounds_suite,
 };
 
 int main(int argc, char **argv)

@@ -38,5 +38,6 @@ Suite *real_tools_suite(void);
 Suite *events_file_suite(void);
 Suite *fuzz_replay_suite(void);
 Suite *helper_requests_suite(void);
+Suite *session_bounds_suite(void);
 
 #endif

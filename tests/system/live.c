@@ -193,10 +193,40 @@ int lv_pstat_read(pid_t pid, struct lv_pstat *ps)
 	return 0;
 }
 
+/* The monitor of the session whose top process is top: forkmon run's guard has one child,
+ * the monitor, in its own process group and running the same executable (bare mode has
+ * no guard: top is the monitor). */
+pid_t lv_monitor_of(pid_t top)
+{
+	char p[64], exe[PATH_MAX], cexe[PATH_MAX];
+	snprintf(p, sizeof p, "/proc/%d/exe", (int)top);
+	ssize_t n = readlink(p, exe, sizeof exe - 1);
+	if (n <= 0)
+		return top;
+	exe[n] = '\0';
+	DIR *d = opendir("/proc");
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	pid_t found = top;
+	while ((e = readdir(d))) {
+		struct lv_pstat ps;
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' || lv_pstat_read((pid_t)atoi(e->d_name), &ps) < 0 ||
+		    ps.ppid != top || ps.state == 'Z' || ps.state == 'X')
+			continue;
+		snprintf(p, sizeof p, "/proc/%d/exe", (int)ps.pid);
+		ssize_t k = readlink(p, cexe, sizeof cexe - 1);
+		if (k == n && memcmp(cexe, exe, (size_t)n) == 0)
+			found = ps.pid;
+	}
+	closedir(d);
+	return found;
+}
+
 /* The checkpoints of a session: the monitor's live children in a process group of
  * their own. Returns how many (up to max into out). */
-int lv_checkpoints_of(pid_t monitor, struct lv_pstat *out, int max)
+int lv_checkpoints_of(pid_t top, struct lv_pstat *out, int max)
 {
+	pid_t monitor = lv_monitor_of(top);
 	DIR *d = opendir("/proc");
 	ck_assert_ptr_nonnull(d);
 	struct dirent *e;

@@ -70,7 +70,9 @@ struct lv_pstat {
 int lv_pstat_read(pid_t pid, struct lv_pstat *ps);
 /* The checkpoints of a session: the monitor's live children in a process group of
  * their own. Returns how many (up to max into out). */
-int lv_checkpoints_of(pid_t monitor, struct lv_pstat *out, int max);
+int lv_checkpoints_of(pid_t top, struct lv_pstat *out, int max);
+/* The monitor of a session started as top (forkmon run: the guard's child; else top). */
+pid_t lv_monitor_of(pid_t top);
 /* Descriptors of pid whose link reads `what` (e.g. "anon_inode:inotify"). */
 int lv_fds_named(pid_t pid, const char *what);
 

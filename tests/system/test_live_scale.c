@@ -51,7 +51,7 @@ START_TEST(test_thousand_watched_modules_one_inotify_instance_hundreds_of_checkp
 	struct lv_pstat ck[1024];
 	int n = lv_checkpoints_of(s.pid, ck, 1024);
 	ck_assert_msg(n >= 100 && n <= 512, "%d checkpoints alive", n);
-	ck_assert_int_eq(lv_fds_named(s.pid, "anon_inode:inotify"), 1);
+	ck_assert_int_eq(lv_fds_named(lv_monitor_of(s.pid), "anon_inode:inotify"), 1);
 
 	h_write(&s, "m1/mod0001.lua", "return 1001\n");
 	lv_expect_exactly(&s, "m1=1001 m500=500 m1000=1000 sum=501500;", 1);
@@ -64,7 +64,7 @@ START_TEST(test_thousand_watched_modules_one_inotify_instance_hundreds_of_checkp
 	lv_expect_none(&s, "restarting");
 	n = lv_checkpoints_of(s.pid, ck, 1024);
 	ck_assert_msg(n >= 100 && n <= 512, "%d checkpoints alive", n);
-	ck_assert_int_eq(lv_fds_named(s.pid, "anon_inode:inotify"), 1);
+	ck_assert_int_eq(lv_fds_named(lv_monitor_of(s.pid), "anon_inode:inotify"), 1);
 	ck_assert_int_eq(h_count(&s, "scale start"), 1);
 	lv_assert_count(&s, "[forkmon] watch '", 1001);
 	lv_end_session(&s, SIGTERM, 0);
