@@ -19,6 +19,7 @@
 #include "peer.h"
 #include "sibling.h"
 #include "sockpath.h"
+#include "stdfds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +73,7 @@ static int client_find(const char *cmd, char *out, size_t len)
 
 static __attribute__((noreturn)) void client_run_directly(char **argv, const char *exe)
 {
+	stdfds_reclose(); /* what was closed when we started is closed for the command */
 	execv(exe, argv);
 	client_say("%s: %s", argv[0], strerror(errno));
 	exit(errno == ENOENT ? 127 : 126);
@@ -348,13 +350,17 @@ static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len
 
 int main(int argc, char **argv)
 {
+	/* none of our descriptors may be 0-2 (common/stdfds.h); failing that, run directly */
+	int occupied = stdfds_occupy();
 	const char *sock_opt = NULL;
 	char **cmd;
 	static char exe[PATH_MAX]; /* argv[0] of a masquerade points here */
 	int rc = client_args(argc, argv, &cmd, exe, sizeof exe, &sock_opt);
 	if (rc >= 0)
 		return rc;
-	if (getenv("FORKMON_NO_HELPER"))
+	/* A command started with 0-2 closed runs here, where it sees them closed: the helper
+	 * could only give it our /dev/null in their place. */
+	if (getenv("FORKMON_NO_HELPER") || stdfds_closed() || occupied < 0)
 		client_run_directly(cmd, exe);
 	return client_run(cmd, exe, sock_opt);
 }

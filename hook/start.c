@@ -22,6 +22,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* This thread took the lock for its fork (start_atfork_prepare). */
+static __thread int start_fork_locked;
+
+/* Before the program forks: the lock, so that no other thread is halfway through the
+ * state the child copies. Not when this thread is in the hook already (our own forks,
+ * a signal handler's): it may hold the lock itself. */
+static void start_atfork_prepare(void)
+{
+	start_fork_locked = hk_enter();
+}
+
+static void start_atfork_parent(void)
+{
+	if (start_fork_locked) {
+		start_fork_locked = 0;
+		hk_leave();
+	}
+}
+
 static void start_atfork_child(void)
 {
 	/* A forked child of the program: its own process, its own connection later. The
@@ -32,7 +51,13 @@ static void start_atfork_child(void)
 	hk.resumed = 0;
 	if (hk.configured)
 		hk.cfg.role = FM_ROLE_SUB; /* until the monitor says otherwise */
+	/* The only thread here: whoever held the lock is not (a fork from inside the hook
+	 * goes on as if it still held it, and releases it). */
 	hk_lock_word = 0;
+	if (start_fork_locked) {
+		start_fork_locked = 0;
+		hk_busy = 0;
+	}
 }
 
 static int start_set_addr(const char *name)
@@ -137,7 +162,8 @@ static void start_bare(int argc, char **argv, char **envp)
 		hk_say("cannot find the monitor executable (set FORKMON_MONITOR); not watching");
 		return;
 	}
-	int ls = (int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
+	/* inherited by the monitor (no close-on-exec); never 0-2 (see real_raw_high) */
+	int ls = real_raw_high((int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0), 0);
 	if (ls < 0 || bind(ls, (struct sockaddr *)&hk.addr, hk.addrlen) < 0 || listen(ls, 128) < 0) {
 		hk_say("cannot create the session socket; not watching");
 		if (ls >= 0)
@@ -169,7 +195,7 @@ __attribute__((constructor)) static void start_init(int argc, char **argv, char 
 {
 	real_resolve();
 	hk.pid = getpid();
-	pthread_atfork(NULL, NULL, start_atfork_child);
+	pthread_atfork(start_atfork_prepare, start_atfork_parent, start_atfork_child);
 	if (getenv("FORKMON_DISABLE"))
 		return;
 	const char *sock = getenv("FORKMON_SOCKET");

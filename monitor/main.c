@@ -12,6 +12,7 @@
 #include "monitor.h"
 #include "out.h"
 #include "sibling.h"
+#include "stdfds.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -277,6 +278,13 @@ static int cmd_bare(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Before any descriptor of ours exists: none of them may be 0-2 (common/stdfds.h). */
+	if (stdfds_occupy() < 0) {
+		static const char msg[] = "forkmon: cannot open /dev/null for the closed standard descriptors\n";
+		ssize_t w = write(2, msg, sizeof msg - 1);
+		(void)w;
+		return 1;
+	}
 	out_init(0);
 	if (argc >= 2 && strcmp(argv[1], "--bare") == 0)
 		return cmd_bare(argc, argv);
