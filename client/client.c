@@ -322,8 +322,15 @@ static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len
 			i++;
 			break;
 		}
-		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
+		if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) {
+			if (i + 1 >= argc) {
+				client_say("option '%s' needs a value%s", argv[i], "");
+				fprintf(stderr, "%s\n", usage);
+				return 2;
+			}
 			*sock_opt = argv[++i];
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			*sock_opt = argv[i] + 9;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			printf("%s\n\nRuns COMMAND through forkmon's helper (see 'forkmon helper --help'):\n"
 			       "a warm copy of an earlier run of it skips the start-up. A symlink to\n"
