@@ -25,6 +25,7 @@ static Suite *(*const unit_suites[])(void) = {
 	peer_suite,
 	loop_suite,
 	replace_suite,
+	escape_suite,
 };
 static Suite *(*const system_suites[])(void) = {
 	inotify_saves_suite,
@@ -43,6 +44,7 @@ static Suite *(*const system_suites[])(void) = {
 	completion_suite,
 	package_suite,
 	examples_suite,
+	harden_suite,
 };
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@ Suite *spacing_suite(void);
 Suite *peer_suite(void);
 Suite *loop_suite(void);
 Suite *replace_suite(void);
+Suite *escape_suite(void);
 
 /* system */
 Suite *inotify_saves_suite(void);
@@ -32,5 +33,6 @@ Suite *helper_suite(void);
 Suite *completion_suite(void);
 Suite *package_suite(void);
 Suite *examples_suite(void);
+Suite *harden_suite(void);
 
 #endif
