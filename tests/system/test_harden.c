@@ -117,6 +117,19 @@ static const char fds_py[] = "import os, sys\n"
 			     "with open(sys.argv[1] + '%s', 'w') as f:\n"
 			     "    f.write(line)\n";
 
+/* forkmon's own descriptors are never 0-2: those closed (closed[i]) are /dev/null. */
+static void hd_assert_std_null(struct h_session *s, const int closed[3])
+{
+	for (int fd = 0; fd < 3; fd++) {
+		char path[64], link[256];
+		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)s->pid, fd);
+		ssize_t n = readlink(path, link, sizeof link - 1);
+		link[n > 0 ? n : 0] = '\0';
+		if (closed[fd])
+			ck_assert_msg(strcmp(link, "/dev/null") == 0, "forkmon's fd %d is '%s', not /dev/null", fd, link);
+	}
+}
+
 static void hd_closed(const char *redirs)
 {
 	struct h_session s;
@@ -132,6 +145,9 @@ static void hd_closed(const char *redirs)
 	char *argv[] = {"/bin/sh", "-c", cmd, lv_forkmon(), NULL};
 	h_start(&s, argv, NULL);
 	ck_assert_str_eq(hd_wait_file(&s, "run.out"), direct);
+	int closed[3] = {strstr(redirs, "<&-") != NULL, strstr(redirs, " >&-") || !strncmp(redirs, ">&-", 3),
+			 strstr(redirs, "2>&-") != NULL};
+	hd_assert_std_null(&s, closed);
 	hd_assert_idle(&s);
 	/* the copy resumed after a change sees the same */
 	snprintf(py, sizeof py, fds_py, "' + '2");
@@ -176,8 +192,34 @@ START_TEST(test_stderr_closed_and_the_program_fails)
 	char *argv[] = {"/bin/sh", "-c", "exec \"$0\" run -- python3 err.py 2>&- <&-", lv_forkmon(), NULL};
 	h_start(&s, argv, NULL);
 	hd_wait_file(&s, "ran.out");
+	const int closed[3] = {1, 0, 1};
+	hd_assert_std_null(&s, closed);
 	hd_assert_idle(&s);
 	hd_end_quickly(&s);
+}
+END_TEST
+
+/* forkmon-client with a closed descriptor runs the command itself: it sees it closed. */
+START_TEST(test_the_client_runs_a_command_with_closed_descriptors_as_it_is)
+{
+	struct h_session s;
+	h_init(&s);
+	char py[1024], cmd[512], sock[4200];
+	snprintf(py, sizeof py, fds_py, "");
+	h_write(&s, "fds.py", py);
+	lv_run_ok(&s, "/bin/sh", "-c", "exec python3 fds.py direct.out <&- 2>&-", NULL);
+	char direct[256];
+	snprintf(direct, sizeof direct, "%s", hd_wait_file(&s, "direct.out"));
+	snprintf(cmd, sizeof cmd, "exec \"$0\" python3 fds.py client.out <&- 2>&-");
+	snprintf(sock, sizeof sock, "FORKMON_HELPER_SOCKET=%s/helper/helper.sock", s.dir);
+	char *argv[] = {"/bin/sh", "-c", cmd, (char *)h_path("build/forkmon-client"), NULL};
+	char *env[] = {sock, NULL};
+	h_start(&s, argv, env);
+	ck_assert_msg(h_wait_exit(&s, LV_WAIT), "the client did not end");
+	ck_assert_msg(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 0, "status 0x%x", s.status);
+	ck_assert_str_eq(lv_file_text(&s, "client.out"), direct);
+	ck_assert_msg(h_none_left(&s, 10), "%d processes left (a helper?):\n%s", h_left(&s), h_describe(&s));
+	h_cleanup(&s);
 }
 END_TEST
 
@@ -336,6 +378,7 @@ Suite *harden_suite(void)
 	tcase_add_test(fds, test_all_three_closed);
 	tcase_add_test(fds, test_stderr_closed_and_the_program_fails);
 	tcase_add_test(fds, test_stderr_closed_and_errors_of_forkmon_end_it);
+	tcase_add_test(fds, test_the_client_runs_a_command_with_closed_descriptors_as_it_is);
 	suite_add_tcase(s, fds);
 	TCase *input = tcase_create("bad input");
 	tcase_set_timeout(input, 90);
