@@ -114,7 +114,7 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 			break;
 		case 'r':
 			if ((a->ready_fd = (int)helper_number(optarg, 0, INT_MAX)) < 0)
-				return helper_usage_error("invalid descriptor '%s'", optarg);
+				return helper_usage_error("invalid descriptor '%s' for --ready-fd (a whole number from 0)", optarg);
 			break;
 		case 'f':
 		case 'i':
