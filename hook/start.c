@@ -140,7 +140,10 @@ static int start_probe(const char *mon, char **envp)
 	size_t n = 0;
 	while (pid > 0 && n < sizeof got) {
 		struct pollfd pf = {.fd = p[0], .events = POLLIN};
-		if (poll(&pf, 1, 5000) <= 0) { /* it hangs: not ours */
+		int ready = poll(&pf, 1, 5000);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0) { /* it hangs: not ours */
 			kill(pid, SIGKILL);
 			break;
 		}
@@ -219,7 +222,8 @@ static void start_bare(int argc, char **argv, char **envp)
 	}
 	if (start_probe(mon, envp) < 0) {
 		char msg[PATH_MAX + 96];
-		snprintf(msg, sizeof msg, "cannot start the monitor '%s' (not forkmon's, or not of this version); not watching", mon);
+		snprintf(msg, sizeof msg,
+			 "cannot start the monitor '%s' (not forkmon's, or not of this version); not watching", mon);
 		hk_say(msg);
 		return;
 	}

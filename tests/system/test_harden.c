@@ -298,7 +298,8 @@ START_TEST(test_each_bad_option_gets_one_line_naming_it_and_status_2)
 		h_init(&s);
 		char *argv[8] = {0};
 		char exe[4096];
-		snprintf(exe, sizeof exe, "%s", h_path(strcmp(bad_usage[i].args[0], "forkmon") ? "build/forkmon-client" : "build/forkmon"));
+		int client = strcmp(bad_usage[i].args[0], "forkmon") != 0;
+		snprintf(exe, sizeof exe, "%s", h_path(client ? "build/forkmon-client" : "build/forkmon"));
 		argv[0] = exe;
 		for (int k = 1; k < 6 && bad_usage[i].args[k]; k++)
 			argv[k] = (char *)bad_usage[i].args[k];
