@@ -13,6 +13,7 @@
  * the command itself: the helper never costs the user their command. This program
  * stays small: libc and common/ only (loop, peer, exe, sockpath); no Lua, no inotify.
  */
+#include "escape.h"
 #include "exe.h"
 #include "forkmon_proto.h"
 #include "loop.h"
@@ -50,11 +51,15 @@ static struct {
 	int status; /* CLIENT_EXITED: the command's wait status */
 } client = {.sock = -1};
 
+/* One line "forkmon: ...", the names in it escaped (common/escape.h). */
 static void client_say(const char *fmt, const char *a, const char *b)
 {
-	fprintf(stderr, "forkmon: ");
-	fprintf(stderr, fmt, a, b);
-	fputc('\n', stderr);
+	char msg[4096], line[4 * sizeof msg];
+	int n = snprintf(msg, sizeof msg, fmt, a, b);
+	if (n < 0)
+		return;
+	escape_line(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1, line, sizeof line);
+	fprintf(stderr, "forkmon: %s\n", line);
 }
 
 /* The executable for cmd: a name with a '/' as it is (execv then reports what is wrong

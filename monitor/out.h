@@ -28,21 +28,13 @@ void out_start(void);
 int out_events_open(const char *path);
 
 /* Status lines and error lines are one line each whatever they name: the message is
- * escaped (out_escape). */
+ * escaped (common/escape.h). */
 void out_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Emits {"event": name, "time": ms since start, ...fields}; steals fields (may be NULL). */
 void out_event(const char *name, json_t *fields);
 int out_events_enabled(void);
-
-/* The n bytes of in, escaped for a terminal line, into out (cap bytes, NUL-terminated):
- * backslash, newline, tab and carriage return become backslash-backslash, \n, \t, \r;
- * other control bytes (C0, DEL), C1 controls and bytes that are not well-formed UTF-8
- * become \xHH (two lower-case hex digits);
- * well-formed UTF-8 stays as it is. Stops before an escape or a character that would not
- * fit whole. Returns the length written. */
-size_t out_escape(const char *in, size_t n, char *out, size_t cap);
 
 /* Clears the terminal (stdout, when it is one) — for --clear. */
 void out_clear_screen(void);

@@ -289,9 +289,11 @@ static const struct {
 	{{"forkmon-client", "-s"}, "forkmon: option '-s' needs a value\n", 2},
 	{{"forkmon-client", "--bogus", "true"}, "forkmon: unknown option '--bogus'\n", 2},
 	{{"forkmon-client"}, "forkmon: no command given\n", 2},
+	{{"forkmon-client", "no\nsuch\xff"}, "forkmon: no\\nsuch\\xff: command not found\n", 127},
+	{{"forkmon", "run", "--", "./no\nsuch\xff"}, "forkmon: ./no\\nsuch\\xff: command not found\n", 127},
 };
 
-START_TEST(test_each_bad_option_gets_one_line_naming_it_and_status_2)
+START_TEST(test_each_bad_input_gets_one_line_naming_it_and_its_status)
 {
 	for (size_t i = 0; i < sizeof bad_usage / sizeof *bad_usage; i++) {
 		struct h_session s;
@@ -384,7 +386,7 @@ Suite *harden_suite(void)
 	TCase *input = tcase_create("bad input");
 	tcase_set_timeout(input, 90);
 	tcase_add_test(input, test_a_name_with_a_newline_and_a_bad_byte_is_escaped_in_every_line);
-	tcase_add_test(input, test_each_bad_option_gets_one_line_naming_it_and_status_2);
+	tcase_add_test(input, test_each_bad_input_gets_one_line_naming_it_and_its_status);
 	tcase_add_test(input, test_a_hook_that_cannot_be_read_is_named_and_forkmon_fails_with_1);
 	tcase_add_test(input, test_bare_mode_with_a_foreign_monitor_runs_the_program_without_it);
 	suite_add_tcase(s, input);

@@ -1,10 +1,10 @@
 /*
- * tests/unit/test_escape.c — the escaping of status and error lines (monitor/out.c,
- * out_escape): Check suite "escape", in the unit suite of the one runner. A file name
- * may hold any byte but '/' and NUL; the line that names it must stay one line that
- * says what the name is.
+ * tests/unit/test_escape.c — the escaping of status and error lines (escape_line of
+ * common/escape.c, used by monitor/out.c and forkmon-client): Check suite "escape", in
+ * the unit suite of the one runner. A file name may hold any byte but '/' and NUL; the
+ * line that names it must stay one line that says what the name is.
  */
-#include "out.h"
+#include "escape.h"
 #include "suites.h"
 
 #include <check.h>
@@ -14,7 +14,7 @@
 static const char *esc(const char *in, size_t n)
 {
 	static char out[1024];
-	size_t k = out_escape(in, n, out, sizeof out);
+	size_t k = escape_line(in, n, out, sizeof out);
 	ck_assert_uint_eq(k, strlen(out));
 	return out;
 }
@@ -71,15 +71,15 @@ END_TEST
 START_TEST(test_a_small_buffer_never_gets_half_an_escape_or_character)
 {
 	char out[8];
-	ck_assert_uint_eq(out_escape("abc\ndef", 7, out, sizeof out), 7); /* "abc\\nde" */
+	ck_assert_uint_eq(escape_line("abc\ndef", 7, out, sizeof out), 7); /* "abc\\nde" */
 	ck_assert_str_eq(out, "abc\\nde");
-	ck_assert_uint_eq(out_escape("abcde\xff", 6, out, sizeof out), 5); /* \xff needs 4 */
+	ck_assert_uint_eq(escape_line("abcde\xff", 6, out, sizeof out), 5); /* \xff needs 4 */
 	ck_assert_str_eq(out, "abcde");
-	ck_assert_uint_eq(out_escape("abcde\xc3\xa9", 7, out, sizeof out), 7);
+	ck_assert_uint_eq(escape_line("abcde\xc3\xa9", 7, out, sizeof out), 7);
 	ck_assert_str_eq(out, "abcde\xc3\xa9");
-	ck_assert_uint_eq(out_escape("abcdef\xc3\xa9", 8, out, sizeof out), 6);
+	ck_assert_uint_eq(escape_line("abcdef\xc3\xa9", 8, out, sizeof out), 6);
 	ck_assert_str_eq(out, "abcdef");
-	ck_assert_uint_eq(out_escape("x", 1, out, 1), 0);
+	ck_assert_uint_eq(escape_line("x", 1, out, 1), 0);
 	ck_assert_str_eq(out, "");
 }
 END_TEST
@@ -87,7 +87,7 @@ END_TEST
 Suite *escape_suite(void)
 {
 	Suite *s = suite_create("escape");
-	TCase *tc = tcase_create("out_escape");
+	TCase *tc = tcase_create("escape_line");
 	tcase_add_test(tc, test_plain_ascii_and_valid_utf8_stay_readable);
 	tcase_add_test(tc, test_a_newline_cannot_forge_a_second_line);
 	tcase_add_test(tc, test_backslash_is_escaped_so_the_escapes_are_unambiguous);
