@@ -33,7 +33,7 @@ DEFS := -D_GNU_SOURCE -DFORKMON_VERSION='"$(VERSION)"'
 COMMON_SRC := $(wildcard common/*.c)
 HOOK_SRC := $(wildcard hook/*.c) common/path.c common/peer.c
 MON_SRC := $(wildcard monitor/*.c watcher/*.c filters/*.c helper/*.c) $(COMMON_SRC)
-CLIENT_SRC := $(wildcard client/*.c) common/sockpath.c common/sibling.c common/exe.c common/peer.c \
+CLIENT_SRC := $(wildcard client/*.c) common/sockpath.c common/sibling.c common/exe.c common/peer.c common/stdfds.c common/escape.c \
 	common/loop.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 SYS_SRC := $(wildcard tests/system/*.c) $(wildcard tests/*.c)
@@ -223,7 +223,7 @@ FUZZ_SRC_peer := common/peer.c
 FUZZ_SRC_path := common/path.c
 FUZZ_SRC_hints := $(wildcard filters/*.c) hook/candidate.c common/path.c
 FUZZ_SRC_filter := $(wildcard filters/*.c)
-FUZZ_SRC_events := monitor/out.c monitor/events.c common/loop.c
+FUZZ_SRC_events := monitor/out.c monitor/events.c common/loop.c common/escape.c
 FUZZ_SRC_conn := $(filter-out monitor/main.c,$(MON_SRC))
 # Longest input (-max_len): Lua's matching costs grow fast with the subject's length.
 FUZZ_LEN_filter := 512

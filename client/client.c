@@ -13,12 +13,14 @@
  * the command itself: the helper never costs the user their command. This program
  * stays small: libc and common/ only (loop, peer, exe, sockpath); no Lua, no inotify.
  */
+#include "escape.h"
 #include "exe.h"
 #include "forkmon_proto.h"
 #include "loop.h"
 #include "peer.h"
 #include "sibling.h"
 #include "sockpath.h"
+#include "stdfds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,11 +51,15 @@ static struct {
 	int status; /* CLIENT_EXITED: the command's wait status */
 } client = {.sock = -1};
 
+/* One line "forkmon: ...", the names in it escaped (common/escape.h). */
 static void client_say(const char *fmt, const char *a, const char *b)
 {
-	fprintf(stderr, "forkmon: ");
-	fprintf(stderr, fmt, a, b);
-	fputc('\n', stderr);
+	char msg[4096], line[4 * sizeof msg];
+	int n = snprintf(msg, sizeof msg, fmt, a, b);
+	if (n < 0)
+		return;
+	escape_line(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1, line, sizeof line);
+	fprintf(stderr, "forkmon: %s\n", line);
 }
 
 /* The executable for cmd: a name with a '/' as it is (execv then reports what is wrong
@@ -72,6 +78,7 @@ static int client_find(const char *cmd, char *out, size_t len)
 
 static __attribute__((noreturn)) void client_run_directly(char **argv, const char *exe)
 {
+	stdfds_reclose(); /* what was closed when we started is closed for the command */
 	execv(exe, argv);
 	client_say("%s: %s", argv[0], strerror(errno));
 	exit(errno == ENOENT ? 127 : 126);
@@ -336,8 +343,15 @@ static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len
 			i++;
 			break;
 		}
-		if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
+		if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) {
+			if (i + 1 >= argc) {
+				client_say("option '%s' needs a value%s", argv[i], "");
+				fprintf(stderr, "%s\n", usage);
+				return 2;
+			}
 			*sock_opt = argv[++i];
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			*sock_opt = argv[i] + 9;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			printf("%s\n\nRuns COMMAND through forkmon's helper (see 'forkmon helper --help'):\n"
 			       "a warm copy of an earlier run of it skips the start-up. A symlink to\n"
@@ -364,13 +378,17 @@ static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len
 
 int main(int argc, char **argv)
 {
+	/* none of our descriptors may be 0-2 (common/stdfds.h); failing that, run directly */
+	int occupied = stdfds_occupy();
 	const char *sock_opt = NULL;
 	char **cmd;
 	static char exe[PATH_MAX]; /* argv[0] of a masquerade points here */
 	int rc = client_args(argc, argv, &cmd, exe, sizeof exe, &sock_opt);
 	if (rc >= 0)
 		return rc;
-	if (getenv("FORKMON_NO_HELPER"))
+	/* A command started with 0-2 closed runs here, where it sees them closed: the helper
+	 * could only give it our /dev/null in their place. */
+	if (getenv("FORKMON_NO_HELPER") || stdfds_closed() || occupied < 0)
 		client_run_directly(cmd, exe);
 	return client_run(cmd, exe, sock_opt);
 }

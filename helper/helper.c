@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "filter.h"
 #include "loop.h"
+#include "optname.h"
 #include "out.h"
 #include "sibling.h"
 
@@ -99,10 +100,10 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 		{0, 0, 0, 0},
 	};
 	char err[1024];
-	int c, nfilters = 0;
+	int c, nfilters = 0, before;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:s:t:f:i:h", longs, NULL)) != -1) {
+	while ((before = optind, c = getopt_long(argc, argv, "+:s:t:f:i:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			a->sock = optarg;
@@ -113,7 +114,7 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 			break;
 		case 'r':
 			if ((a->ready_fd = (int)helper_number(optarg, 0, INT_MAX)) < 0)
-				return helper_usage_error("invalid descriptor '%s'", optarg);
+				return helper_usage_error("invalid descriptor '%s' for --ready-fd (a whole number from 0)", optarg);
 			break;
 		case 'f':
 		case 'i':
@@ -126,10 +127,9 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 		case 'h':
 			helper_help();
 			return 0;
-		case ':':
-			return helper_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			return helper_usage_error("unknown option '%s'", argv[optind - 1]);
+		default: /* '?', ':' */
+			optname_fault(c, argv, before, longs, err, sizeof err);
+			return helper_usage_error("%s", err);
 		}
 	}
 	if (optind < argc)

@@ -31,7 +31,7 @@ int conn_open(void)
 		close(s);
 		s = hi;
 	}
-	return s;
+	return real_raw_high(s, 1); /* a low limit of descriptors: at least not 0-2 */
 }
 
 void conn_give_up(void)

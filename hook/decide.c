@@ -171,7 +171,8 @@ int decide_before(int dirfd, const char *path, int flags)
 		return 0;
 	if (candidate_name_rejected(path))
 		return 0; /* most opens end here */
-	hk_busy = 1;
+	hk_busy = 1; /* before the lock, always (see hk_enter) */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	int saved = errno, fail = 0;
 	char abs[FM_PATH_MAX];
 	int n = candidate_absolute(dirfd, path, abs, sizeof abs), pyc = 0;
@@ -190,6 +191,7 @@ int decide_before(int dirfd, const char *path, int flags)
 		hk_unlock();
 	}
 	errno = saved;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	hk_busy = 0;
 	return fail;
 }
@@ -199,21 +201,17 @@ void decide_after(int fd)
 	if (!__atomic_load_n(&pend.owner, __ATOMIC_RELAXED) || hk_busy)
 		return;
 	int saved = errno;
-	hk_busy = 1;
-	hk_lock();
-	if (!pthread_equal(pend.owner, pthread_self())) {
-		hk_unlock();
-		hk_busy = 0;
+	if (!hk_enter())
 		return;
+	if (pthread_equal(pend.owner, pthread_self())) {
+		size_t n = pend.n;
+		pend.owner = 0;
+		struct stat st;
+		uint64_t h = pend.hash;
+		struct cache_slot *s = cache_find(pend.path, n, h);
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !s->used && conn_may_talk())
+			decide_tell(s, pend.path, n, h, &st);
 	}
-	size_t n = pend.n;
-	pend.owner = 0;
-	struct stat st;
-	uint64_t h = pend.hash;
-	struct cache_slot *s = cache_find(pend.path, n, h);
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !s->used && conn_may_talk())
-		decide_tell(s, pend.path, n, h, &st);
-	hk_unlock();
-	hk_busy = 0;
+	hk_leave();
 	errno = saved;
 }

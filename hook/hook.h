@@ -61,8 +61,17 @@ struct hook_state {
 };
 extern struct hook_state hk;
 
-/* A spin lock: no pthread mutex, which a fork in another thread could leave held. Reset
- * in a forked child (start.c). */
+/*
+ * The lock: a spin lock, no pthread mutex (a fork in another thread could leave one
+ * held). Re-entrancy: a thread takes it only with hk_busy set, and everything that
+ * takes it first checks hk_busy and, when set, steps aside (the call goes straight to
+ * the real function, unreported). So a signal handler that opens a file while its own
+ * thread is inside the hook (holding the lock or about to) never waits for itself; a
+ * handler on another thread waits for a lock that is released. fork(): the fork
+ * handlers (start.c) take the lock around the fork, so that the child's copy of the
+ * state is whole, and release it in both; a fork from inside the hook (our own
+ * checkpoints, a handler's fork) takes nothing, and the child starts unlocked.
+ */
 extern volatile int hk_lock_word;
 /* Set while this thread is inside the hook: our own opens (stdio, dlsym) pass through. */
 extern __thread int hk_busy;
@@ -76,6 +85,26 @@ static inline void hk_lock(void)
 static inline void hk_unlock(void)
 {
 	__atomic_store_n(&hk_lock_word, 0, __ATOMIC_RELEASE);
+}
+
+/* Enters the hook and takes the lock: 0 when this thread is in the hook already (a
+ * signal handler's open, our own opens): then the caller does nothing of ours. */
+static inline int hk_enter(void)
+{
+	if (hk_busy)
+		return 0;
+	hk_busy = 1;
+	/* no reordering across: a handler must never find the lock ours and hk_busy clear */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	hk_lock();
+	return 1;
+}
+
+static inline void hk_leave(void)
+{
+	hk_unlock();
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	hk_busy = 0;
 }
 
 int64_t hk_now_ns(void);
@@ -102,6 +131,9 @@ extern struct hook_real real;
 void real_resolve(void);
 /* open(2) for our own use: close-on-exec, never through the interposers. */
 int real_raw_open(const char *path, int flags);
+/* fd itself, or (fd being one of 0-2) a copy of it above 2 (close-on-exec: cloexec),
+ * the original closed; -1 when there is none. */
+int real_raw_high(int fd, int cloexec);
 
 /* ---- decide.c: called by every interposer ---------------------------------------------- */
 

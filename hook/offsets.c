@@ -39,9 +39,9 @@ static int nown_rw, own_rw_next;
 void offsets_note_rw(int fd)
 {
 	struct stat st;
-	if (fd < 0 || !hk.active || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	/* in a signal handler that interrupted the hook: unnoted (see hk_enter) */
+	if (fd < 0 || !hk.active || hk_busy || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !hk_enter())
 		return;
-	hk_lock();
 	int i;
 	for (i = 0; i < nown_rw && own_rw[i].fd != fd; i++)
 		;
@@ -54,7 +54,7 @@ void offsets_note_rw(int fd)
 	own_rw[i].fd = fd;
 	own_rw[i].dev = st.st_dev;
 	own_rw[i].ino = st.st_ino;
-	hk_unlock();
+	hk_leave();
 }
 
 static int offsets_own_rw(int fd)

@@ -19,8 +19,18 @@ void real_resolve(void)
 #undef INTERPOSER
 }
 
-/* Calling open() here would come back into the interposer. */
+/* Calling open() here would come back into the interposer. Never 0-2, which a program
+ * that closed them means to fill itself. */
 int real_raw_open(const char *path, int flags)
 {
-	return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0);
+	return real_raw_high((int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0), 1);
+}
+
+int real_raw_high(int fd, int cloexec)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	int hi = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
+	close(fd);
+	return hi;
 }

@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -21,6 +22,25 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* This thread took the lock for its fork (start_atfork_prepare). */
+static __thread int start_fork_locked;
+
+/* Before the program forks: the lock, so that no other thread is halfway through the
+ * state the child copies. Not when this thread is in the hook already (our own forks,
+ * a signal handler's): it may hold the lock itself. */
+static void start_atfork_prepare(void)
+{
+	start_fork_locked = hk_enter();
+}
+
+static void start_atfork_parent(void)
+{
+	if (start_fork_locked) {
+		start_fork_locked = 0;
+		hk_leave();
+	}
+}
 
 static void start_atfork_child(void)
 {
@@ -32,7 +52,13 @@ static void start_atfork_child(void)
 	hk.resumed = 0;
 	if (hk.configured)
 		hk.cfg.role = FM_ROLE_SUB; /* until the monitor says otherwise */
+	/* The only thread here: whoever held the lock is not (a fork from inside the hook
+	 * goes on as if it still held it, and releases it). */
 	hk_lock_word = 0;
+	if (start_fork_locked) {
+		start_fork_locked = 0;
+		hk_busy = 0;
+	}
 }
 
 static int start_set_addr(const char *name)
@@ -72,6 +98,69 @@ static int start_monitor_path(char *out, size_t len)
 	return 0;
 }
 
+/* The monitor's environment: the program's, without LD_PRELOAD (or the monitor would
+ * load this hook, and start bare mode in its turn). Static: no allocation. */
+static char **start_monitor_env(char **envp)
+{
+	static char *menv[8192];
+	int k = 0;
+	for (char **e = envp; e && *e && k < 8191; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+			menv[k++] = *e;
+	menv[k] = NULL;
+	return menv;
+}
+
+/*
+ * Is mon forkmon's monitor, of our protocol? Once the original process has exec'd it,
+ * it is too late to run the program without it (a FORKMON_MONITOR=/bin/false would end
+ * the shell's job at once and take the waiting program with it). So it is asked first:
+ * `mon --bare-probe FD` writes one line on FD (main.c); a vfork, about a millisecond.
+ */
+static int start_probe(const char *mon, char **envp)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	p[0] = real_raw_high(p[0], 1);
+	p[1] = real_raw_high(p[1], 1);
+	char fdbuf[16], want[32], got[32];
+	snprintf(fdbuf, sizeof fdbuf, "%d", p[1]);
+	snprintf(want, sizeof want, "forkmon monitor %d\n", FM_VERSION);
+	char *pargv[] = {"forkmon", "--bare-probe", fdbuf, NULL};
+	char **penv = start_monitor_env(envp);
+	pid_t pid = p[0] < 0 || p[1] < 0 ? -1 : vfork();
+	if (pid == 0) {
+		fcntl(p[1], F_SETFD, 0); /* our descriptor table is our own, even in a vfork child */
+		execve(mon, pargv, penv);
+		_exit(127);
+	}
+	if (p[1] >= 0)
+		close(p[1]);
+	size_t n = 0;
+	while (pid > 0 && n < sizeof got) {
+		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		int ready = poll(&pf, 1, 5000);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0) { /* it hangs: not ours */
+			kill(pid, SIGKILL);
+			break;
+		}
+		ssize_t r = read(p[0], got + n, sizeof got - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (p[0] >= 0)
+		close(p[0]);
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return pid > 0 && n == strlen(want) && memcmp(got, want, n) == 0 ? 0 : -1;
+}
+
 /* Without a monitor: the original process waits for the program and ends as it did. */
 static __attribute__((noreturn)) void start_transparent(pid_t child)
 {
@@ -91,7 +180,6 @@ static __attribute__((noreturn)) void start_exec_monitor(const char *mon, int ls
 							  char **argv, char **envp)
 {
 	static char *margv[4096];
-	static char *menv[8192];
 	char fdbuf[16], pidbuf[16], exe[PATH_MAX];
 	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	exe[el > 0 ? el : 0] = '\0';
@@ -109,12 +197,7 @@ static __attribute__((noreturn)) void start_exec_monitor(const char *mon, int ls
 	for (int i = 0; i < argc && k < 4095; i++)
 		margv[k++] = argv[i];
 	margv[k] = NULL;
-	k = 0;
-	for (char **e = envp; e && *e && k < 8191; e++)
-		if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
-			menv[k++] = *e;
-	menv[k] = NULL;
-	execve(mon, margv, menv);
+	execve(mon, margv, start_monitor_env(envp));
 	/* No monitor: release the child (its HELLO fails) and be a transparent parent. */
 	hk_say("cannot start the monitor; not watching");
 	close(ls);
@@ -137,7 +220,15 @@ static void start_bare(int argc, char **argv, char **envp)
 		hk_say("cannot find the monitor executable (set FORKMON_MONITOR); not watching");
 		return;
 	}
-	int ls = (int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
+	if (start_probe(mon, envp) < 0) {
+		char msg[PATH_MAX + 96];
+		snprintf(msg, sizeof msg,
+			 "cannot start the monitor '%s' (not forkmon's, or not of this version); not watching", mon);
+		hk_say(msg);
+		return;
+	}
+	/* inherited by the monitor (no close-on-exec); never 0-2 (see real_raw_high) */
+	int ls = real_raw_high((int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0), 0);
 	if (ls < 0 || bind(ls, (struct sockaddr *)&hk.addr, hk.addrlen) < 0 || listen(ls, 128) < 0) {
 		hk_say("cannot create the session socket; not watching");
 		if (ls >= 0)
@@ -169,7 +260,7 @@ __attribute__((constructor)) static void start_init(int argc, char **argv, char 
 {
 	real_resolve();
 	hk.pid = getpid();
-	pthread_atfork(NULL, NULL, start_atfork_child);
+	pthread_atfork(start_atfork_prepare, start_atfork_parent, start_atfork_child);
 	if (getenv("FORKMON_DISABLE"))
 		return;
 	const char *sock = getenv("FORKMON_SOCKET");

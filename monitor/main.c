@@ -4,15 +4,20 @@
  *   forkmon run [options] [--] CMD [ARGS]   a session around CMD
  *   forkmon --bare FD PID EXE PRELOAD -- ARGV  (internal: started by the hook in bare
  *                                             mode, LD_PRELOAD=forkmonhook.so CMD)
+ *   forkmon --bare-probe FD                   (internal: the hook's check that this is
+ *                                             a monitor, before bare mode starts it)
  * Exit status: the session's end (130 Ctrl-C, 143 SIGTERM); 2 bad usage or pattern;
  * 126/127 the command cannot be run; 1 forkmon itself failed.
  */
 #include "filter.h"
 #include "guard.h"
+#include "forkmon_proto.h"
 #include "helper.h"
 #include "monitor.h"
+#include "optname.h"
 #include "out.h"
 #include "sibling.h"
+#include "stdfds.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -160,10 +165,11 @@ static int run_options(int argc, char **argv, struct monitor_opts *o, const char
 		{"clear", no_argument, 0, 'c'},        {"events", required_argument, 0, 'E'},
 		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
 	};
-	int nfilters = 0, c;
+	int nfilters = 0, c, before;
+	char why[256];
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:f:i:qd:eg:m:hcE:", longs, NULL)) != -1) {
+	while ((before = optind, c = getopt_long(argc, argv, "+:f:i:qd:eg:m:hcE:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			add_patterns(o->filter, optarg);
@@ -196,11 +202,9 @@ static int run_options(int argc, char **argv, struct monitor_opts *o, const char
 		case 'E':
 			*events = optarg;
 			break;
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-			break;
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+		default: /* '?', ':' */
+			optname_fault(c, argv, before, longs, why, sizeof why);
+			usage_error("%s", why);
 		}
 	}
 	return nfilters;
@@ -280,9 +284,27 @@ static int cmd_bare(int argc, char **argv)
 	monitor_run(&o);
 }
 
+/* forkmon --bare-probe FD (from the hook, before bare mode commits to us): says on FD
+ * that this is a monitor of this protocol (the line the hook expects: hook/start.c). */
+static int main_probe(const char *fd)
+{
+	char line[64];
+	int n = snprintf(line, sizeof line, "forkmon monitor %d\n", FM_VERSION);
+	return write(atoi(fd), line, (size_t)n) == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	/* Before any descriptor of ours exists: none of them may be 0-2 (common/stdfds.h). */
+	if (stdfds_occupy() < 0) {
+		static const char msg[] = "forkmon: cannot open /dev/null for the closed standard descriptors\n";
+		ssize_t w = write(2, msg, sizeof msg - 1);
+		(void)w;
+		return 1;
+	}
 	out_init(0);
+	if (argc == 3 && strcmp(argv[1], "--bare-probe") == 0)
+		return main_probe(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "--bare") == 0)
 		return cmd_bare(argc, argv);
 	if (argc < 2)
@@ -299,6 +321,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "helper") == 0)
 		return helper_main(argc - 1, argv + 1);
-	usage_error("unknown subcommand '%s'", argv[1]);
+	if (argv[1][0] == '-')
+		usage_error("unknown option '%s' (options go after the subcommand: forkmon run -q ...)", argv[1]);
+	usage_error("unknown subcommand '%s' (run, helper)", argv[1]);
 	return 2;
 }

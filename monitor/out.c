@@ -2,6 +2,7 @@
 #include "out.h"
 
 #include "events.h"
+#include "escape.h"
 #include "loop.h"
 
 #include <errno.h>
@@ -267,20 +268,22 @@ static void sink_line(struct sink *s, const char *p, size_t n)
 	sink_queue(s, p, n);
 }
 
+/* One line: the prefix, then the message with every byte that could forge or garble a
+ * line escaped (escape_line: file names are the user's, and may hold anything). */
 static void out_line(const char *pre, const char *colour, const char *fmt, va_list ap)
 {
-	char buf[8192];
+	char msg[8192], buf[4 * sizeof msg + 64];
 	int n = 0;
 	if (out_colour)
 		n = snprintf(buf, sizeof buf, "%s%s\033[0m ", colour, pre);
 	else
 		n = snprintf(buf, sizeof buf, "%s ", pre);
-	int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof msg, fmt, ap);
 	if (m < 0)
 		return;
-	n += m;
-	if (n > (int)sizeof buf - 2)
-		n = (int)sizeof buf - 2;
+	if (m >= (int)sizeof msg)
+		m = (int)sizeof msg - 1;
+	n += (int)escape_line(msg, (size_t)m, buf + n, sizeof buf - (size_t)n - 1);
 	buf[n++] = '\n';
 	sink_line(&sinks[SINK_TERM], buf, (size_t)n);
 }

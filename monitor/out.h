@@ -38,6 +38,8 @@ int out_events_open(const char *path);
 int64_t out_events_retry_at(void);
 void out_events_retry(void);
 
+/* Status lines and error lines are one line each whatever they name: the message is
+ * escaped (common/escape.h). */
 void out_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -7,6 +7,7 @@
 
 #include "exe.h"
 #include "out.h"
+#include "stdfds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,6 +159,8 @@ static pid_t spawn_vfork(const int *fds, char **env)
 			_exit(126);
 		if (in >= 0 && dup2(in, 0) < 0)
 			_exit(126);
+		if (!fds)
+			stdfds_reclose(); /* closed when forkmon started: closed for the command too */
 		execve(spawn_exe, S.o->argv, env);
 		int e = errno;
 		ssize_t w = write(pfd[1], &e, sizeof e);

@@ -27,6 +27,7 @@ static Suite *(*const unit_suites[])(void) = {
 	peer_suite,
 	loop_suite,
 	replace_suite,
+	escape_suite,
 };
 static Suite *(*const system_suites[])(void) = {
 	inotify_saves_suite,
@@ -50,6 +51,7 @@ static Suite *(*const system_suites[])(void) = {
 	fuzz_replay_suite,
 	helper_requests_suite,
 	session_bounds_suite,
+	harden_suite,
 };
 
 int main(int argc, char **argv)

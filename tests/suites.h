@@ -16,6 +16,7 @@ Suite *spacing_suite(void);
 Suite *peer_suite(void);
 Suite *loop_suite(void);
 Suite *replace_suite(void);
+Suite *escape_suite(void);
 
 /* system */
 Suite *inotify_saves_suite(void);
@@ -39,5 +40,6 @@ Suite *events_file_suite(void);
 Suite *fuzz_replay_suite(void);
 Suite *helper_requests_suite(void);
 Suite *session_bounds_suite(void);
+Suite *harden_suite(void);
 
 #endif
