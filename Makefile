@@ -9,6 +9,8 @@
 #   make demo       a real program resumed from the middle, then exits
 #   make bench      performance, side by side with the baselines (bench/results.md)
 #   make install    PREFIX=/usr/local DESTDIR=   (and `make uninstall`)
+#   make sanitize   the whole suite again over an ASan + UBSan build in build/san/
+#   make valgrind   memcheck over the monitor and the helper in a real session
 #   make deb        build/deb/forkmon_VERSION_amd64.deb (dpkg-buildpackage on a copy of the
 #                   tree under build/deb/; debian/ says how; never runs apt-get)
 #
@@ -196,10 +198,28 @@ $(DEB): $(DEB_INPUTS)
 	rm -rf $(B)/deb/tree
 	@echo "forkmon: $@"
 
+# ---- sanitize and valgrind ------------------------------------------------------------------
+# make sanitize: the whole suite (forkmon-tests all, as make check) over a second build in
+# build/san/ with ASan and UBSan: the monitor, helper, client, hook and the tests; the test
+# programs stay as distributions build them (they are the user's). Any report fails the run
+# (scripts/sanitize says how the user's programs get the hook's runtime, and why).
+# make valgrind: memcheck over the monitor and the helper in a real session (scripts/valgrind).
+SAN := $(B)/san
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_RT = $(shell readlink -f "$$($(CC) -print-file-name=libasan.so)")
+sanitize: deps
+	@$(MAKE) --no-print-directory B=$(SAN) CFLAGS='$(SAN_FLAGS)' \
+		CPPFLAGS='-DFORKMON_SAN_RUNTIME="\"$(SAN_RT)\""' tests
+	@scripts/sanitize $(SAN) $(SAN_RT)
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/valgrind $(B)
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps tests check check-unit demo bench install uninstall deb clean
+.PHONY: all deps tests check check-unit demo bench install uninstall deb clean sanitize valgrind
 
 # ---- fuzz
 # libFuzzer targets for every decoder of input forkmon does not control (tests/fuzz/):

@@ -310,6 +310,7 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 	}
 	free(req);
 	int how = loop_run(l);
+	loop_free(l); /* before this process ends like the command: maybe by its signal */
 	if (how == CLIENT_EXITED)
 		return client_exit_like(client.status);
 	if (how == CLIENT_REFUSED) {

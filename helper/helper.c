@@ -274,6 +274,12 @@ static void helper_shutdown(void)
 	session_end_all();
 	loop_free(helperd.loop);
 	helperd.loop = NULL;
+	close(helperd.ls);
+	free(helperd.s); /* nothing is left for valgrind to find at exit */
+	helperd.s = NULL;
+	filter_free(helperd.filter);
+	filter_free(helperd.ignore);
+	helperd.filter = helperd.ignore = NULL;
 }
 
 int helper_main(int argc, char **argv)

@@ -108,6 +108,20 @@ static void resume_failed(int ctl, int err)
  * signals blocked, waiting for RESUME. Each RESUME forks a new run (a double fork, as
  * in ckpt_take()); the checkpoint stays for next time.
  */
+/* Helper mode: the streams are the client's whose run this checkpoint came from. Held
+ * here, a client that reads its command's output to the end (`$(forkmon-client CMD)`,
+ * `| tee`) would wait for the checkpoint, not the command; a RESUME brings the next
+ * client's anyway. */
+static void resume_let_go_of_client(void)
+{
+	int nul = real_raw_open("/dev/null", O_RDWR);
+	for (int i = 0; nul >= 0 && i < 3; i++)
+		if (nul != i)
+			dup2(nul, i);
+	if (nul > 2)
+		close(nul);
+}
+
 void resume_wait(int ctl, int runfd)
 {
 	setpgid(0, 0);
@@ -117,6 +131,8 @@ void resume_wait(int ctl, int runfd)
 	if (runfd >= 0)
 		close(runfd); /* the run's connection is the run's */
 	hk.fd = -1;
+	if (hk.cfg.flags & FM_CFG_SERVE)
+		resume_let_go_of_client();
 	for (;;) {
 		int fds[PEER_MAX_FDS], nfds = 0;
 		ssize_t n = peer_recv(ctl, &resume_msg, sizeof resume_msg, fds, &nfds, 0);

@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
 
 static void end_summary(void)
 {
@@ -76,6 +79,10 @@ __attribute__((noreturn)) void end_session(int sig, int status)
 	watcher_stop();
 	end_summary();
 	out_drain(2000);
+#ifdef __SANITIZE_ADDRESS__
+	/* make sanitize: _exit and a re-raised signal skip LeakSanitizer's check at exit */
+	__lsan_do_leak_check();
+#endif
 	if (sig) {
 		signal(sig, SIG_DFL);
 		sigset_t s;

@@ -210,6 +210,15 @@ static int run_options(int argc, char **argv, struct monitor_opts *o, const char
 	return nfilters;
 }
 
+/* A run that ends before its session starts (help, no hook, a bad events file): its
+ * filters go with it. */
+static int cmd_run_end(struct monitor_opts *o, int status)
+{
+	filter_free(o->filter);
+	filter_free(o->ignore);
+	return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct monitor_opts o = {.listen_fd = -1, .serve_fd = -1};
@@ -217,14 +226,14 @@ static int cmd_run(int argc, char **argv)
 	o.ignore = filter_new();
 	if (!o.filter || !o.ignore) {
 		out_error("cannot start Lua");
-		return 1;
+		return cmd_run_end(&o, 1);
 	}
 	out_init(env_flag("FORKMON_QUIET"));
 	opts_from_env(&o);
 	const char *events = getenv("FORKMON_EVENTS");
 	int nfilters = run_options(argc, argv, &o, &events);
 	if (nfilters < 0)
-		return 0;
+		return cmd_run_end(&o, 0);
 	if (optind >= argc)
 		usage_error("%s", "no command given");
 	if (!nfilters) {
@@ -239,12 +248,12 @@ static int cmd_run(int argc, char **argv)
 	o.hook = sibling_hook(why, sizeof why);
 	if (!o.hook) {
 		out_error("%s", why);
-		return 1;
+		return cmd_run_end(&o, 1);
 	}
 	out_init(o.quiet);
 	if (events && *events && out_events_open(events) < 0) {
 		out_error("cannot write events to '%s': %s", events, strerror(errno));
-		return 2;
+		return cmd_run_end(&o, 2);
 	}
 	guard_start(); /* from here on, the monitor (the guard stays behind, see guard.c) */
 	monitor_run(&o);

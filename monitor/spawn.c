@@ -21,6 +21,14 @@
 
 extern char **environ;
 
+/* make sanitize builds the hook with ASan, whose runtime must be loaded first in the
+ * program (before libc): that build names it (FORKMON_SAN_RUNTIME), others have none. */
+#ifdef FORKMON_SAN_RUNTIME
+#define SPAWN_RUNTIME FORKMON_SAN_RUNTIME ":"
+#else
+#define SPAWN_RUNTIME ""
+#endif
+
 static char **spawn_envp;
 static char spawn_exe[PATH_MAX]; /* found before the vfork: the child allocates nothing */
 
@@ -96,9 +104,9 @@ void spawn_init(void)
 	if (S.o->hook) {
 		char buf[8192];
 		if (pre && *pre)
-			snprintf(buf, sizeof buf, "%s:%s", S.o->hook, pre);
+			snprintf(buf, sizeof buf, SPAWN_RUNTIME "%s:%s", S.o->hook, pre);
 		else
-			snprintf(buf, sizeof buf, "%s", S.o->hook);
+			snprintf(buf, sizeof buf, SPAWN_RUNTIME "%s", S.o->hook);
 		spawn_envp[k++] = spawn_var("LD_PRELOAD", buf);
 	} else if (S.o->preload && *S.o->preload) {
 		spawn_envp[k++] = spawn_var("LD_PRELOAD", S.o->preload);

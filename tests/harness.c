@@ -23,11 +23,31 @@ const char *h_top(void)
 	return t && *t ? t : "..";
 }
 
+/* "build" and "build/..." name the build directory: FORKMON_BUILD when set (make
+ * sanitize runs the same tests over build/san), else build/ in the source tree. */
 const char *h_path(const char *rel)
 {
 	static char buf[PATH_MAX];
-	snprintf(buf, sizeof buf, "%s/%s", h_top(), rel);
+	const char *b = getenv("FORKMON_BUILD");
+	if (b && *b && !strncmp(rel, "build", 5) && (rel[5] == '/' || rel[5] == '\0'))
+		snprintf(buf, sizeof buf, "%s%s", b, rel + 5);
+	else
+		snprintf(buf, sizeof buf, "%s/%s", h_top(), rel);
 	return buf;
+}
+
+/* make sanitize: a hook built with ASan needs the ASan runtime (FORKMON_TEST_PRELOAD) in
+ * the program before libc, and first in LD_PRELOAD. Only where a test preloads a hook
+ * itself (bare mode); the sanitized monitor adds it for the programs it starts. */
+static void h_san_preload(void)
+{
+	const char *rt = getenv("FORKMON_TEST_PRELOAD");
+	const char *pre = getenv("LD_PRELOAD");
+	if (!rt || !*rt || !pre || !*pre)
+		return;
+	static char buf[8192];
+	snprintf(buf, sizeof buf, "%s:%s", rt, pre);
+	setenv("LD_PRELOAD", buf, 1);
 }
 
 static double h_now(void)
@@ -149,6 +169,7 @@ void h_start(struct h_session *s, char *const argv[], char *const env[])
 		unsetenv("FORKMON_SOCKET");
 		for (int i = 0; env && env[i]; i++)
 			putenv(env[i]);
+		h_san_preload();
 		execvp(argv[0], argv);
 		_exit(127);
 	}
@@ -403,6 +424,7 @@ void h_start_io(struct h_session *s, char *const argv[], char *const env[], int 
 		unsetenv("FORKMON_SOCKET");
 		for (int i = 0; env && env[i]; i++)
 			putenv(env[i]);
+		h_san_preload();
 		execvp(argv[0], argv);
 		_exit(127);
 	}

@@ -43,6 +43,7 @@ static Suite *(*const system_suites[])(void) = {
 	live_misbehave_suite,
 	monitor_suite,
 	helper_suite,
+	helper_streams_suite,
 	completion_suite,
 	package_suite,
 	examples_suite,

@@ -32,6 +32,7 @@ Suite *live_programs_suite(void);
 Suite *live_misbehave_suite(void);
 Suite *monitor_suite(void);
 Suite *helper_suite(void);
+Suite *helper_streams_suite(void);
 Suite *completion_suite(void);
 Suite *package_suite(void);
 Suite *examples_suite(void);

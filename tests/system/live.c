@@ -25,7 +25,7 @@ char *lv_prog(const char *name)
 	static char buf[8][4096];
 	static int k;
 	char *b = buf[k++ % 8];
-	snprintf(b, 4096, "%s/build/progs/%s", h_top(), name);
+	snprintf(b, 4096, "%s/%s", h_path("build/progs"), name);
 	return b;
 }
 

@@ -68,16 +68,16 @@ static void ex_init(struct ex *e, const char *name)
 {
 	h_init(&e->s);
 	ex_read_lines(e, name);
-	char src[4096], top[4096];
+	char src[4096], bin[4096];
 	snprintf(src, sizeof src, "%s/examples/%s/.", h_top(), name);
 	lv_run_ok(&e->s, "cp", "-R", src, e->s.dir, NULL);
 	lv_make_dir(&e->s, ".python");
 	char link[4096];
 	snprintf(link, sizeof link, "%s/.python/python3", e->s.dir);
 	ck_assert_int_eq(symlink("/usr/bin/python3", link), 0);
-	ck_assert_ptr_nonnull(realpath(h_top(), top));
+	ck_assert_ptr_nonnull(realpath(h_path("build"), bin));
 	const char *path = getenv("PATH");
-	snprintf(e->pathvar, sizeof e->pathvar, "PATH=%s/build:%s/.python:%s", top, e->s.dir,
+	snprintf(e->pathvar, sizeof e->pathvar, "PATH=%s:%s/.python:%s", bin, e->s.dir,
 		 path ? path : "/usr/bin:/bin");
 }
 
