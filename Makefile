@@ -277,7 +277,10 @@ tests: $(FUZZ_REPLAY)
 
 # One target at a time (the machine is shared): its log in $(B)/fuzz/log/NAME.log, one
 # summary line each.
-fuzz: $(FUZZ_BIN)
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
 	@for tl in $(foreach t,$(FUZZ_NAMES),$(t):$(call fuzz_len,$(t))); do \
 		t=$${tl%%:*}; len=$${tl#*:}; \
 		mkdir -p $(B)/fuzz/work/$$t $(B)/fuzz/crash/$$t $(B)/fuzz/log; rm -f $(B)/fuzz/crash/$$t/*; \
@@ -299,4 +302,4 @@ fuzz: $(FUZZ_BIN)
 		fi; \
 	done
 
-.PHONY: fuzz
+.PHONY: fuzz fuzz-run
