@@ -102,7 +102,7 @@ START_TEST(test_python_resumes_from_the_import_of_the_edited_module)
 	struct h_session s;
 	h_init(&s);
 	h_write(&s, "app.py", "print('boot', flush=True)\nimport a\nprint('done', flush=True)\n");
-	h_write(&s, "a.py", "print('a start', flush=True)\nimport b\nprint('a end', b.VALUE, flush=True)\n");
+	h_write(&s, "a.py", "print('a start', flush=True)\nimport b\nprint('a end %s' % b.VALUE, flush=True)\n");
 	h_write(&s, "b.py", "VALUE = 1\n");
 	char *env[] = {"PYTHONDONTWRITEBYTECODE=1", NULL};
 	char *argv[] = {lv_forkmon(), "run", "--every", "-f", "%.py$", "--", "/usr/bin/python3", "app.py", NULL};
@@ -125,7 +125,7 @@ START_TEST(test_python_with_a_warm_bytecode_cache_still_sees_its_modules)
 {
 	struct h_session s;
 	h_init(&s);
-	h_write(&s, "app.py", "print('boot', flush=True)\nimport mod\nprint('value', mod.VALUE, flush=True)\n");
+	h_write(&s, "app.py", "print('boot', flush=True)\nimport mod\nprint('value %s' % mod.VALUE, flush=True)\n");
 	h_write(&s, "mod.py", "VALUE = 'cached'\n");
 	/* Warm the cache first: Python then reads __pycache__/mod.cpython-*.pyc, not mod.py,
 	 * and checks it against the size and time it saw of mod.py before that open. */

@@ -104,7 +104,7 @@ static void python_package(char *bytecode_env)
 	lv_make_dir(&s, "pkg/sub");
 	h_write(&s, "app.py", "print('boot', flush=True)\n"
 			      "import pkg.sub.leaf\n"
-			      "print('value', pkg.sub.leaf.VALUE, flush=True)\n");
+			      "print('value %s' % pkg.sub.leaf.VALUE, flush=True)\n");
 	h_write(&s, "pkg/__init__.py", "print('pkg init', flush=True)\n");
 	h_write(&s, "pkg/sub/__init__.py", "from . import helper\n");
 	h_write(&s, "pkg/sub/helper.py", "X = 'helper'\n");

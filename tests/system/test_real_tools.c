@@ -275,8 +275,9 @@ static void rt_header_once(const struct rt_prog *pr, char *const env[], int to_p
 
 static const struct rt_prog rt_python = {
 	.main = "app.py",
-	.main_body = "import os\n"
-		     "print('header', repr(os.environ.get('PYTHONUNBUFFERED')))\n"
+	.main_body = "import os, sys\n"
+		     /* one write of a whole line, buffered or not: a status line never lands in it */
+		     "sys.stdout.write('header %r\\n' % (os.environ.get('PYTHONUNBUFFERED'),))\n"
 		     "with open('mod.py') as f:\n"
 		     "    exec(f.read())\n"
 		     "print('value=' + V)\n",
