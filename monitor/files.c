@@ -19,6 +19,7 @@
 #include "inotify.h"
 #include "out.h"
 #include "path.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,28 @@ void files_mark_hot(const int *ids, int n)
 {
 	for (int k = 0; k < n; k++)
 		F.v[ids[k]].hot = F.any_hot = 1;
+}
+
+/* Files a rollback to seq (restart: every read) is about to forget that are missing
+ * now. The copy resumed will look for them where the history did and find nothing, which
+ * its hook does not report (a name that does not exist costs nothing of ours); unless
+ * they stay in the history, their return would change nothing. Returns how many, their
+ * ids in *out (malloc'd, the caller frees). */
+int files_missing_after(uint64_t seq, int restart, int **out)
+{
+	int n = 0;
+	*out = NULL;
+	for (int i = 0; i < F.n; i++) {
+		uint64_t r = policy_first_read(S.pol, i);
+		if (!r || (!restart && r <= seq) || access(F.v[i].named, F_OK) == 0)
+			continue;
+		int *p = realloc(*out, (size_t)(n + 1) * sizeof *p);
+		if (!p)
+			break;
+		*out = p;
+		p[n++] = i;
+	}
+	return n;
 }
 
 int64_t files_poll_at(void)

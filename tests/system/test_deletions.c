@@ -44,13 +44,13 @@ static int dl_changes(struct h_session *s)
 }
 
 /*
- * After one user action: the state line `want` shows and, once no more changes come, is
- * the last state shown; one change or two (a machine under load may split a checkout).
- * Returns how many changes the action made.
+ * After one user action: the state line `want` shows (for the times-th time) and, once no
+ * more changes come, is the last state shown; one change or two (a machine under load
+ * may split a checkout). Returns how many changes the action made.
  */
-static int dl_settles_on(struct h_session *s, const char *want, int before)
+static int dl_settles_on(struct h_session *s, const char *want, int times, int before)
 {
-	lv_expect(s, want, 1);
+	lv_expect(s, want, times);
 	int changes;
 	for (;;) {
 		changes = dl_changes(s);
@@ -100,7 +100,7 @@ START_TEST(test_a_checkout_that_deletes_a_directory_shows_each_branch)
 	lv_expect(&s, DL_MAIN, 1);
 
 	DL_GIT(&s, "checkout", "-q", "nolib");
-	int before = dl_settles_on(&s, DL_NOLIB, 0);
+	int before = dl_settles_on(&s, DL_NOLIB, 1, 0);
 	/* The directory stays gone a while: said once, polled in silence. */
 	h_sleep_ms(1500);
 	ck_assert_msg(h_count(&s, gone) == 1, "'%s' said %d times:\n%s", gone, h_count(&s, gone), lv_out_tail(&s));
@@ -108,11 +108,11 @@ START_TEST(test_a_checkout_that_deletes_a_directory_shows_each_branch)
 	ck_assert_int_eq(dl_changes(&s), before);
 
 	DL_GIT(&s, "checkout", "-q", "main");
-	before += dl_settles_on(&s, DL_MAIN, before);
+	before += dl_settles_on(&s, DL_MAIN, 2, before);
 	DL_GIT(&s, "checkout", "-q", "nolib");
-	before += dl_settles_on(&s, DL_NOLIB, before);
+	before += dl_settles_on(&s, DL_NOLIB, 2, before);
 	DL_GIT(&s, "checkout", "-q", "main");
-	dl_settles_on(&s, DL_MAIN, before);
+	dl_settles_on(&s, DL_MAIN, 3, before);
 
 	ck_assert_msg(h_count(&s, gone) == 2, "one line per loss of lib/:\n%s", lv_out_tail(&s));
 	ck_assert_msg(h_count(&s, "cannot watch") == 0, "%s", lv_out_tail(&s));
@@ -144,6 +144,45 @@ START_TEST(test_rm_of_a_watched_file_resumes_and_so_does_its_return)
 	ck_assert_msg(dl_changes(&s) == 2, "%s", lv_out_tail(&s));
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
 	ck_assert_int_eq(h_count(&s, "is gone"), 0); /* the directory is still there */
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
+/* Five files read in a row: the later ones have no checkpoint of their own, so a
+ * deletion resumes from an earlier one, and the copy's look for the missing file is no
+ * read its hook reports: its return must still resume. */
+START_TEST(test_the_return_of_a_file_read_without_its_own_checkpoint_resumes)
+{
+	struct h_session s;
+	h_init(&s);
+	const char *names[] = {"a", "b", "c", "d", "e"};
+	char name[16], body[16];
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof name, "%s.txt", names[i]);
+		snprintf(body, sizeof body, "%s1\n", names[i]);
+		h_write(&s, name, body);
+	}
+	h_write(&s, "main.lua", "local t = {}\n"
+				"for _, n in ipairs({'a', 'b', 'c', 'd', 'e'}) do\n"
+				"  local f = io.open(n .. '.txt')\n"
+				"  t[#t + 1] = f and f:read('l') or (n .. '-missing')\n"
+				"  if f then f:close() end\n"
+				"end\n"
+				"print('state ' .. table.concat(t, ' '))\n");
+	char *argv[] = {lv_forkmon(), "run", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "state a1 b1 c1 d1 e1", 1);
+	int before = 0;
+	lv_run_ok(&s, "rm", "e.txt", NULL);
+	before += dl_settles_on(&s, "state a1 b1 c1 d1 e-missing", 1, before);
+	h_write(&s, "e.txt", "e2\n");
+	before += dl_settles_on(&s, "state a1 b1 c1 d1 e2", 1, before);
+	lv_run_ok(&s, "rm", "c.txt", "d.txt", NULL);
+	before += dl_settles_on(&s, "state a1 b1 c-missing d-missing e2", 1, before);
+	h_write(&s, "d.txt", "d3\n");
+	before += dl_settles_on(&s, "state a1 b1 c-missing d3 e2", 1, before);
+	h_write(&s, "c.txt", "c3\n");
+	dl_settles_on(&s, "state a1 b1 c3 d3 e2", 1, before);
 	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
@@ -288,6 +327,7 @@ Suite *deletions_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_a_checkout_that_deletes_a_directory_shows_each_branch);
 	tcase_add_test(tc, test_rm_of_a_watched_file_resumes_and_so_does_its_return);
+	tcase_add_test(tc, test_the_return_of_a_file_read_without_its_own_checkpoint_resumes);
 	tcase_add_test(tc, test_a_vim_save_with_a_backup_and_a_delete_then_write_are_one_change_each);
 	tcase_add_test(tc, test_vcs_cache_and_swap_files_are_not_watched_by_default);
 	tcase_add_test(tc, test_no_default_ignores_watches_them);
