@@ -48,7 +48,7 @@ _forkmon()
 		esac
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W '--filter --ignore --quiet --delay --every --clear
-				--events --grace --max-checkpoints --help --' -- "$cur"))
+				--events --grace --max-checkpoints --no-default-ignores --help --' -- "$cur"))
 			return
 		fi
 		# the first word that is not an option's value starts the command
@@ -71,7 +71,7 @@ _forkmon()
 			_filedir
 			return ;;
 		esac
-		COMPREPLY=($(compgen -W '--socket --timeout --filter --ignore --help' -- "$cur"))
+		COMPREPLY=($(compgen -W '--socket --timeout --filter --ignore --no-default-ignores --help' -- "$cur"))
 		;;
 	esac
 }

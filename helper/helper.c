@@ -23,6 +23,7 @@
 #include "helper.h"
 
 #include "daemon.h"
+#include "defaults.h"
 #include "filter.h"
 #include "loop.h"
 #include "optname.h"
@@ -68,6 +69,8 @@ void helper_help(void)
 	       "                        long unused (300)\n"
 	       "  -f, --filter PATTERN  files whose change invalidates checkpoints (default: all)\n"
 	       "  -i, --ignore PATTERN  files that never do (always: /proc, /sys, /dev, /run)\n"
+	       "      --no-default-ignores  VCS directories (.git...), tools' caches and editors'\n"
+	       "                        swap and backup files count too [FORKMON_NO_DEFAULT_IGNORES]\n"
 	       "      --ready-fd N      once listening, write a byte to descriptor N and close it\n"
 	       "                        (how forkmon-client knows the helper it started is up)\n"
 	       "  -h, --help            this help\n",
@@ -97,10 +100,10 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 		{"socket", required_argument, 0, 's'}, {"timeout", required_argument, 0, 't'},
 		{"filter", required_argument, 0, 'f'}, {"ignore", required_argument, 0, 'i'},
 		{"ready-fd", required_argument, 0, 'r'}, {"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
+		{"no-default-ignores", no_argument, 0, 'I'}, {0, 0, 0, 0},
 	};
 	char err[1024];
-	int c, nfilters = 0, before;
+	int c, nfilters = 0, before, defaults = filter_default_ignores_wanted();
 	opterr = 0;
 	optind = 1;
 	while ((before = optind, c = getopt_long(argc, argv, "+:s:t:f:i:h", longs, NULL)) != -1) {
@@ -127,6 +130,9 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 		case 'h':
 			helper_help();
 			return 0;
+		case 'I': /* long only */
+			defaults = 0;
+			break;
 		default: /* '?', ':' */
 			optname_fault(c, argv, before, longs, err, sizeof err);
 			return helper_usage_error("%s", err);
@@ -139,6 +145,8 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 	if (!nfilters)
 		filter_add(helperd.filter, ".", err, sizeof err);
 	filter_add(helperd.ignore, "^/proc/;^/sys/;^/dev/;^/run/", err, sizeof err);
+	if (defaults)
+		filter_add(helperd.ignore, filter_default_ignores(), err, sizeof err);
 	return -1;
 }
 

@@ -56,8 +56,14 @@ void ckpt_drop_all(void)
 void ckpt_rollback(uint64_t seq, int restart)
 {
 	enum { MAX = 4096 };
-	int dropped[MAX];
+	int dropped[MAX], *missing;
+	int nmissing = files_missing_after(seq, restart, &missing);
 	int n = restart ? policy_reset(S.pol, dropped, MAX) : policy_rollback(S.pol, seq, dropped, MAX);
+	/* A deleted file stays read, as if first thing by the run resumed (or restarted):
+	 * every checkpoint after it is dropped, so its return resumes from this one. */
+	for (int k = 0; k < nmissing; k++)
+		policy_read(S.pol, missing[k]);
+	free(missing);
 	for (int k = 0; k < n && k < MAX; k++)
 		ckpt_drop(dropped[k]);
 	/* Grants not registered yet belong to the run going away, when later than seq. */

@@ -6,7 +6,9 @@
  * the kernel's watch limit, without an inotify instance at all (the user's are used up),
  * and while its directory is gone, a file is polled instead (stat() every FILES_POLL_NS):
  * slower to notice, the same pipeline after. Every event becomes a debounce event
- * (watcher/debounce.h).
+ * (watcher/debounce.h). A deletion is a change like any other (the debounce tells it from
+ * the first half of an editor's save); a directory that is gone is said once, tried
+ * again in silence, and its return is a change of each of its files.
  * Called by conn.c (a read names a file), run.c (the timer: polling; the settle rule:
  * events on their way) and the loop (the watcher's records).
  */
@@ -17,6 +19,7 @@
 #include "inotify.h"
 #include "out.h"
 #include "path.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,15 +72,20 @@ void files_without_watcher(int err)
 	}
 }
 
+/* F.dirs: a directory's state. (-1: never tried.) */
+enum { DIR_UNWATCHED = 0, DIR_WATCHED = 1, DIR_GONE = 2 /* said so */, DIR_REFUSED = 3 /* said so */ };
+
 /* Returns 0, or -1 with errno (ENOSPC: the kernel's watch limit, or no watcher at all:
- * the file is to be polled). */
+ * the file is to be polled). Each problem is said once: a directory known to be gone is
+ * tried again in silence until it returns. */
 static int files_watch_dir(const char *dir)
 {
 	if (F.no_watcher) {
 		errno = ENOSPC;
 		return -1;
 	}
-	if (strmap_get(&F.dirs, dir) == 1)
+	int was = strmap_get(&F.dirs, dir);
+	if (was == DIR_WATCHED)
 		return 0;
 	if (watcher_add_dir(dir) < 0) {
 		int e = errno;
@@ -85,13 +93,24 @@ static int files_watch_dir(const char *dir)
 			out_error("the user's inotify watches are used up (%ld): watching further directories by "
 				  "polling every %lld ms",
 				  files_inotify_limit("max_inotify_watches", "max_user_watches"), FILES_POLL_NS / 1000000);
-		else if (e != ENOSPC)
+		else if (e != ENOSPC && !(was == DIR_GONE && (e == ENOENT || e == ENOTDIR)) && was != DIR_REFUSED) {
 			out_error("cannot watch '%s': %s", dir, strerror(e));
+			strmap_put(&F.dirs, dir, DIR_REFUSED);
+		}
 		errno = e;
 		return -1;
 	}
-	strmap_put(&F.dirs, dir, 1);
+	strmap_put(&F.dirs, dir, DIR_WATCHED);
 	return 0;
+}
+
+/* Says once that a directory of watched files is gone (until it is back). */
+static void files_dir_gone(const char *dir)
+{
+	if (strmap_get(&F.dirs, dir) == DIR_GONE)
+		return;
+	strmap_put(&F.dirs, dir, DIR_GONE);
+	out_status("directory '%s' is gone: its files count as deleted until it is back", dir);
 }
 
 static void files_dir_of(const char *path, char *out, size_t len)
@@ -203,52 +222,84 @@ void files_mark_hot(const int *ids, int n)
 		F.v[ids[k]].hot = F.any_hot = 1;
 }
 
+/* Files a rollback to seq (restart: every read) is about to forget that are missing
+ * now. The copy resumed will look for them where the history did and find nothing, which
+ * its hook does not report (a name that does not exist costs nothing of ours); unless
+ * they stay in the history, their return would change nothing. Returns how many, their
+ * ids in *out (malloc'd, the caller frees). */
+int files_missing_after(uint64_t seq, int restart, int **out)
+{
+	int n = 0;
+	*out = NULL;
+	for (int i = 0; i < F.n; i++) {
+		uint64_t r = policy_first_read(S.pol, i);
+		if (!r || (!restart && r <= seq) || access(F.v[i].named, F_OK) == 0)
+			continue;
+		int *p = realloc(*out, (size_t)(n + 1) * sizeof *p);
+		if (!p)
+			break;
+		*out = p;
+		p[n++] = i;
+	}
+	return n;
+}
+
 int64_t files_poll_at(void)
 {
 	return F.npolled ? F.next_poll : -1;
 }
 
-/* The fallback past the watch limit (or without a watcher): a file whose identity, size
- * or times changed was saved (done), one that vanished is gone; the debounce takes it
- * from there. The name the program used is looked at: a symlink pointed elsewhere shows
- * as another file, as the link's watch would have shown it. */
+/* One polled file: a file whose identity, size or times changed was saved (done), one
+ * that vanished is gone; the debounce takes it from there. The name the program used is
+ * looked at: a symlink pointed elsewhere shows as another file, as the link's watch would
+ * have shown it. */
+static void files_poll_file(int i, int64_t now)
+{
+	struct wfile *f = &F.v[i];
+	/* Watching is better than polling: try again (the limit may have room now, or the
+	 * directory came back). A watch in place before the stat() below misses nothing. */
+	char d[PATH_MAX];
+	files_dir_of(f->real, d, sizeof d);
+	if (files_watch_dir(d) == 0) {
+		f->polled = 0;
+		F.npolled--;
+	}
+	struct stat st;
+	if (stat(f->named, &st) < 0) {
+		if (!f->gone)
+			debounce_event(S.deb, i, DEB_GONE, 0, now);
+		f->gone = 1;
+		struct stat ds;
+		if (stat(d, &ds) < 0 && (errno == ENOENT || errno == ENOTDIR))
+			files_dir_gone(d); /* polled, so no watch said it */
+		return;
+	}
+	if (f->gone || st.st_dev != f->seen.st_dev || st.st_ino != f->seen.st_ino ||
+	    st.st_size != f->seen.st_size || st.st_mtim.tv_sec != f->seen.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != f->seen.st_mtim.tv_nsec || st.st_ctim.tv_sec != f->seen.st_ctim.tv_sec ||
+	    st.st_ctim.tv_nsec != f->seen.st_ctim.tv_nsec)
+		debounce_event(S.deb, i, DEB_DONE, st.st_size == 0, now);
+	f->gone = 0;
+	f->seen = st;
+	if (strmap_get(&F.dirs, d) == DIR_GONE)
+		strmap_put(&F.dirs, d, DIR_UNWATCHED); /* back: a next loss is said again */
+}
+
+/* The fallback past the watch limit, without a watcher, and while a directory is gone. */
 void files_poll(int64_t now)
 {
 	F.next_poll = now + FILES_POLL_NS;
-	for (int i = 0; i < F.n; i++) {
-		struct wfile *f = &F.v[i];
-		if (!f->polled)
-			continue;
-		/* Watching is better than polling: try again (the limit may have room now, or
-		 * the directory came back). */
-		char d[PATH_MAX];
-		files_dir_of(f->real, d, sizeof d);
-		if (files_watch_dir(d) == 0) {
-			f->polled = 0;
-			F.npolled--;
-		}
-		struct stat st;
-		if (stat(f->named, &st) < 0) {
-			if (!f->gone)
-				debounce_event(S.deb, i, DEB_GONE, 0, now);
-			f->gone = 1;
-			continue;
-		}
-		if (f->gone || st.st_dev != f->seen.st_dev || st.st_ino != f->seen.st_ino ||
-		    st.st_size != f->seen.st_size || st.st_mtim.tv_sec != f->seen.st_mtim.tv_sec ||
-		    st.st_mtim.tv_nsec != f->seen.st_mtim.tv_nsec || st.st_ctim.tv_sec != f->seen.st_ctim.tv_sec ||
-		    st.st_ctim.tv_nsec != f->seen.st_ctim.tv_nsec)
-			debounce_event(S.deb, i, DEB_DONE, st.st_size == 0, now);
-		f->gone = 0;
-		f->seen = st;
-	}
+	for (int i = 0; i < F.n; i++)
+		if (F.v[i].polled)
+			files_poll_file(i, now);
 }
 
-/* A watched directory went away (deleted, moved): its files are polled until it can be
- * watched again (see files_poll), and count as gone meanwhile. */
+/* A directory of watched files went away (deleted, moved): its files are polled until
+ * it can be watched again (see files_poll), and count as deleted meanwhile. */
 static void files_dir_lost(const char *dir, int64_t now)
 {
-	strmap_put(&F.dirs, dir, 0);
+	strmap_put(&F.dirs, dir, DIR_UNWATCHED);
+	files_dir_gone(dir);
 	char d[PATH_MAX];
 	for (int i = 0; i < F.n; i++) {
 		struct wfile *f = &F.v[i];
@@ -261,6 +312,19 @@ static void files_dir_lost(const char *dir, int64_t now)
 	}
 }
 
+/* A gone directory appeared again where its parent's watch sees it: look at its files
+ * now rather than at the next poll, so that they join the save they are part of (a
+ * checkout writes them together with the files around). */
+static void files_dir_back(const char *dir, int64_t now)
+{
+	char d[PATH_MAX];
+	for (int i = 0; i < F.n; i++) {
+		files_dir_of(F.v[i].real, d, sizeof d);
+		if (F.v[i].polled && strcmp(d, dir) == 0)
+			files_poll_file(i, now);
+	}
+}
+
 static void files_on_event(const struct fsevent *ev, int64_t now)
 {
 	if (ev->mask & IN_Q_OVERFLOW) {
@@ -269,8 +333,13 @@ static void files_on_event(const struct fsevent *ev, int64_t now)
 			debounce_event(S.deb, i, DEB_DONE, 0, now);
 		return;
 	}
-	if ((ev->mask & IN_IGNORED) && strmap_get(&F.dirs, ev->path) == 1) {
+	if ((ev->mask & IN_IGNORED) && strmap_get(&F.dirs, ev->path) == DIR_WATCHED) {
 		files_dir_lost(ev->path, now);
+		return;
+	}
+	if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO)) &&
+	    strmap_get(&F.dirs, ev->path) == DIR_GONE) {
+		files_dir_back(ev->path, now);
 		return;
 	}
 	int id = strmap_get(&F.keys, ev->path);

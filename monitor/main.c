@@ -9,6 +9,7 @@
  * Exit status: the session's end (130 Ctrl-C, 143 SIGTERM); 2 bad usage or pattern;
  * 126/127 the command cannot be run; 1 forkmon itself failed.
  */
+#include "defaults.h"
 #include "filter.h"
 #include "guard.h"
 #include "forkmon_proto.h"
@@ -74,6 +75,9 @@ static void help_run(void)
 	       "                          ';' separates several); default: files under the\n"
 	       "                          current directory                [FORKMON_FILTER]\n"
 	       "  -i, --ignore PATTERN    never watch paths matching it    [FORKMON_IGNORE]\n"
+	       "      --no-default-ignores  watch VCS directories (.git...), tools' caches\n"
+	       "                          (__pycache__...) and editors' swap and backup\n"
+	       "                          files too          [FORKMON_NO_DEFAULT_IGNORES]\n"
 	       "  -q, --quiet             no status lines                  [FORKMON_QUIET]\n"
 	       "  -d, --delay MS          quiet window after a save (5)    [FORKMON_DELAY]\n"
 	       "  -e, --every             a checkpoint at every watched read, not spaced by\n"
@@ -133,12 +137,23 @@ static void add_default_filter(struct filter *f)
 	add_patterns(f, pat);
 }
 
+/* --no-default-ignores (or its variable) was given. */
+static int no_default_ignores;
+
+/* The default ignores (filters/defaults.h), unless turned off. */
+static void add_default_ignores(struct monitor_opts *o)
+{
+	if (!no_default_ignores)
+		add_patterns(o->ignore, filter_default_ignores());
+}
+
 /* Options common to both modes, from the environment. */
 static void opts_from_env(struct monitor_opts *o)
 {
 	o->quiet = env_flag("FORKMON_QUIET");
 	o->every = env_flag("FORKMON_EVERY");
 	o->clear = env_flag("FORKMON_CLEAR");
+	no_default_ignores = !filter_default_ignores_wanted();
 	o->delay_ns = 5000000;
 	o->grace_ns = 1000000000;
 	o->max_checkpoints = 512;
@@ -163,7 +178,8 @@ static int run_options(int argc, char **argv, struct monitor_opts *o, const char
 		{"every", no_argument, 0, 'e'},        {"grace", required_argument, 0, 'g'},
 		{"max-checkpoints", required_argument, 0, 'm'},
 		{"clear", no_argument, 0, 'c'},        {"events", required_argument, 0, 'E'},
-		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+		{"help", no_argument, 0, 'h'},         {"no-default-ignores", no_argument, 0, 'I'},
+		{0, 0, 0, 0},
 	};
 	int nfilters = 0, c, before;
 	char why[256];
@@ -201,6 +217,9 @@ static int run_options(int argc, char **argv, struct monitor_opts *o, const char
 			break;
 		case 'E':
 			*events = optarg;
+			break;
+		case 'I': /* long only: not in the short options */
+			no_default_ignores = 1;
 			break;
 		default: /* '?', ':' */
 			optname_fault(c, argv, before, longs, why, sizeof why);
@@ -243,6 +262,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (filter_count(o.filter) == 0)
 		add_default_filter(o.filter);
+	add_default_ignores(&o);
 	o.argv = argv + optind;
 	char why[PATH_MAX + 128];
 	o.hook = sibling_hook(why, sizeof why);
@@ -290,6 +310,7 @@ static int cmd_bare(int argc, char **argv)
 	bare_child = 0;
 	if (filter_count(o.filter) == 0)
 		add_default_filter(o.filter);
+	add_default_ignores(&o);
 	monitor_run(&o);
 }
 

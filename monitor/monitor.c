@@ -269,7 +269,10 @@ void monitor_run(struct monitor_opts *o)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	mon_socket();
 	S.pol = policy_new();
-	struct debounce_cfg dc = {.quiet_ns = o->delay_ns, .empty_grace_ns = 400000000, .stale_ns = 1000000000};
+	/* gone_grace: editors delete or rename a file away and write it anew within
+	 * milliseconds; a file not back after this long was deleted. */
+	struct debounce_cfg dc = {.quiet_ns = o->delay_ns, .empty_grace_ns = 400000000, .stale_ns = 1000000000,
+				  .gone_grace_ns = 300000000};
 	S.deb = debounce_new(&dc);
 	run_init();
 	mon_hints();

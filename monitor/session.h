@@ -147,6 +147,9 @@ const char *files_name(int id);
 /* Does the file differ from what the hook saw before the program read it? */
 int files_changed_since(int file, const struct fm_read *m);
 void files_mark_hot(const int *ids, int n);
+/* Watched files a rollback to seq (restart: all) forgets that are missing now (ids into
+ * *out, malloc'd); the rollback keeps them read at its point: their return is a change. */
+int files_missing_after(uint64_t seq, int restart, int **out);
 /* Takes in the watcher's records (into the debounce). */
 void files_take_records(void);
 void files_on_watcher(struct loop *l, int fd, unsigned events, void *arg);

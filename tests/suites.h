@@ -42,5 +42,6 @@ Suite *fuzz_replay_suite(void);
 Suite *helper_requests_suite(void);
 Suite *session_bounds_suite(void);
 Suite *harden_suite(void);
+Suite *deletions_suite(void);
 
 #endif

@@ -58,12 +58,12 @@ void debounce_event(struct debounce *d, int file, enum deb_kind kind, int empty,
 	d->last = now;
 }
 
-/* When this file stops holding the set back (INT64_MIN: it never did), or -1 (gone). */
+/* When this file stops holding the set back (INT64_MIN: it never did). */
 static int64_t deb_ready_at(const struct debounce *d, const struct pending *e)
 {
 	switch (e->kind) {
 	case DEB_GONE:
-		return -1;
+		return e->since + d->cfg.gone_grace_ns; /* not back by then: gone it is */
 	case DEB_WRITING:
 		return e->since + d->cfg.stale_ns;
 	case DEB_DONE:
@@ -75,17 +75,13 @@ static int64_t deb_ready_at(const struct debounce *d, const struct pending *e)
 int64_t debounce_deadline(const struct debounce *d)
 {
 	int64_t at = INT64_MIN;
-	int any = 0;
+	if (!d->n)
+		return -1;
 	for (int i = 0; i < d->n; i++) {
 		int64_t r = deb_ready_at(d, &d->p[i]);
-		if (r == -1)
-			continue;
-		any = 1;
 		if (r > at)
 			at = r;
 	}
-	if (!any)
-		return -1;
 	int64_t q = d->last + d->cfg.quiet_ns;
 	return q > at ? q : at;
 }
@@ -98,10 +94,6 @@ int debounce_poll(struct debounce *d, int64_t now, int *files, int max)
 	/* Only what is written is forgotten: the rest keeps its (past) deadline. */
 	int k = 0;
 	for (int i = 0; i < d->n && k < max;) {
-		if (d->p[i].kind == DEB_GONE) {
-			i++;
-			continue;
-		}
 		files[k++] = d->p[i].file;
 		d->p[i] = d->p[--d->n];
 	}

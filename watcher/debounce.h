@@ -6,11 +6,17 @@
  * one of three kinds, and this module says when a set of saves is complete:
  *   DEB_WRITING  the file is being written (modified, created, truncated);
  *   DEB_DONE     a write finished (closed after writing, or renamed into place);
- *   DEB_GONE     the file was deleted or renamed away: wait for it, never fire on it.
+ *   DEB_GONE     the file was deleted or renamed away.
  * A set fires once no file is mid-write and no event came for `quiet` (coalescing saves
  * of several files into one resume). A file closed empty is most likely a truncate
  * before a write: it waits up to `empty_grace` for content before it counts as done. A
  * writer that never closes counts as done after `stale` without events.
+ *
+ * A deletion is a change too (the program would find the file missing), but it is most
+ * often the first half of a save: an editor deletes or renames the file away, then
+ * writes it anew. So a gone file waits `gone_grace` for its return: back in time, the
+ * later events replace the deletion and the save is ONE change of the new content; not
+ * back, it fires as gone. Either way the file is the caller's to look at again.
  */
 #ifndef FORKMON_DEBOUNCE_H
 #define FORKMON_DEBOUNCE_H
@@ -23,6 +29,7 @@ struct debounce_cfg {
 	int64_t quiet_ns;
 	int64_t empty_grace_ns;
 	int64_t stale_ns;
+	int64_t gone_grace_ns;
 };
 
 struct debounce;

@@ -1,5 +1,6 @@
 /* tests/unit/test_debounce.c — watcher/debounce.c on a fake clock: when a save is
- * complete (quiet window, renames, deletions, emptied files, stale writers). Unit suite. */
+ * complete (quiet window, renames, deletions and the saves that begin with one, emptied
+ * files, stale writers). Unit suite. */
 #include "suites.h"
 
 #include "debounce.h"
@@ -8,7 +9,8 @@
 #include <stdlib.h>
 
 #define MS 1000000ll
-static const struct debounce_cfg cfg = {.quiet_ns = 5 * MS, .empty_grace_ns = 400 * MS, .stale_ns = 1000 * MS};
+static const struct debounce_cfg cfg = {
+	.quiet_ns = 5 * MS, .empty_grace_ns = 400 * MS, .stale_ns = 1000 * MS, .gone_grace_ns = 300 * MS};
 
 static int poll_at(struct debounce *d, int64_t t, int *files)
 {
@@ -56,16 +58,68 @@ START_TEST(test_two_files_saved_together_fire_together)
 }
 END_TEST
 
-START_TEST(test_deleted_file_waits_for_its_return)
+/* A deletion is a change: once it is clear the file is not coming back. */
+START_TEST(test_deleted_file_fires_after_the_gone_grace)
 {
 	struct debounce *d = debounce_new(&cfg);
 	int f[16];
 	debounce_event(d, 1, DEB_GONE, 0, 10 * MS);
-	ck_assert_int_eq(debounce_deadline(d), -1);
-	ck_assert_int_eq(poll_at(d, 5000 * MS, f), 0);
-	debounce_event(d, 1, DEB_WRITING, 0, 1010 * MS); /* created again */
+	ck_assert_int_eq(debounce_deadline(d), 310 * MS);
+	ck_assert_int_eq(poll_at(d, 309 * MS, f), 0);
+	ck_assert_int_eq(poll_at(d, 310 * MS, f), 1);
+	ck_assert_int_eq(f[0], 1);
+	ck_assert_int_eq(poll_at(d, 5000 * MS, f), 0); /* once */
+	/* Its return, later, is a change of its own. */
+	debounce_event(d, 1, DEB_WRITING, 0, 1010 * MS);
 	debounce_event(d, 1, DEB_DONE, 0, 1011 * MS);
 	ck_assert_int_eq(poll_at(d, 1016 * MS, f), 1);
+	debounce_free(d);
+}
+END_TEST
+
+/* An editor deletes (or renames away) and writes anew: ONE change, of the new content,
+ * as soon as the write is done; never a deletion first. */
+START_TEST(test_delete_then_recreate_is_one_change_of_the_new_content)
+{
+	struct debounce *d = debounce_new(&cfg);
+	int f[16];
+	debounce_event(d, 1, DEB_GONE, 0, 10 * MS);     /* rename to the backup, or unlink */
+	ck_assert_int_eq(poll_at(d, 12 * MS, f), 0);
+	debounce_event(d, 1, DEB_WRITING, 0, 40 * MS);  /* created */
+	ck_assert_int_eq(poll_at(d, 100 * MS, f), 0);   /* mid-write */
+	debounce_event(d, 1, DEB_DONE, 0, 41 * MS);     /* closed */
+	ck_assert_int_eq(debounce_deadline(d), 46 * MS); /* the quiet window, no longer the grace */
+	ck_assert_int_eq(poll_at(d, 46 * MS, f), 1);
+	ck_assert_int_eq(poll_at(d, 1000 * MS, f), 0);
+	ck_assert_int_eq(debounce_pending(d), 0);
+	debounce_free(d);
+}
+END_TEST
+
+/* A checkout deletes some files and rewrites others: one set, once the deleted ones
+ * are known to stay deleted. */
+START_TEST(test_deleted_and_saved_files_fire_together)
+{
+	struct debounce *d = debounce_new(&cfg);
+	int f[16];
+	debounce_event(d, 1, DEB_GONE, 0, 10 * MS);
+	debounce_event(d, 2, DEB_GONE, 0, 10 * MS);
+	debounce_event(d, 3, DEB_WRITING, 0, 11 * MS);
+	debounce_event(d, 3, DEB_DONE, 0, 11 * MS);
+	ck_assert_int_eq(poll_at(d, 16 * MS, f), 0); /* not the saved one alone */
+	ck_assert_int_eq(poll_at(d, 310 * MS, f), 3);
+	debounce_free(d);
+}
+END_TEST
+
+/* A file renamed over by a rename-based save (MOVED_TO) never looked gone at all. */
+START_TEST(test_a_gone_file_renamed_back_into_place_is_done)
+{
+	struct debounce *d = debounce_new(&cfg);
+	int f[16];
+	debounce_event(d, 1, DEB_GONE, 0, 10 * MS);
+	debounce_event(d, 1, DEB_DONE, 0, 20 * MS); /* MOVED_TO */
+	ck_assert_int_eq(poll_at(d, 25 * MS, f), 1);
 	debounce_free(d);
 }
 END_TEST
@@ -149,7 +203,6 @@ START_TEST(test_a_set_larger_than_the_room_keeps_the_rest)
 	int f[64], seen[100] = {0}, total = 0;
 	for (int i = 0; i < 100; i++)
 		debounce_event(d, i, DEB_DONE, 0, 10 * MS);
-	debounce_event(d, 500, DEB_GONE, 0, 10 * MS); /* deleted: waits, never fires */
 	for (int round = 0; round < 3; round++) {
 		int n = debounce_poll(d, 15 * MS, f, 64);
 		for (int k = 0; k < n; k++)
@@ -157,7 +210,7 @@ START_TEST(test_a_set_larger_than_the_room_keeps_the_rest)
 		total += n;
 	}
 	ck_assert_int_eq(total, 100);
-	ck_assert_int_eq(debounce_pending(d), 1);
+	ck_assert_int_eq(debounce_pending(d), 0);
 	ck_assert_int_eq(debounce_deadline(d), -1);
 	debounce_free(d);
 }
@@ -170,7 +223,10 @@ Suite *debounce_suite(void)
 	tcase_add_test(tc, test_in_place_save_fires_once_after_the_quiet_window);
 	tcase_add_test(tc, test_rename_over_counts_as_done);
 	tcase_add_test(tc, test_two_files_saved_together_fire_together);
-	tcase_add_test(tc, test_deleted_file_waits_for_its_return);
+	tcase_add_test(tc, test_deleted_file_fires_after_the_gone_grace);
+	tcase_add_test(tc, test_delete_then_recreate_is_one_change_of_the_new_content);
+	tcase_add_test(tc, test_deleted_and_saved_files_fire_together);
+	tcase_add_test(tc, test_a_gone_file_renamed_back_into_place_is_done);
 	tcase_add_test(tc, test_truncate_then_write_later_fires_once_with_content);
 	tcase_add_test(tc, test_emptied_file_fires_after_the_grace);
 	tcase_add_test(tc, test_writer_that_never_closes_fires_when_stale);
