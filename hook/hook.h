@@ -60,6 +60,8 @@ struct hook_state {
 	int noted_threads, noted_children;
 	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
 	int resumed;   /* a run resumed from a checkpoint: it asks about every new path */
+	/* look.c: 1 for each byte a path that may match can end with (from the hints) */
+	uint8_t look_last[256];
 };
 extern struct hook_state hk;
 
@@ -195,8 +197,6 @@ static inline void own_after(uint32_t id, int ok)
 
 /* ---- look.c: what the program looked at ------------------------------------------------ */
 
-/* May a look be said at all (the cheap part, inline: every stat asks)? */
-#define LOOK_MAY(path) (hk.active && !hk.dead && !hk_busy && look_nonnull(path))
 /* glibc declares the paths nonnull; a program may pass NULL all the same (and get EFAULT):
  * the check must not be optimised away. */
 static inline int look_nonnull(const char *p)
@@ -204,6 +204,23 @@ static inline int look_nonnull(const char *p)
 	__asm__("" : "+r"(p));
 	return p != NULL;
 }
+
+/* May a look at path be said at all? The cheap part, inline (every stat asks): once the
+ * hints are known, a path whose last byte no hint's suffix ends with is not looked at. */
+static inline int look_may(const char *path)
+{
+	if (!hk.active || hk.dead || hk_busy || !look_nonnull(path))
+		return 0;
+	if (!hk.configured)
+		return 1;
+	size_t n = strlen(path);
+	return n > 0 && hk.look_last[(unsigned char)path[n - 1]];
+}
+#define LOOK_MAY(path) look_may(path)
+/* Directories are listed rarely: only the state is checked. */
+#define LOOK_MAY_DIR(path) (hk.active && !hk.dead && !hk_busy && look_nonnull(path))
+/* Fills hk.look_last from hk.cfg (conn.c, on HELLO_OK). */
+void look_configure(void);
 /* After a stat or access of path: a first look at a path that may match is said. */
 void look_path(int dirfd, const char *path);
 /* After a directory was opened for listing (path relative to dirfd; "." for the fd itself). */

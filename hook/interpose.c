@@ -347,7 +347,7 @@ static inline int interpose_raw(int dirfd, const char *path, int flags, mode_t m
 	{                                                                                        \
 		INTERPOSE_RESOLVED(name);                                                        \
 		DIR *d = (DIR *)real.name(path);                                                 \
-		if (d && LOOK_MAY(path))                                                         \
+		if (d && LOOK_MAY_DIR(path))                                                         \
 			look_dir(AT_FDCWD, path);                                                \
 		return d;                                                                        \
 	}
@@ -357,7 +357,7 @@ static inline int interpose_raw(int dirfd, const char *path, int flags, mode_t m
 	{                                                                                        \
 		INTERPOSE_RESOLVED(name);                                                        \
 		DIR *d = (DIR *)real.name(fd);                                                   \
-		if (d && LOOK_MAY(".")) /* the directory of fd itself */                         \
+		if (d && LOOK_MAY_DIR(".")) /* the directory of fd itself */                         \
 			look_dir(fd, ".");                                                       \
 		return d;                                                                        \
 	}
@@ -368,7 +368,7 @@ static inline int interpose_raw(int dirfd, const char *path, int flags, mode_t m
 	{                                                                                        \
 		INTERPOSE_RESOLVED(name);                                                        \
 		int r = real.name(path, list, (void *)sel, (void *)cmp);                         \
-		if (r >= 0 && LOOK_MAY(path))                                                    \
+		if (r >= 0 && LOOK_MAY_DIR(path))                                                    \
 			look_dir(AT_FDCWD, path);                                                \
 		return r;                                                                        \
 	}

@@ -93,6 +93,21 @@ static void look_at(int dirfd, const char *path, int dir)
 	hk_busy = 0;
 }
 
+void look_configure(void)
+{
+	int all = (hk.cfg.flags & FM_CFG_ALL_CANDIDATES) != 0;
+	for (unsigned i = 0; i < hk.cfg.nhints && !all; i++) {
+		const char *suf = hk.cfg.hints[i].suffix;
+		size_t l = strlen(suf);
+		all = l == 0 || memchr(suf, '/', l) != NULL; /* undecided by the last byte */
+	}
+	memset(hk.look_last, all, sizeof hk.look_last);
+	for (unsigned i = 0; i < hk.cfg.nhints && !all; i++) {
+		const char *suf = hk.cfg.hints[i].suffix;
+		hk.look_last[(unsigned char)suf[strlen(suf) - 1]] = 1;
+	}
+}
+
 void look_path(int dirfd, const char *path)
 {
 	if (candidate_name_rejected(path))

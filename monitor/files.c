@@ -121,6 +121,13 @@ static void files_poll_one(struct wfile *f)
 }
 
 /* A new file: its directory watched (or polled past the limit). Returns its id or -1. */
+static int files_quiet; /* files_add says nothing (files_set_quiet) */
+
+void files_set_quiet(int quiet)
+{
+	files_quiet = quiet;
+}
+
 int files_add(const char *named, const char *real, const struct stat *st)
 {
 	char dir[PATH_MAX];
@@ -144,7 +151,8 @@ int files_add(const char *named, const char *real, const struct stat *st)
 	if (polled)
 		files_poll_one(&F.v[id]);
 	strmap_put(&F.keys, real, id);
-	out_status("watch '%s'", named);
+	if (!files_quiet)
+		out_status("watch '%s'", named);
 	return id;
 }
 

@@ -152,6 +152,8 @@ int files_wanted(const char *named, const char *real);
 /* A file watched through its directory (real path real), from now on; its id or -1. */
 int files_add(const char *named, const char *real, const struct stat *st);
 void files_dir_of(const char *path, char *out, size_t len);
+/* While set, files_add() prints no "watch" line (a missing path, a listed directory). */
+void files_set_quiet(int quiet);
 /* Watches directory dir if it is one: 0, or -1. */
 int files_watch_if_there(const char *dir);
 /* Does the file differ from what the hook saw before the program read it? */
@@ -181,6 +183,11 @@ void own_flush(void);
 void looks_on_read(int conn, const struct fm_read *m);
 /* An event on an entry that is no watched file. */
 void looks_on_entry(const char *path, uint32_t mask, int64_t now);
+/* files (n) without the listed directories whose entries are as listed, into out: how many. */
+int looks_keep(const int *files, int n, int *out);
+/* How many watched files are a missing name or a listed directory: the program read
+ * nothing there, so they alone are no reason to wait (python3 missing.py ends). */
+int looks_only(void);
 
 /* ---- spawn.c: the environment, starting the command ---------------------------------------- */
 void spawn_init(void);
