@@ -1,7 +1,8 @@
 /*
  * bench/openloop.c — the program under test for the open() rows of `make bench`.
  *
- *   openloop MODE N PATH        open+close PATH N times (MODE: open, open64, fopen)
+ *   openloop MODE N PATH        open+close PATH N times (MODE: open, open64, fopen), or
+ *                               stat it N times (MODE: stat)
  *   openloop many N DIR         open+close DIR/f<i>.txt once each, i < N (first opens)
  *
  * Prints "ns_per_call X" measured around the loop only (CLOCK_MONOTONIC), so process
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +29,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
-		fprintf(stderr, "usage: openloop open|open64|fopen|many N PATH\n");
+		fprintf(stderr, "usage: openloop open|open64|fopen|stat|many N PATH\n");
 		return 2;
 	}
 	const char *mode = argv[1], *path = argv[3];
@@ -81,6 +83,15 @@ int main(int argc, char **argv)
 			}
 			fclose(f);
 		}
+		t1 = now();
+	} else if (strcmp(mode, "stat") == 0) {
+		struct stat st;
+		t0 = now();
+		for (long i = 0; i < n; i++)
+			if (stat(path, &st) < 0) {
+				perror(path);
+				return 1;
+			}
 		t1 = now();
 	} else {
 		fprintf(stderr, "openloop: unknown mode %s\n", mode);

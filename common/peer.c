@@ -21,6 +21,13 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 		lo = offsetof(struct fm_read, path) + 2; /* at least "/" */
 		hi = sizeof(struct fm_read);
 		break;
+	case FM_OWN:
+		lo = offsetof(struct fm_own, path) + 2;
+		hi = sizeof(struct fm_own);
+		break;
+	case FM_OWN_DONE:
+		lo = hi = offsetof(struct fm_own, path) + 1;
+		break;
 	case FM_READ_REPLY:
 		lo = hi = sizeof(struct fm_read_reply);
 		break;
@@ -60,12 +67,13 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 	return 0;
 }
 
-/* Does this message end in a NUL-terminated string? READ, READ_AGAIN and HELPER_ERROR
+/* Does this message end in a NUL-terminated string? READ, READ_AGAIN, OWN, OWN_DONE and HELPER_ERROR
  * always do (their minimum size includes the string); RESUME and HELPER_RUN do when
  * they carry strings at all (beyond their fixed part). */
 static int ends_in_string(int type, size_t n, size_t min)
 {
-	if (type == FM_READ || type == FM_READ_AGAIN || type == FM_HELPER_ERROR)
+	if (type == FM_READ || type == FM_READ_AGAIN || type == FM_HELPER_ERROR || type == FM_OWN ||
+	    type == FM_OWN_DONE)
 		return 1;
 	return (type == FM_RESUME || type == FM_HELPER_RUN) && n > min;
 }

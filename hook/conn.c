@@ -82,6 +82,7 @@ int conn_ready(uint32_t hello_flags)
 		return -1;
 	}
 	hk.cfg = ok;
+	look_configure();
 	hk.configured = 1;
 	hk.fd = fd;
 	hk.fd_ino = st.st_ino;

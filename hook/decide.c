@@ -30,7 +30,7 @@ static struct {
 	char path[FM_PATH_MAX];
 } pend;
 
-static void decide_fill(struct fm_read *m, int type, const char *p, size_t n, uint32_t flags)
+void decide_fill(struct fm_read *m, int type, const char *p, size_t n, uint32_t flags)
 {
 	fm_init(&m->h, (enum fm_type)type, (uint32_t)(offsetof(struct fm_read, path) + n + 1));
 	m->flags = flags;
@@ -40,7 +40,7 @@ static void decide_fill(struct fm_read *m, int type, const char *p, size_t n, ui
 	memcpy(m->path, p, n + 1);
 }
 
-static void decide_fill_stat(struct fm_read *m, const struct stat *st)
+void decide_fill_stat(struct fm_read *m, const struct stat *st)
 {
 	m->dev = st->st_dev;
 	m->ino = st->st_ino;
@@ -118,7 +118,7 @@ static int decide_read(const char *p, size_t n, int defer)
 {
 	uint64_t h = cache_hash(p, n);
 	struct cache_slot *s = cache_find(p, n, h);
-	if (s->used) {
+	if (s->used && s->verdict != HOOK_LOOKED) { /* a look is no read: this is the first */
 		decide_reread(s, p, n);
 		return 0;
 	}
@@ -209,7 +209,8 @@ void decide_after(int fd)
 		struct stat st;
 		uint64_t h = pend.hash;
 		struct cache_slot *s = cache_find(pend.path, n, h);
-		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !s->used && conn_may_talk())
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (!s->used || s->verdict == HOOK_LOOKED) &&
+		    conn_may_talk())
 			decide_tell(s, pend.path, n, h, &st);
 	}
 	hk_leave();

@@ -5,8 +5,10 @@
  * below also lets the compiler call these directly, without the PLT or the GOT).
  *
  * The files, in the order an open() meets them:
- *   interpose.c  the 12 interposers, generated from interposers.def
+ *   interpose.c  the interposers, generated from interposers.def
  *   decide.c     before and after each open: candidate? ask or tell the monitor? checkpoint?
+ *   own.c        the program's own changes (writes, renames, removals): said before
+ *   look.c       what the program looked at (stat, access) or listed (opendir): said after
  *   candidate.c  which opens may be of a watched file (flags, the hints, absolute paths)
  *   cache.c      the per-path answer cache
  *   conn.c       the connection to the monitor (HELLO, notes), over common/peer.h
@@ -58,6 +60,8 @@ struct hook_state {
 	int noted_threads, noted_children;
 	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
 	int resumed;   /* a run resumed from a checkpoint: it asks about every new path */
+	/* look.c: 1 for each byte a path that may match can end with (from the hints) */
+	uint8_t look_last[256];
 };
 extern struct hook_state hk;
 
@@ -119,6 +123,30 @@ typedef int (*real_plain_2_fn)(const char *, int);
 typedef int (*real_at_2_fn)(int, const char *, int);
 typedef FILE *(*real_fopen_fn)(const char *, const char *);
 typedef FILE *(*real_freopen_fn)(const char *, const char *, FILE *);
+typedef int (*real_creat_fn)(const char *, mode_t);
+typedef int (*real_trunc_fn)(const char *, off_t);
+typedef int (*real_rename_fn)(const char *, const char *);
+typedef int (*real_renameat_fn)(int, const char *, int, const char *);
+typedef int (*real_renameat2_fn)(int, const char *, int, const char *, unsigned int);
+typedef int (*real_unlink_fn)(const char *);
+typedef int (*real_unlinkat_fn)(int, const char *, int);
+typedef int (*real_mkdir_fn)(const char *, mode_t);
+typedef int (*real_mkdirat_fn)(int, const char *, mode_t);
+/* The stat buffers differ by symbol (struct stat, stat64, statx): one layout each, the
+ * caller's, passed through. */
+typedef int (*real_stat_fn)(const char *, void *);
+typedef int (*real_lstat_fn)(const char *, void *);
+typedef int (*real_fstatat_fn)(int, const char *, void *, int);
+typedef int (*real_statx_fn)(int, const char *, int, unsigned int, void *);
+typedef int (*real_xstat_fn)(int, const char *, void *);
+typedef int (*real_lxstat_fn)(int, const char *, void *);
+typedef int (*real_fxstatat_fn)(int, int, const char *, void *, int);
+typedef int (*real_access_fn)(const char *, int);
+typedef int (*real_eaccess_fn)(const char *, int);
+typedef int (*real_faccessat_fn)(int, const char *, int, int);
+typedef void *(*real_opendir_fn)(const char *);
+typedef void *(*real_fdopendir_fn)(int);
+typedef int (*real_scandir_fn)(const char *, void *, void *, void *);
 
 /* The next definition of each interposed function (NULL until resolved). */
 struct hook_real {
@@ -137,10 +165,66 @@ int real_raw_high(int fd, int cloexec);
 
 /* ---- decide.c: called by every interposer ---------------------------------------------- */
 
+/* A cache verdict of the hook's own: the path was looked at (look.c), not yet read. */
+#define HOOK_LOOKED 3
+struct fm_read;
+void decide_fill(struct fm_read *m, int type, const char *p, size_t n, uint32_t flags);
+void decide_fill_stat(struct fm_read *m, const struct stat *st);
+
 /* Before an open: 1 when it must fail with ENOENT instead (see decide.c). */
 int decide_before(int dirfd, const char *path, int flags);
 /* After it, with the descriptor it gave (or -1): reports a deferred read. */
 void decide_after(int fd);
+
+/* ---- own.c: the program's own changes ------------------------------------------------- */
+
+/* Flags of an open that may change the file (then its close completes the change). */
+static inline int own_open_flags(int flags)
+{
+	return ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC))) && !(flags & O_PATH);
+}
+
+/* Before a call that changes path (what: FM_OWN_OPEN or FM_OWN_CHANGE): tells the monitor,
+ * and returns the change's id, or 0 when the path cannot matter (or nothing was said).
+ * After the call, own_after(id, it worked). Both keep errno. */
+uint32_t own_before(int dirfd, const char *path, uint32_t what);
+void own_done(uint32_t id, int ok);
+static inline void own_after(uint32_t id, int ok)
+{
+	if (id)
+		own_done(id, ok);
+}
+
+/* ---- look.c: what the program looked at ------------------------------------------------ */
+
+/* glibc declares the paths nonnull; a program may pass NULL all the same (and get EFAULT):
+ * the check must not be optimised away. */
+static inline int look_nonnull(const char *p)
+{
+	__asm__("" : "+r"(p));
+	return p != NULL;
+}
+
+/* May a look at path be said at all? The cheap part, inline (every stat asks): once the
+ * hints are known, a path whose last byte no hint's suffix ends with is not looked at. */
+static inline int look_may(const char *path)
+{
+	if (!hk.active || hk.dead || hk_busy || !look_nonnull(path))
+		return 0;
+	if (!hk.configured)
+		return 1;
+	size_t n = strlen(path);
+	return n > 0 && hk.look_last[(unsigned char)path[n - 1]];
+}
+#define LOOK_MAY(path) look_may(path)
+/* Directories are listed rarely: only the state is checked. */
+#define LOOK_MAY_DIR(path) (hk.active && !hk.dead && !hk_busy && look_nonnull(path))
+/* Fills hk.look_last from hk.cfg (conn.c, on HELLO_OK). */
+void look_configure(void);
+/* After a stat or access of path: a first look at a path that may match is said. */
+void look_path(int dirfd, const char *path);
+/* After a directory was opened for listing (path relative to dirfd; "." for the fd itself). */
+void look_dir(int dirfd, const char *path);
 
 /* ---- candidate.c ----------------------------------------------------------------------- */
 

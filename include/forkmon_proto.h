@@ -15,6 +15,10 @@
  *                                          file before it answers, so no change is missed
  *                   READ_AGAIN             a watched path read again (no answer)
  *                   NOTE                   something the user should hear about (no answer)
+ *                   OWN, OWN_DONE          the process is about to change a path that may
+ *                                          be watched (sent before the system call), and
+ *                                          the call returned: the change is the session's
+ *                                          own, not an edit (no answer)
  *   a checkpoint    CKPT_REGISTER, CKPT_PID  on its own connection, opened by the run just
  *                                          before it forks the checkpoint
  *                   ← RESUME               fork a new run from here (in helper mode with
@@ -56,6 +60,8 @@ enum fm_type {
 	FM_HELPER_SIGNAL,
 	FM_HELPER_EXIT,
 	FM_HELPER_ERROR,
+	FM_OWN,
+	FM_OWN_DONE,
 };
 
 /* The largest message: a helper request or a resume with a client's environment. */
@@ -126,6 +132,13 @@ struct fm_hello_ok {
 #define FM_READ_NO_REPLY 2u  /* said, not asked: the program reads on at once; the
 				 monitor compares the file with what the hook saw (below)
 				 once its watch is in place, and a difference is a change */
+/* A look, not a read (always with NO_REPLY, never a checkpoint): the program stat()ed or
+ * access()ed the path (LOOK), found nothing there (LOOK|ABSENT: its creation is a
+ * change), or listed the directory (DIR: a new or removed entry that matches is a
+ * change). A file the session also reads counts from its first read, not its look. */
+#define FM_READ_LOOK 4u
+#define FM_READ_ABSENT 8u
+#define FM_READ_DIR 16u
 
 struct fm_read {
 	struct fm_header h;
@@ -157,6 +170,19 @@ struct fm_note {
 	struct fm_header h;
 	int32_t kind;
 	int32_t value;
+};
+
+/* OWN: the process is about to change path (what: FM_OWN_OPEN, opened for writing: done
+ * at its last close; FM_OWN_CHANGE: renamed, removed, truncated: done when the call
+ * returns). OWN_DONE (path ""): the call with this id returned (what: 1 if it worked). */
+#define FM_OWN_OPEN 1u
+#define FM_OWN_CHANGE 2u
+
+struct fm_own {
+	struct fm_header h;
+	uint32_t id; /* per process: OWN_DONE names the OWN it ends */
+	uint32_t what;
+	char path[FM_PATH_MAX]; /* OWN: absolute, lexically normalised; only used bytes sent */
 };
 
 struct fm_ckpt_register {

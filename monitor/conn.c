@@ -38,6 +38,7 @@ void conn_close(int i)
 	close(c->fd);
 	if (c->kind == CONN_CKPT && c->ckpt >= 0 && K.v[c->ckpt].conn == i)
 		K.v[c->ckpt].conn = -1;
+	own_conn_gone(i);
 	free(c);
 	C.v[i] = NULL;
 }
@@ -72,7 +73,7 @@ void conn_send(int i, const void *m)
 		conn_close(i);
 }
 
-static void conn_event_watch(int file, uint64_t seq, pid_t pid)
+void conn_event_watch(int file, uint64_t seq, pid_t pid)
 {
 	if (out_events_enabled()) {
 		json_t *f = json_pack("{s:I, s:i}", "seq", (json_int_t)seq, "pid", (int)pid);
@@ -112,6 +113,8 @@ static int conn_grant(const struct conn *c, const struct fm_read *m, int file, u
 	/* The hook asks by cost; a file that changed before gets one regardless, so that
 	 * every later edit of it resumes from right before its read. */
 	int wanted = (m->flags & FM_READ_WANT_CKPT) || F.v[file].hot;
+	if (m->flags & FM_READ_NO_REPLY)
+		wanted = 0; /* no answer: the run would never hear of the grant */
 	int k;
 	if (!wanted || c->role != FM_ROLE_RUN || S.rep.phase != REPLACE_IDLE || !clean ||
 	    policy_checkpoint_count(S.pol) >= S.o->max_checkpoints || (k = ckpt_new(seq, file)) < 0)
@@ -130,11 +133,15 @@ static void conn_on_read(int i, const struct fm_read *m)
 		conn_close(i); /* not our hook */
 		return;
 	}
+	if (m->flags & FM_READ_LOOK) {
+		looks_on_read(i, m); /* never answered */
+		return;
+	}
 	int verdict;
 	int file = files_for(m->path, &verdict);
 	r.verdict = verdict;
 	if (file >= 0 && (m->flags & FM_READ_NO_REPLY) && files_changed_since(file, m))
-		debounce_event(S.deb, file, DEB_DONE, 0, clock_ns()); /* before our watch */
+		own_defer_change(file); /* before our watch, unless the session's own (own.c) */
 	if (file >= 0) {
 		r.seq = policy_read(S.pol, file);
 		c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;
@@ -229,6 +236,7 @@ union conn_msg {
 	struct fm_note note;
 	struct fm_ckpt_register reg;
 	struct fm_pid pid;
+	struct fm_own own;
 	char raw[sizeof(struct fm_read) + 64];
 };
 
@@ -250,6 +258,12 @@ static void conn_dispatch(int i, const union conn_msg *m)
 		break;
 	case FM_CKPT_REGISTER:
 		conn_on_register(i, &m->reg);
+		break;
+	case FM_OWN:
+		own_on_begin(i, &m->own);
+		break;
+	case FM_OWN_DONE:
+		own_on_done(i, &m->own);
 		break;
 	case FM_CKPT_PID:
 	case FM_RESUMED:
@@ -289,6 +303,13 @@ void conn_read(int i)
 			return;
 		}
 	}
+}
+
+void conn_read_all(void)
+{
+	for (int i = 0; i < C.n; i++)
+		if (C.v[i])
+			conn_read(i);
 }
 
 static void conn_accept(void)
@@ -343,6 +364,7 @@ static void conn_on_ready(struct loop *l, int fd, unsigned events, void *arg)
 	S.dirty = 1;
 	conn_accept_early();
 	conn_read((int)(intptr_t)arg);
+	own_flush();
 }
 
 static void conn_on_listen(struct loop *l, int fd, unsigned events, void *arg)
@@ -350,6 +372,7 @@ static void conn_on_listen(struct loop *l, int fd, unsigned events, void *arg)
 	S.dirty = 1;
 	C.early = 1;
 	conn_accept();
+	own_flush();
 }
 
 void conn_listen(void)

@@ -113,7 +113,7 @@ static void files_dir_gone(const char *dir)
 	out_status("directory '%s' is gone: its files count as deleted until it is back", dir);
 }
 
-static void files_dir_of(const char *path, char *out, size_t len)
+void files_dir_of(const char *path, char *out, size_t len)
 {
 	snprintf(out, len, "%s", path);
 	char *s = strrchr(out, '/');
@@ -121,6 +121,14 @@ static void files_dir_of(const char *path, char *out, size_t len)
 		s[1] = '\0';
 	else if (s)
 		*s = '\0';
+}
+
+int files_watch_if_there(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -1;
+	return files_watch_dir(dir);
 }
 
 /* From now on the file is stat()ed by files_poll. */
@@ -132,7 +140,14 @@ static void files_poll_one(struct wfile *f)
 }
 
 /* A new file: its directory watched (or polled past the limit). Returns its id or -1. */
-static int files_add(const char *named, const char *real, const struct stat *st)
+static int files_quiet; /* files_add says nothing (files_set_quiet) */
+
+void files_set_quiet(int quiet)
+{
+	files_quiet = quiet;
+}
+
+int files_add(const char *named, const char *real, const struct stat *st)
 {
 	char dir[PATH_MAX];
 	files_dir_of(real, dir, sizeof dir);
@@ -155,11 +170,12 @@ static int files_add(const char *named, const char *real, const struct stat *st)
 	if (polled)
 		files_poll_one(&F.v[id]);
 	strmap_put(&F.keys, real, id);
-	out_status("watch '%s'", named);
+	if (!files_quiet)
+		out_status("watch '%s'", named);
 	return id;
 }
 
-static int files_wanted(const char *named, const char *real)
+int files_wanted(const char *named, const char *real)
 {
 	int same = strcmp(real, named) == 0;
 	if (!(filter_match(S.o->filter, named) || (!same && filter_match(S.o->filter, real))))
@@ -274,6 +290,10 @@ static void files_poll_file(int i, int64_t now)
 			files_dir_gone(d); /* polled, so no watch said it */
 		return;
 	}
+	if (!f->gone && own_covers(f->real)) {
+		f->seen = st; /* the session's own change */
+		return;
+	}
 	if (f->gone || st.st_dev != f->seen.st_dev || st.st_ino != f->seen.st_ino ||
 	    st.st_size != f->seen.st_size || st.st_mtim.tv_sec != f->seen.st_mtim.tv_sec ||
 	    st.st_mtim.tv_nsec != f->seen.st_mtim.tv_nsec || st.st_ctim.tv_sec != f->seen.st_ctim.tv_sec ||
@@ -342,9 +362,13 @@ static void files_on_event(const struct fsevent *ev, int64_t now)
 		files_dir_back(ev->path, now);
 		return;
 	}
+	if (own_event(ev->path, ev->mask))
+		return; /* the session's own change (own.c) */
 	int id = strmap_get(&F.keys, ev->path);
-	if (id < 0)
+	if (id < 0) {
+		looks_on_entry(ev->path, ev->mask, now);
 		return;
+	}
 	enum deb_kind kind;
 	if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
 		kind = DEB_DONE;
@@ -381,5 +405,7 @@ void files_on_watcher(struct loop *l, int fd, unsigned events, void *arg)
 {
 	S.dirty = 1;
 	conn_accept_late();
+	conn_read_all(); /* what the session said of its own changes comes before their events */
+	own_flush();
 	files_take_records();
 }

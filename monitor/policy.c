@@ -50,11 +50,22 @@ static int policy_grow_files(struct policy *p, int file)
 	return 0;
 }
 
+/* A first[] that holds a look, not a read: a read takes its place. */
+#define POLICY_LOOK (1ull << 63)
+
 uint64_t policy_read(struct policy *p, int file)
 {
 	uint64_t seq = p->next++;
-	if (file >= 0 && policy_grow_files(p, file) == 0 && p->first[file] == 0)
+	if (file >= 0 && policy_grow_files(p, file) == 0 && (p->first[file] == 0 || (p->first[file] & POLICY_LOOK)))
 		p->first[file] = seq;
+	return seq;
+}
+
+uint64_t policy_look(struct policy *p, int file)
+{
+	uint64_t seq = p->next++;
+	if (file >= 0 && policy_grow_files(p, file) == 0 && p->first[file] == 0)
+		p->first[file] = seq | POLICY_LOOK;
 	return seq;
 }
 
@@ -65,7 +76,7 @@ uint64_t policy_next_seq(const struct policy *p)
 
 uint64_t policy_first_read(const struct policy *p, int file)
 {
-	return file >= 0 && file < p->nfiles ? p->first[file] : 0;
+	return file >= 0 && file < p->nfiles ? p->first[file] & ~POLICY_LOOK : 0;
 }
 
 void policy_checkpoint_add(struct policy *p, int ckpt, uint64_t seq)
@@ -132,7 +143,7 @@ int policy_rollback(struct policy *p, uint64_t seq, int *dropped, int max)
 {
 	/* The read at seq itself stays: it is the first thing the resumed run does. */
 	for (int i = 0; i < p->nfiles; i++)
-		if (p->first[i] > seq)
+		if ((p->first[i] & ~POLICY_LOOK) > seq)
 			p->first[i] = 0;
 	int k = 0;
 	while (p->nckpts > 0 && p->ckpts[p->nckpts - 1].seq > seq) {

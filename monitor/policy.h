@@ -21,6 +21,11 @@ void policy_free(struct policy *p);
 /* Records a read of file (an id >= 0 chosen by the caller); returns its sequence number. */
 uint64_t policy_read(struct policy *p, int file);
 
+/* Records a look at file (a stat, a listing): its sequence number. A look counts as the
+ * file's earliest read only until the file is read: then the read does (a program that
+ * looks and then reads depends on what it read). */
+uint64_t policy_look(struct policy *p, int file);
+
 /* The next sequence number policy_read will hand out (for a checkpoint grant). */
 uint64_t policy_next_seq(const struct policy *p);
 

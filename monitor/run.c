@@ -148,8 +148,13 @@ static void run_announce(const int *files, int n, const struct policy_decision *
 	}
 }
 
-static int run_decide(void *ctx, const int *files, int n, struct policy_decision *d)
+static int run_decide_files(const int *files, int n, struct policy_decision *d)
 {
+	if (n == 0) {
+		memset(d, 0, sizeof *d);
+		d->action = POLICY_NONE;
+		return 0;
+	}
 	files_mark_hot(files, n);
 	policy_decide(S.pol, files, n, d);
 	if (d->action == POLICY_NONE)
@@ -164,6 +169,17 @@ static int run_decide(void *ctx, const int *files, int n, struct policy_decision
 	}
 	run_announce(files, n, d);
 	return 1;
+}
+
+static int run_decide(void *ctx, const int *changed, int nchanged, struct policy_decision *d)
+{
+	/* a directory listed whose entries are back as they were did not change (looks.c) */
+	int *kept = malloc((size_t)(nchanged > 0 ? nchanged : 1) * sizeof *kept);
+	int n = kept ? looks_keep(changed, nchanged, kept) : nchanged;
+	const int *files = kept ? kept : changed;
+	int go = run_decide_files(files, n, d);
+	free(kept);
+	return go;
 }
 
 static int run_victims(void *ctx, int first)
@@ -290,7 +306,7 @@ static void run_exited(int st)
 	else if (WIFSIGNALED(st))
 		out_status("killed by SIG%s%s", sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?",
 			   WCOREDUMP(st) ? " (core dumped)" : "");
-	if (F.n == 0 && policy_checkpoint_count(S.pol) == 0) {
+	if (F.n - looks_only() == 0 && policy_checkpoint_count(S.pol) == 0) {
 		/* Nothing was read that the filters match: waiting would be for nothing. */
 		out_status("no file read matched the filters; nothing to watch");
 		end_session(0, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));

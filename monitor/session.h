@@ -81,6 +81,10 @@ void conn_read(int i);
 /* A granted checkpoint registers before what its run said after the grant: accept now,
  * once after the turn's connections (before the watcher, signals, the timer). */
 void conn_accept_late(void);
+/* Reads what every connection has to say, up to now. */
+void conn_read_all(void);
+/* The events file's "watch" record of file read (or looked at) at seq by pid. */
+void conn_event_watch(int file, uint64_t seq, pid_t pid);
 void conn_turn_end(void);
 
 /* ---- ckpt.c: the checkpoint table --------------------------------------------------------- */
@@ -144,6 +148,14 @@ void files_without_watcher(int err);
 /* The file a watched name stands for, made and watched on first sight; -1: not watched. */
 int files_for(const char *named, int *verdict);
 const char *files_name(int id);
+int files_wanted(const char *named, const char *real);
+/* A file watched through its directory (real path real), from now on; its id or -1. */
+int files_add(const char *named, const char *real, const struct stat *st);
+void files_dir_of(const char *path, char *out, size_t len);
+/* While set, files_add() prints no "watch" line (a missing path, a listed directory). */
+void files_set_quiet(int quiet);
+/* Watches directory dir if it is one: 0, or -1. */
+int files_watch_if_there(const char *dir);
 /* Does the file differ from what the hook saw before the program read it? */
 int files_changed_since(int file, const struct fm_read *m);
 void files_mark_hot(const int *ids, int n);
@@ -156,6 +168,29 @@ void files_on_watcher(struct loop *l, int fd, unsigned events, void *arg);
 /* The polling fallback: when next, and the poll itself. */
 int64_t files_poll_at(void);
 void files_poll(int64_t now);
+
+/* ---- own.c: the session's own changes are no edit ----------------------------------------- */
+void own_on_begin(int conn, const struct fm_own *m);
+void own_on_done(int conn, const struct fm_own *m);
+void own_conn_gone(int conn);
+/* An event (mask) on path (as events name it): 1 when it is the session's own change. */
+int own_event(const char *path, uint32_t mask);
+/* The file at key is as the session left it, or being changed by it now. */
+int own_covers(const char *key);
+/* file differs from what a hook saw before its read or look: a change, unless the
+ * session made it (judged by own_flush(), after every connection is read). */
+void own_defer_change(int file);
+void own_flush(void);
+
+/* ---- looks.c: what the program looked at, listed, found missing ---------------------------- */
+void looks_on_read(int conn, const struct fm_read *m);
+/* An event on an entry that is no watched file. */
+void looks_on_entry(const char *path, uint32_t mask, int64_t now);
+/* files (n) without the listed directories whose entries are as listed, into out: how many. */
+int looks_keep(const int *files, int n, int *out);
+/* How many watched files are a missing name or a listed directory: the program read
+ * nothing there, so they alone are no reason to wait (python3 missing.py ends). */
+int looks_only(void);
 
 /* ---- spawn.c: the environment, starting the command ---------------------------------------- */
 void spawn_init(void);

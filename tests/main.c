@@ -48,6 +48,7 @@ static Suite *(*const system_suites[])(void) = {
 	package_suite,
 	examples_suite,
 	real_tools_suite,
+	real_tools_own_suite,
 	events_file_suite,
 	fuzz_replay_suite,
 	helper_requests_suite,

@@ -37,6 +37,7 @@ Suite *completion_suite(void);
 Suite *package_suite(void);
 Suite *examples_suite(void);
 Suite *real_tools_suite(void);
+Suite *real_tools_own_suite(void);
 Suite *events_file_suite(void);
 Suite *fuzz_replay_suite(void);
 Suite *helper_requests_suite(void);

@@ -122,6 +122,36 @@ START_TEST(test_repeated_reads_keep_the_first)
 }
 END_TEST
 
+/* make stat()s util.c (a look) and never opens it: a change resumes from before the look.
+ * Python stat()s a module, then opens it under a checkpoint: the read counts, not the look. */
+START_TEST(test_a_look_counts_until_the_file_is_read)
+{
+	struct policy *p = policy_new();
+	policy_checkpoint_add(p, 1, policy_read(p, A));
+	uint64_t look = policy_look(p, B);
+	ck_assert_int_eq(policy_first_read(p, B), look);
+	policy_look(p, C);
+	uint64_t read = policy_read(p, C);
+	policy_checkpoint_add(p, 2, read);
+	ck_assert_int_eq(policy_first_read(p, C), read);
+	policy_look(p, B); /* a second look changes nothing */
+	ck_assert_int_eq(policy_first_read(p, B), look);
+	int files[] = {C};
+	struct policy_decision d;
+	policy_decide(p, files, 1, &d);
+	ck_assert_int_eq(d.action, POLICY_RESUME);
+	ck_assert_int_eq(d.ckpt, 2);
+	files[0] = B;
+	policy_decide(p, files, 1, &d);
+	ck_assert_int_eq(d.ckpt, 1);
+	int dropped[4];
+	ck_assert_int_eq(policy_rollback(p, d.seq, dropped, 4), 1);
+	ck_assert_int_eq(policy_first_read(p, B), 0); /* looked at after the checkpoint */
+	ck_assert_int_eq(policy_first_read(p, C), 0);
+	policy_free(p);
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -132,6 +162,7 @@ Suite *policy_suite(void)
 	tcase_add_test(tc, test_no_checkpoint_before_the_read_restarts);
 	tcase_add_test(tc, test_file_not_read_in_this_lineage_needs_nothing);
 	tcase_add_test(tc, test_repeated_reads_keep_the_first);
+	tcase_add_test(tc, test_a_look_counts_until_the_file_is_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
