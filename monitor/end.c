@@ -4,6 +4,7 @@
  * Runs in the monitor; called from the loop's callbacks (a signal, the run's end, the
  * helper gone, serve mode's idle timeout, a broken watcher).
  */
+#include "guard.h"
 #include "session.h"
 
 #include "inotify.h"
@@ -50,7 +51,7 @@ static void end_wait(int64_t deadline)
 static void end_processes(void)
 {
 	ckpt_drop_all();
-	int64_t deadline = clock_ns() + S.o->grace_ns;
+	int64_t deadline = clock_ns() + (guard_gone() ? 0 : S.o->grace_ns);
 	int hard = 0;
 	for (;;) {
 		while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)

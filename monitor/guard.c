@@ -115,6 +115,13 @@ static __attribute__((noreturn)) void guard_loop(pid_t mon, const sigset_t *sigs
 	guard_exit(st);
 }
 
+static pid_t guard_pid; /* in the monitor: its guard, or 0 when unguarded */
+
+int guard_gone(void)
+{
+	return guard_pid && getppid() != guard_pid;
+}
+
 void guard_start(void)
 {
 	sigset_t sigs, old;
@@ -135,6 +142,7 @@ void guard_start(void)
 	if (mon == 0) {
 		prctl(PR_SET_CHILD_SUBREAPER, 0); /* not inherited; said for the reader */
 		prctl(PR_SET_PDEATHSIG, SIGHUP);
+		guard_pid = guard;
 		if (getppid() != guard)
 			kill(getpid(), SIGHUP); /* the guard is gone already: so are we (nothing started) */
 	} else {

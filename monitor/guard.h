@@ -9,4 +9,8 @@
  * fork fails, in the one process, unguarded). Call before any thread exists. */
 void guard_start(void);
 
+/* 1 in a guarded monitor whose guard has died (SIGKILL of the pid the user started):
+ * whoever ended it wants the session gone now, so no grace period is given. */
+int guard_gone(void);
+
 #endif

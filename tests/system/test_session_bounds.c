@@ -146,6 +146,32 @@ START_TEST(test_hangup_of_the_job_ends_every_subprocess_and_daemon)
 }
 END_TEST
 
+/* A subprocess that ignores SIGTERM, and a grace period (-g) of 60 s: SIGKILL of the top
+ * process ends it at once all the same (whoever killed forkmon wants the session gone
+ * now), so that it is gone well within the 20 s the test waits. */
+START_TEST(test_sigkill_of_the_top_process_ends_a_term_ignoring_subprocess_without_the_grace)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.lua", lua_spawner);
+	h_write(&s, "mod.lua", "return 1\n");
+	h_write(&s, "bg.sh", "sh -c \"trap '' TERM; exec sleep 305\" &\n");
+	char *argv[] = {lv_forkmon(), "run", "-g", "60000", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "v=1 started", 1);
+	ck_assert_msg(at_least(&s, 5), "only %d processes:\n%s", h_left(&s), h_describe(&s));
+	s.status = h_stop(&s, SIGKILL, 0);
+	if (!h_none_left(&s, LV_WAIT)) {
+		char what[4096];
+		snprintf(what, sizeof what, "%s", h_describe(&s));
+		kill_left(&s);
+		h_cleanup(&s);
+		ck_abort_msg("processes left after SIGKILL of the top process:\n%s", what);
+	}
+	h_cleanup(&s);
+}
+END_TEST
+
 /* ---- stdin, the same for every copy ----------------------------------------------- */
 
 /* Starts argv with stdin from a new pipe; returns its write end. */
@@ -356,6 +382,7 @@ Suite *session_bounds_suite(void)
 	tcase_add_test(t, test_sigkill_of_the_top_process_ends_every_lua_subprocess);
 	tcase_add_test(t, test_sigkill_of_the_top_process_ends_every_python_subprocess_and_daemon);
 	tcase_add_test(t, test_sigkill_of_the_monitor_ends_every_subprocess_and_daemon);
+	tcase_add_test(t, test_sigkill_of_the_top_process_ends_a_term_ignoring_subprocess_without_the_grace);
 	tcase_add_test(t, test_sigterm_of_the_top_process_ends_every_subprocess);
 	tcase_add_test(t, test_hangup_of_the_job_ends_every_subprocess_and_daemon);
 	tcase_add_test(t, test_piped_stdin_is_read_whole_by_every_copy_from_a_checkpoint_before_it);
