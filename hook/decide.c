@@ -169,8 +169,18 @@ int decide_before(int dirfd, const char *path, int flags)
 {
 	if (!hk.active || hk.dead || hk_busy || !path || !candidate_flags(flags))
 		return 0;
+	/* Most opens end here: once the hints are known, a name whose last byte no hint's
+	 * suffix ends with (look_configure) is no candidate, unless it is Python bytecode
+	 * (.pyc: it stands for its source). The same verdict as candidate_name_rejected's,
+	 * which is the exact one, for a fraction of its cost. */
+	if (hk.configured) {
+		size_t len = strlen(path);
+		unsigned char last = len ? (unsigned char)path[len - 1] : 0;
+		if (!hk.look_last[last] && last != 'c')
+			return 0;
+	}
 	if (candidate_name_rejected(path))
-		return 0; /* most opens end here */
+		return 0;
 	hk_busy = 1; /* before the lock, always (see hk_enter) */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	int saved = errno, fail = 0;
