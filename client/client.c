@@ -293,19 +293,45 @@ static int client_exit_like(int st)
 	return WEXITSTATUS(st);
 }
 
+/* Whether process pid is named forkmon (its comm): what listens on our socket is then
+ * a helper, not some other program the client must not signal. */
+static int client_is_forkmon(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	comm[n > 0 ? n : 0] = '\0';
+	return !strcmp(comm, "forkmon\n");
+}
+
 /* The helper on s is of another version: it gets SIGTERM (it is ours: same uid, its
  * pid from the socket), and once it is gone a helper of ours starts. The new
- * connection, or -1. */
+ * connection, or -1 (-2: a line said why). */
 static int client_restart(struct loop *l, const char *sock, int s)
 {
 	struct ucred cr = {.uid = (uid_t)-1};
 	socklen_t len = sizeof cr;
-	int ok = getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == getuid() && cr.pid > 0;
+	int ok = getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == getuid() && cr.pid > 0 &&
+		 client_is_forkmon(cr.pid);
 	close(s);
 	if (!ok || kill(cr.pid, SIGTERM) < 0)
 		return -1;
+	/* gone: no such process, nobody listens on the socket (it may be a zombie still),
+	 * or another helper does (another client restarted it first) */
 	int64_t end = clock_ns() + CLIENT_START_NS;
 	while (kill(cr.pid, 0) == 0 && clock_ns() < end) {
+		int c = client_connect(sock);
+		struct ucred now = {.pid = cr.pid};
+		len = sizeof now;
+		if (c >= 0)
+			getsockopt(c, SOL_SOCKET, SO_PEERCRED, &now, &len);
+		if (c >= 0)
+			close(c);
+		if (c < 0 || now.pid != cr.pid)
+			break;
 		struct timespec ts = {0, 2000000}; /* it ends its sessions first: a few ms */
 		nanosleep(&ts, NULL);
 	}

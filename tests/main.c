@@ -52,6 +52,7 @@ static Suite *(*const system_suites[])(void) = {
 	helper_requests_suite,
 	session_bounds_suite,
 	harden_suite,
+	helper_daemon_suite,
 };
 
 int main(int argc, char **argv)

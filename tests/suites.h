@@ -41,5 +41,6 @@ Suite *fuzz_replay_suite(void);
 Suite *helper_requests_suite(void);
 Suite *session_bounds_suite(void);
 Suite *harden_suite(void);
+Suite *helper_daemon_suite(void);
 
 #endif

@@ -295,7 +295,7 @@ START_TEST(test_a_link_named_after_the_command_runs_it_through_the_helper)
 	ck_assert_int_eq(symlink(h_path("build/forkmon-client"), link), 0);
 	snprintf(pathvar, sizeof pathvar, "PATH=%s:%s", bin, getenv("PATH"));
 	for (int i = 0; i < 2; i++) {
-		char *env[] = {h.sockvar, h.logvar, pathvar, "WHO=masq", NULL};
+		char *env[] = {h.sockvar, h.logvar, pathvar, "WHO=masq", "FORKMON_USE_HELPER=1", NULL};
 		char *argv[] = {"/bin/sh", "-c", "exec lua5.4 prog.lua < in.txt", NULL};
 		h_start(&h.s, argv, env);
 		ck_assert(h_wait_exit(&h.s, WAIT));
