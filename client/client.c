@@ -1,16 +1,19 @@
 /*
  * client/client.c — forkmon-client: run a command through forkmon's helper.
  *
- *   forkmon-client [-s SOCKET] [--] COMMAND [ARG]...
+ *   forkmon-client [-s SOCKET] [--] COMMAND [ARG]...    (or `forkmon client ...`)
  *   NAME [ARG]...        (a symlink named NAME to forkmon-client: runs the NAME found
- *                         further on PATH, as ccache's masquerade does)
+ *                         further on PATH, as ccache's masquerade does; through the
+ *                         helper only when FORKMON_USE_HELPER says so, Kart's rule)
  *
  * The client connects to the helper (starting it, fully detached, when nobody answers,
  * and waiting until it says it listens), sends argv and its environment with its
  * working directory and fds 0, 1, 2 as descriptors, passes on the signals it gets (INT,
  * TERM, HUP, QUIT, WINCH, USR1, USR2), and exits with the command's status, or dies of
- * the command's signal. When the helper cannot be reached or refuses, the client runs
- * the command itself: the helper never costs the user their command. This program
+ * the command's signal. When the helper cannot be reached, refuses, or ends before it
+ * said the command started (HELPER_STARTED), the client runs the command itself, with
+ * one line saying why: the helper never costs the user their command. A helper of
+ * another version is restarted (as Spring does) and the request sent again. This program
  * stays small: libc and common/ only (loop, peer, exe, sockpath); no Lua, no inotify.
  */
 #include "escape.h"
@@ -33,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -43,12 +47,14 @@ static const char usage[] = "usage: forkmon-client [-s SOCKET] [--] COMMAND [ARG
 #define CLIENT_START_NS (3 * (int64_t)1000000000)
 
 /* How the loop ended (loop_stop codes). */
-enum { CLIENT_GONE = 1, CLIENT_EXITED, CLIENT_REFUSED, CLIENT_READY, CLIENT_TIMEOUT };
+enum { CLIENT_GONE = 1, CLIENT_EXITED, CLIENT_REFUSED, CLIENT_READY, CLIENT_TIMEOUT, CLIENT_OLD };
 
 /* The command being served. */
 static struct {
 	int sock;
-	int status; /* CLIENT_EXITED: the command's wait status */
+	int status;  /* CLIENT_EXITED: the command's wait status */
+	int started; /* HELPER_STARTED came: the command runs there, never here too */
+	int version; /* CLIENT_OLD: the helper's */
 } client = {.sock = -1};
 
 /* One line "forkmon: ...", the names in it escaped (common/escape.h). */
@@ -171,6 +177,7 @@ static void client_start_and_wait(struct loop *l, const char *sock)
 	close(p[0]);
 }
 
+/* A connection to the helper (started if need be), or -1; -2 when a line said why not. */
 static int client_connect_or_start(struct loop *l, const char *sock)
 {
 	int s = client_connect(sock);
@@ -179,7 +186,7 @@ static int client_connect_or_start(struct loop *l, const char *sock)
 	char err[512];
 	if (helper_private_dir(sock, err, sizeof err) < 0) {
 		client_say("%s; running the command directly", err, "");
-		return -1;
+		return -2; /* said */
 	}
 	client_start_and_wait(l, sock);
 	return client_connect(sock);
@@ -211,6 +218,8 @@ static struct fm_helper_run *client_request(char **argv)
 	if (!m)
 		return NULL;
 	fm_init(&m->h, FM_HELPER_RUN, (uint32_t)len);
+	m->pid = (int32_t)getpid();
+	m->pad = 0;
 	m->argc = argc;
 	m->envc = envc;
 	char *p = m->data;
@@ -250,7 +259,9 @@ static void client_on_reply(struct loop *l, int fd, unsigned events, void *arg)
 	ssize_t n = peer_recv(fd, &m, sizeof m, NULL, NULL, MSG_DONTWAIT);
 	if (n == PEER_ERROR && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
-	if (n > 0 && m.h.type == FM_HELPER_EXIT) {
+	if (n > 0 && m.h.type == FM_HELPER_STARTED) {
+		client.started = 1;
+	} else if (n > 0 && m.h.type == FM_HELPER_EXIT) {
 		client.status = m.x.status;
 		loop_stop(l, CLIENT_EXITED);
 	} else if (n > 0 && m.h.type == FM_HELPER_ERROR) {
@@ -259,10 +270,8 @@ static void client_on_reply(struct loop *l, int fd, unsigned events, void *arg)
 		loop_stop(l, CLIENT_REFUSED);
 	} else if (n == PEER_VERSION) {
 		/* its refusal of our request, in its own version's words */
-		char v[16];
-		snprintf(v, sizeof v, "%d", m.h.version);
-		client_say("the helper is of another version (%s); running the command directly", v, "");
-		loop_stop(l, CLIENT_REFUSED);
+		client.version = m.h.version;
+		loop_stop(l, CLIENT_OLD);
 	} else {
 		loop_stop(l, CLIENT_GONE);
 	}
@@ -284,10 +293,77 @@ static int client_exit_like(int st)
 	return WEXITSTATUS(st);
 }
 
+/* Whether process pid is named forkmon (its comm): what listens on our socket is then
+ * a helper, not some other program the client must not signal. */
+static int client_is_forkmon(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	comm[n > 0 ? n : 0] = '\0';
+	return !strcmp(comm, "forkmon\n");
+}
+
+/* The helper on s is of another version: it gets SIGTERM (it is ours: same uid, its
+ * pid from the socket), and once it is gone a helper of ours starts. The new
+ * connection, or -1 (-2: a line said why). */
+static int client_restart(struct loop *l, const char *sock, int s)
+{
+	struct ucred cr = {.uid = (uid_t)-1};
+	socklen_t len = sizeof cr;
+	int ok = getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == getuid() && cr.pid > 0 &&
+		 client_is_forkmon(cr.pid);
+	close(s);
+	if (!ok || kill(cr.pid, SIGTERM) < 0)
+		return -1;
+	/* gone: no such process, nobody listens on the socket (it may be a zombie still),
+	 * or another helper does (another client restarted it first) */
+	int64_t end = clock_ns() + CLIENT_START_NS;
+	while (kill(cr.pid, 0) == 0 && clock_ns() < end) {
+		int c = client_connect(sock);
+		struct ucred now = {.pid = cr.pid};
+		len = sizeof now;
+		if (c >= 0)
+			getsockopt(c, SOL_SOCKET, SO_PEERCRED, &now, &len);
+		if (c >= 0)
+			close(c);
+		if (c < 0 || now.pid != cr.pid)
+			break;
+		struct timespec ts = {0, 2000000}; /* it ends its sessions first: a few ms */
+		nanosleep(&ts, NULL);
+	}
+	return client_connect_or_start(l, sock);
+}
+
+/* Why the command runs here after all: one line, then the command. */
+static __attribute__((noreturn)) void client_fall_back(char **cmd, const char *exe, const sigset_t *old,
+							const char *why, const char *arg)
+{
+	if (why)
+		client_say(why, arg, "");
+	sigprocmask(SIG_SETMASK, old, NULL);
+	client_run_directly(cmd, exe);
+}
+
+/* Sends the request on s and waits for the end: how the loop ended. */
+static int client_ask(struct loop *l, int s, const struct fm_helper_run *req)
+{
+	client.sock = s;
+	client.started = 0;
+	if (loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || client_send_request(s, req) < 0)
+		return -1;
+	int how = loop_run(l);
+	loop_del(l, s);
+	return how;
+}
+
 /* Runs cmd through the helper; runs it directly when the helper cannot. */
 static int client_run(char **cmd, const char *exe, const char *sock_opt)
 {
-	char sock[PATH_MAX];
+	char sock[PATH_MAX], v[16];
 	helper_socket_path(sock_opt, sock, sizeof sock);
 	sigset_t sigs, old;
 	sigemptyset(&sigs);
@@ -298,37 +374,60 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 	sigprocmask(SIG_BLOCK, &sigs, &old);
 	struct fm_helper_run *req = client_request(cmd);
 	struct loop *l = req ? loop_new() : NULL;
-	int s = l ? client_connect_or_start(l, sock) : -1;
+	if (!l)
+		client_fall_back(cmd, exe, &old, req ? "out of memory; running the command directly%s" : NULL, "");
+	int s = client_connect_or_start(l, sock);
+	if (s == -2)
+		client_fall_back(cmd, exe, &old, NULL, "");
+	if (s < 0)
+		client_fall_back(cmd, exe, &old, "no helper answers on '%s'; running the command directly", sock);
 	/* the request goes last: once it is sent, the command runs there, never here too
 	 * (without a signalfd, signals stay blocked: the command still runs) */
-	client.sock = s;
-	if (s >= 0)
-		loop_signals(l, &sigs, 0, client_on_signal, NULL);
-	if (s < 0 || loop_add(l, s, LOOP_IN, 1, client_on_reply, NULL) < 0 || client_send_request(s, req) < 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		client_run_directly(cmd, exe);
+	loop_signals(l, &sigs, 0, client_on_signal, NULL);
+	int how = client_ask(l, s, req);
+	if (how == CLIENT_OLD) {
+		snprintf(v, sizeof v, "%d", client.version);
+		s = client_restart(l, sock, s);
+		if (s == -2)
+			client_fall_back(cmd, exe, &old, NULL, "");
+		if (s < 0)
+			client_fall_back(cmd, exe, &old,
+					 "the helper is of another version (%s) and could not be restarted; running "
+					 "the command directly", v);
+		how = client_ask(l, s, req);
 	}
 	free(req);
-	int how = loop_run(l);
 	loop_free(l); /* before this process ends like the command: maybe by its signal */
 	if (how == CLIENT_EXITED)
 		return client_exit_like(client.status);
-	if (how == CLIENT_REFUSED) {
-		close(s);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		client_run_directly(cmd, exe);
-	}
+	close(s);
+	if (how == CLIENT_REFUSED)
+		client_fall_back(cmd, exe, &old, NULL, "");
+	if (how == CLIENT_OLD)
+		client_fall_back(cmd, exe, &old, "the helper is still of another version (%s); running the command "
+				 "directly", v);
+	if (how < 0 || !client.started)
+		client_fall_back(cmd, exe, &old, "the helper ended before '%s' started; running it directly", cmd[0]);
 	client_say("the helper went away while running '%s'%s", cmd[0], "");
 	return 125;
 }
 
+/* Kart's rule for KART_USE_HELPER: unset, empty, "0" or a value with leading spaces is
+ * off; anything else on. */
+static int client_use_helper(void)
+{
+	const char *v = getenv("FORKMON_USE_HELPER");
+	return v && *v && strcmp(v, "0") != 0 && *v != ' ' && *v != '\t';
+}
+
 /* The command line: the command (cmd, its executable in exe) and the socket option.
  * Returns -1 to go on, else the exit status. */
-static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len, const char **sock_opt)
+static int client_args(int argc, char **argv, char ***cmd, char *exe, size_t len, const char **sock_opt,
+		       int *masquerade)
 {
 	const char *name = strrchr(argv[0], '/');
 	name = name ? name + 1 : argv[0];
-	if (strcmp(name, "forkmon-client") != 0) {
+	if ((*masquerade = strcmp(name, "forkmon-client") != 0)) {
 		/* masquerade: run the real NAME, found on PATH past ourselves */
 		if (client_find(name, exe, len) < 0) {
 			client_say("%s: command not found%s", name, "");
@@ -384,12 +483,14 @@ int main(int argc, char **argv)
 	const char *sock_opt = NULL;
 	char **cmd;
 	static char exe[PATH_MAX]; /* argv[0] of a masquerade points here */
-	int rc = client_args(argc, argv, &cmd, exe, sizeof exe, &sock_opt);
+	int masquerade;
+	int rc = client_args(argc, argv, &cmd, exe, sizeof exe, &sock_opt, &masquerade);
 	if (rc >= 0)
 		return rc;
 	/* A command started with 0-2 closed runs here, where it sees them closed: the helper
-	 * could only give it our /dev/null in their place. */
-	if (getenv("FORKMON_NO_HELPER") || stdfds_closed() || occupied < 0)
+	 * could only give it our /dev/null in their place. A masquerading link is the
+	 * command itself unless FORKMON_USE_HELPER turns the helper on. */
+	if (getenv("FORKMON_NO_HELPER") || stdfds_closed() || occupied < 0 || (masquerade && !client_use_helper()))
 		client_run_directly(cmd, exe);
 	return client_run(cmd, exe, sock_opt);
 }

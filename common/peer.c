@@ -39,6 +39,7 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 		break;
 	case FM_CKPT_PID:
 	case FM_RESUMED:
+	case FM_HELPER_STARTED:
 		lo = hi = sizeof(struct fm_pid);
 		break;
 	case FM_RESUME:
@@ -54,6 +55,13 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 		break;
 	case FM_HELPER_EXIT:
 		lo = hi = sizeof(struct fm_helper_exit);
+		break;
+	case FM_HELPER_CTL:
+		lo = hi = sizeof(struct fm_helper_ctl);
+		break;
+	case FM_HELPER_TEXT: /* at least its NUL */
+		lo = offsetof(struct fm_helper_text, text) + 1;
+		hi = FM_MSG_MAX;
 		break;
 	case FM_HELPER_ERROR: /* its message is its tail: at least its NUL */
 		lo = offsetof(struct fm_helper_error, message) + 1;
@@ -73,7 +81,7 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 static int ends_in_string(int type, size_t n, size_t min)
 {
 	if (type == FM_READ || type == FM_READ_AGAIN || type == FM_HELPER_ERROR || type == FM_OWN ||
-	    type == FM_OWN_DONE)
+	    type == FM_OWN_DONE || type == FM_HELPER_TEXT)
 		return 1;
 	return (type == FM_RESUME || type == FM_HELPER_RUN) && n > min;
 }
@@ -201,6 +209,15 @@ void peer_refuse(int fd, const char *why)
 		l = sizeof e.message - 1;
 	memcpy(e.message, why, l); /* a prefix of a longer reason: still one line */
 	peer_send(fd, &e, NULL, 0, MSG_DONTWAIT);
+}
+
+void peer_started(int fd, int pid)
+{
+	struct fm_pid m;
+	memset(&m, 0, sizeof m);
+	fm_init(&m.h, FM_HELPER_STARTED, sizeof m);
+	m.pid = pid;
+	peer_send(fd, &m, NULL, 0, MSG_DONTWAIT);
 }
 
 const char *peer_why(ssize_t r)

@@ -45,6 +45,10 @@ ssize_t peer_recv_type(int fd, void *buf, size_t cap, enum fm_type want);
  * the command itself. */
 void peer_refuse(int fd, const char *why);
 
+/* Tells a helper client its command runs (HELPER_STARTED, without waiting): from then
+ * on it never runs the command itself. */
+void peer_started(int fd, int pid);
+
 /* The bounds of a message of this type: 0, or -1 when the type is unknown. */
 int peer_size_bounds(int type, size_t *min, size_t *max);
 

@@ -26,7 +26,7 @@ _forkmon()
 	done
 
 	if [[ -z $sub ]]; then
-		COMPREPLY=($(compgen -W 'run helper --help --version' -- "$cur"))
+		COMPREPLY=($(compgen -W 'run helper client --help --version' -- "$cur"))
 		return
 	fi
 
@@ -65,13 +65,13 @@ _forkmon()
 		;;
 	helper)
 		case $prev in
-		-f | --filter | -i | --ignore | -t | --timeout | --ready-fd)
+		-f | --filter | -i | --ignore | -t | --timeout | -n | --max-sessions | --ready-fd)
 			return ;;
 		-s | --socket)
 			_filedir
 			return ;;
 		esac
-		COMPREPLY=($(compgen -W '--socket --timeout --filter --ignore --no-default-ignores --help' -- "$cur"))
+		COMPREPLY=($(compgen -W 'status stop --socket --timeout --max-sessions --filter --ignore --no-default-ignores --help' -- "$cur"))
 		;;
 	esac
 }

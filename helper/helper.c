@@ -6,11 +6,12 @@
  * After Kart's CLI helper: a background process on a UNIX socket keeps commands warm,
  * so that repeated invocations skip their start-up. The client (client/client.c) sends
  * HELPER_RUN with argv and the environment, and its cwd, stdin, stdout and stderr as
- * descriptors. The helper keys the request by (cwd, argv) and hands it — descriptors
+ * descriptors. The helper keys the request by (cwd, argv, environment) and hands it — descriptors
  * and the client's connection included — to that command's session: a child running the
  * monitor in serve mode, which answers the client directly (exit status, signals).
  * Requests: request.c; sessions: session.c. Sessions end after --timeout seconds
- * unused; the helper ends when it has no session left for as long.
+ * unused (or, when there are --max-sessions, the least recently used one ends); the
+ * helper ends when it has no session left for as long, or on `forkmon helper stop`.
  *
  * One loop (common/loop.h): the listening socket, each client until its request came,
  * SIGINT/SIGTERM/SIGHUP (the end) and SIGCHLD (a session ended) as events, a timer for
@@ -42,15 +43,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
-struct helper_daemon helperd = {.ls = -1, .idle_timer = -1, .drop_timer = -1};
+struct helper_daemon helperd = {.ls = -1, .idle_timer = -1, .drop_timer = -1, .log_fd = -1, .stop_conn = -1};
 
 /* What the command line asked for. */
 struct helper_args {
 	const char *sock;
 	long timeout;
-	int ready_fd; /* -1: none */
+	long max_sessions; /* 0: the share of inotify instances */
+	int ready_fd;      /* -1: none */
 };
 
 void helper_help(void)
@@ -71,9 +74,16 @@ void helper_help(void)
 	       "  -i, --ignore PATTERN  files that never do (always: /proc, /sys, /dev, /run)\n"
 	       "      --no-default-ignores  VCS directories (.git...), tools' caches and editors'\n"
 	       "                        swap and backup files count too [FORKMON_NO_DEFAULT_IGNORES]\n"
+	       "  -n, --max-sessions N  commands kept warm at once, the least recently used\n"
+	       "                        ending first (default and most: a quarter of\n"
+	       "                        fs.inotify.max_user_instances; each holds one)\n"
 	       "      --ready-fd N      once listening, write a byte to descriptor N and close it\n"
 	       "                        (how forkmon-client knows the helper it started is up)\n"
-	       "  -h, --help            this help\n",
+	       "  -h, --help            this help\n\n"
+	       "  forkmon helper status [-s PATH]   its sessions: commands, warm depth, memory\n"
+	       "  forkmon helper stop [-s PATH]     ends it (and its sessions), once they are gone\n\n"
+	       "FORKMON_HELPER_LOG=FILE: a line per request (time, client pid, cwd, argv) and\n"
+	       "the helper's errors.\n",
 	       HELPER_USAGE);
 }
 
@@ -100,13 +110,14 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 		{"socket", required_argument, 0, 's'}, {"timeout", required_argument, 0, 't'},
 		{"filter", required_argument, 0, 'f'}, {"ignore", required_argument, 0, 'i'},
 		{"ready-fd", required_argument, 0, 'r'}, {"help", no_argument, 0, 'h'},
-		{"no-default-ignores", no_argument, 0, 'I'}, {0, 0, 0, 0},
+		{"no-default-ignores", no_argument, 0, 'I'}, {"max-sessions", required_argument, 0, 'n'},
+		{0, 0, 0, 0},
 	};
 	char err[1024];
 	int c, nfilters = 0, before, defaults = filter_default_ignores_wanted();
 	opterr = 0;
 	optind = 1;
-	while ((before = optind, c = getopt_long(argc, argv, "+:s:t:f:i:h", longs, NULL)) != -1) {
+	while ((before = optind, c = getopt_long(argc, argv, "+:s:t:f:i:n:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			a->sock = optarg;
@@ -114,6 +125,10 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 		case 't':
 			if ((a->timeout = helper_number(optarg, 1, 86400 * 365)) < 0)
 				return helper_usage_error("invalid timeout '%s' (seconds, a whole number above 0)", optarg);
+			break;
+		case 'n':
+			if ((a->max_sessions = helper_number(optarg, 1, 1 << 20)) < 0)
+				return helper_usage_error("invalid number of sessions '%s' (a whole number above 0)", optarg);
 			break;
 		case 'r':
 			if ((a->ready_fd = (int)helper_number(optarg, 0, INT_MAX)) < 0)
@@ -288,10 +303,58 @@ static void helper_shutdown(void)
 	filter_free(helperd.filter);
 	filter_free(helperd.ignore);
 	helperd.filter = helperd.ignore = NULL;
+	/* a `forkmon helper stop` waits for this: everything of ours has ended */
+	if (helperd.stop_conn >= 0)
+		close(helperd.stop_conn);
+}
+
+/* At most a quarter of the user's inotify instances (each session's watcher holds one;
+ * the user's editors, other watchers and forkmon runs need theirs), and at most asked. */
+static int helper_max_sessions(long asked)
+{
+	long limit = 128;
+	FILE *f = fopen("/proc/sys/fs/inotify/max_user_instances", "re");
+	if (f) {
+		if (fscanf(f, "%ld", &limit) != 1)
+			limit = 128;
+		fclose(f);
+	}
+	long share = limit / 4 > 1 ? limit / 4 : 1;
+	return (int)(asked > 0 && asked < share ? asked : share);
+}
+
+void helper_log(const char *line)
+{
+	if (helperd.log_fd < 0)
+		return;
+	char buf[9000], when[32];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+	int n = snprintf(buf, sizeof buf, "%s.%03ldZ %s\n", when, ts.tv_nsec / 1000000, line);
+	if (n > (int)sizeof buf - 1) {
+		n = (int)sizeof buf - 1;
+		buf[n - 1] = '\n';
+	}
+	ssize_t w = write(helperd.log_fd, buf, (size_t)n); /* O_APPEND: one line, whole */
+	(void)w;
+}
+
+/* FORKMON_HELPER_LOG, opened for our request lines (the client that started us made it
+ * our stderr too, for errors). */
+static void helper_open_log(void)
+{
+	const char *log = getenv("FORKMON_HELPER_LOG");
+	if (log && *log)
+		helperd.log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
 int helper_main(int argc, char **argv)
 {
+	if (argc >= 2 && (!strcmp(argv[1], "status") || !strcmp(argv[1], "stop")))
+		return ctl_main(argc - 1, argv + 1);
 	struct helper_args a = {.timeout = 300, .ready_fd = -1};
 	helperd.filter = filter_new();
 	helperd.ignore = filter_new();
@@ -299,6 +362,7 @@ int helper_main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	helperd.idle_ns = (int64_t)a.timeout * 1000000000;
+	helperd.max_sessions = helper_max_sessions(a.max_sessions);
 	char why[PATH_MAX + 128];
 	if (!sibling_hook(why, sizeof why)) {
 		out_error("%s", why);
@@ -307,6 +371,7 @@ int helper_main(int argc, char **argv)
 	if ((rc = helper_listen(a.sock)) >= 0)
 		return rc;
 	out_init(0);
+	helper_open_log();
 	helper_ready(a.ready_fd);
 	rc = helper_loop();
 	helper_shutdown();

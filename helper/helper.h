@@ -10,7 +10,9 @@
 
 #include "sockpath.h"
 
-#define HELPER_USAGE "usage: forkmon helper [-s PATH] [-t SECONDS] [-f PATTERN]... [-i PATTERN]..."
+#define HELPER_USAGE                                                                                      \
+	"usage: forkmon helper [-s PATH] [-t SECONDS] [-n SESSIONS] [-f PATTERN]... [-i PATTERN]...\n"         \
+	"       forkmon helper status|stop [-s PATH]"
 
 int helper_main(int argc, char **argv);
 void helper_help(void);

@@ -199,8 +199,10 @@ void serve_next(void)
 		V.run_tainted = 0;
 		int ok = serve_from_checkpoint(&rq) == 0 || serve_from_start(&rq) == 0;
 		serve_request_free(&rq);
-		if (ok)
+		if (ok) {
+			peer_started(V.client, R.pid); /* the client no longer runs it itself */
 			return;
+		}
 	}
 }
 

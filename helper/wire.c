@@ -45,6 +45,7 @@ int wire_run_parse(const void *msg, size_t n, struct wire_run *r, char *why, siz
 	const char *p = m->data, *end = (const char *)msg + n;
 	r->argc = m->argc;
 	r->envc = m->envc;
+	r->pid = m->pid;
 	r->args = p;
 	if (wire_skip(&p, end, m->argc) < 0) {
 		snprintf(why, whylen, "malformed request (fewer than %u arguments)", m->argc);

@@ -15,6 +15,7 @@
 /* A HELPER_RUN taken apart: pointers into the message, which must outlive it. */
 struct wire_run {
 	uint32_t argc, envc;
+	int32_t pid;      /* the client's, as it said */
 	const char *args; /* argc NUL-terminated strings */
 	const char *env;  /* then envc of them, envlen bytes in all */
 	size_t envlen;

@@ -27,12 +27,20 @@
  *   a helper client HELPER_RUN →           run argv in cwd with env (SCM_RIGHTS: the cwd,
  *                                          fds 0, 1, 2), to the helper, which hands the
  *                                          connection to the command's session
+ *                   ← HELPER_STARTED       the command runs (from here on, only its
+ *                                          status ends the call)
  *                   HELPER_SIGNAL →        a signal the client got, for the command
  *                   ← HELPER_EXIT          the command's wait status; or
  *                   ← HELPER_ERROR         cannot serve: the client runs the command itself
+ *                                          (so it does on an end before HELPER_STARTED)
+ *   helper control  HELPER_CTL →           status or stop (`forkmon helper status|stop`)
+ *                   ← HELPER_TEXT          the status report; a stop ends with the
+ *                                          connection, once the helper is gone
  *
  * Versioned: a HELLO of another version gets HELLO_OK with status FM_ERR_VERSION and the
- * hook stays out of the way. All integers are host order (one machine).
+ * hook stays out of the way; a helper request of another version gets HELPER_ERROR in the
+ * helper's own version, on which the client restarts the helper (version 3: HELPER_RUN
+ * carries the client's pid; HELPER_STARTED, HELPER_CTL, HELPER_TEXT). All integers are host order (one machine).
  */
 #ifndef FORKMON_PROTO_H
 #define FORKMON_PROTO_H
@@ -40,7 +48,7 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 2
+#define FM_VERSION 3
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
@@ -62,6 +70,9 @@ enum fm_type {
 	FM_HELPER_ERROR,
 	FM_OWN,
 	FM_OWN_DONE,
+	FM_HELPER_STARTED,
+	FM_HELPER_CTL,
+	FM_HELPER_TEXT,
 };
 
 /* The largest message: a helper request or a resume with a client's environment. */
@@ -213,6 +224,8 @@ struct fm_resume {
 struct fm_helper_run {
 	struct fm_header h;
 	uint32_t argc, envc;
+	int32_t pid; /* the client's, for the helper's log */
+	uint32_t pad;
 	char data[]; /* argc then envc NUL-terminated strings */
 };
 
@@ -226,6 +239,21 @@ struct fm_helper_exit {
 	struct fm_header h;
 	int32_t status; /* as from waitpid() */
 	int32_t pad;
+};
+
+/* HELPER_STARTED: struct fm_pid (the command's pid, or 0 for a copy resumed). */
+
+enum fm_helper_op { FM_CTL_STATUS = 1, FM_CTL_STOP = 2 };
+
+struct fm_helper_ctl {
+	struct fm_header h;
+	int32_t op;
+	int32_t pad;
+};
+
+struct fm_helper_text {
+	struct fm_header h;
+	char text[]; /* NUL-terminated */
 };
 
 struct fm_helper_error {

@@ -58,6 +58,8 @@ static void help_main(void)
 	printf("forkmon %s — resume a console program from the middle when a file it read changes\n\n"
 	       "usage: forkmon run [options] [--] COMMAND [ARG]...\n"
 	       "       forkmon helper [options]          (for forkmon-client COMMAND [ARG]...)\n"
+	       "       forkmon helper status | stop\n"
+	       "       forkmon client [-s SOCKET] [--] COMMAND [ARG]...   (= forkmon-client)\n"
 	       "       forkmon --help | --version\n"
 	       "       LD_PRELOAD=/path/to/forkmonhook.so FORKMON_FILTER='%%.lua$' COMMAND [ARG]...\n\n"
 	       "Run 'forkmon run --help' or 'forkmon helper --help' for the options;\n"
@@ -314,6 +316,18 @@ static int cmd_bare(int argc, char **argv)
 	monitor_run(&o);
 }
 
+/* forkmon client ...: forkmon-client, beside us (build/) or in PREFIX/bin. */
+static int cmd_client(char **argv)
+{
+	char exe[PATH_MAX];
+	if (sibling_path("forkmon-client", exe, sizeof exe) < 0 || access(exe, X_OK) < 0)
+		sibling_path("../../bin/forkmon-client", exe, sizeof exe);
+	argv[0] = "forkmon-client"; /* the name it goes by: not a masquerade */
+	execv(exe, argv);
+	out_error("cannot run '%s': %s", exe, strerror(errno));
+	return 126;
+}
+
 /* forkmon --bare-probe FD (from the hook, before bare mode commits to us): says on FD
  * that this is a monitor of this protocol (the line the hook expects: hook/start.c). */
 static int main_probe(const char *fd)
@@ -351,8 +365,10 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "helper") == 0)
 		return helper_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "client") == 0)
+		return cmd_client(argv + 1);
 	if (argv[1][0] == '-')
 		usage_error("unknown option '%s' (options go after the subcommand: forkmon run -q ...)", argv[1]);
-	usage_error("unknown subcommand '%s' (run, helper)", argv[1]);
+	usage_error("unknown subcommand '%s' (run, helper, client)", argv[1]);
 	return 2;
 }

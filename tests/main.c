@@ -55,6 +55,7 @@ static Suite *(*const system_suites[])(void) = {
 	session_bounds_suite,
 	harden_suite,
 	deletions_suite,
+	helper_daemon_suite,
 };
 
 int main(int argc, char **argv)

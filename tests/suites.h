@@ -44,5 +44,6 @@ Suite *helper_requests_suite(void);
 Suite *session_bounds_suite(void);
 Suite *harden_suite(void);
 Suite *deletions_suite(void);
+Suite *helper_daemon_suite(void);
 
 #endif

@@ -284,7 +284,7 @@ static const struct {
 	{{"forkmon", "run", "-q"}, "forkmon: no command given\n", 2},
 	{{"forkmon", "helper", "-xh"}, "forkmon: unknown option '-x'\n", 2},
 	{{"forkmon", "helper", "-t", "0"}, "forkmon: invalid timeout '0'", 2},
-	{{"forkmon", "bogus"}, "forkmon: unknown subcommand 'bogus' (run, helper)\n", 2},
+	{{"forkmon", "bogus"}, "forkmon: unknown subcommand 'bogus' (run, helper, client)\n", 2},
 	{{"forkmon", "-q", "run"}, "forkmon: unknown option '-q' (options go after the subcommand", 2},
 	{{"forkmon-client", "-s"}, "forkmon: option '-s' needs a value\n", 2},
 	{{"forkmon-client", "--bogus", "true"}, "forkmon: unknown option '--bogus'\n", 2},

@@ -153,28 +153,29 @@ START_TEST(test_requests_whose_counts_lie_are_refused_and_the_helper_serves_on)
 	hr_call(&h, "first-call", NULL);
 	struct {
 		uint32_t argc, envc;
+		int32_t pid, pad;
 		char data[64];
-	} b;
+	} b = {.pid = getpid()};
 	char why[300];
 	/* envc + 3 wrapped to 2 once: the strings that came were written past the array */
 	b.argc = 1;
 	b.envc = 0xFFFFFFFFu;
 	memcpy(b.data, "/bin/echo\0A=1\0B=2\0C=3\0D=4", 26);
-	ck_assert_int_eq(hr_send(&h, &b, 8 + 26, why, sizeof why), FM_HELPER_ERROR);
+	ck_assert_int_eq(hr_send(&h, &b, 16 + 26, why, sizeof why), FM_HELPER_ERROR);
 	ck_assert_msg(strstr(why, "4294967295 environment strings"), "refused as: %s", why);
 	/* fewer strings than counted, more than counted, an argc beyond the limit */
 	b.envc = 5;
-	ck_assert_int_eq(hr_send(&h, &b, 8 + 26, why, sizeof why), FM_HELPER_ERROR);
+	ck_assert_int_eq(hr_send(&h, &b, 16 + 26, why, sizeof why), FM_HELPER_ERROR);
 	b.envc = 2;
-	ck_assert_int_eq(hr_send(&h, &b, 8 + 26, why, sizeof why), FM_HELPER_ERROR);
+	ck_assert_int_eq(hr_send(&h, &b, 16 + 26, why, sizeof why), FM_HELPER_ERROR);
 	b.argc = FM_HELPER_MAX_ARGS + 1;
-	ck_assert_int_eq(hr_send(&h, &b, 8 + 26, why, sizeof why), FM_HELPER_ERROR);
+	ck_assert_int_eq(hr_send(&h, &b, 16 + 26, why, sizeof why), FM_HELPER_ERROR);
 	ck_assert_msg(strstr(why, "arguments"), "refused as: %s", why);
 	/* a string that does not end */
 	b.argc = 1;
 	b.envc = 0;
 	memcpy(b.data, "/bin/echo", 9);
-	ck_assert_int_eq(hr_send(&h, &b, 8 + 9, why, sizeof why), FM_HELPER_ERROR); /* no NUL at its end */
+	ck_assert_int_eq(hr_send(&h, &b, 16 + 9, why, sizeof why), FM_HELPER_ERROR); /* no NUL at its end */
 	ck_assert_int_ge(hr_log_count(&h, "forkmon: malformed request"), 5);
 	hr_call(&h, "after-bad-requests", NULL);
 	hr_end(&h);
