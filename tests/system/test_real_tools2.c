@@ -127,6 +127,34 @@ START_TEST(test_mypy_with_a_warm_cache_sees_an_edit_and_never_its_own_cache)
 }
 END_TEST
 
+/* ---- black ---------------------------------------------------------------------- */
+
+/* black --check with a warm cache only stat()s the file (its cache says it is formatted);
+ * the cache, kept under the session's directory here, is written by black itself. */
+START_TEST(test_black_with_a_warm_cache_sees_an_edit_and_never_its_own_cache)
+{
+	rt2_plain_env();
+	struct h_session s;
+	h_init(&s);
+	char cache[PATH_MAX + 32];
+	snprintf(cache, sizeof cache, "BLACK_CACHE_DIR=%s/bcache", s.dir);
+	putenv(cache); /* this test's process only (Check forks one per test) */
+	h_write(&s, "main.py", "x = 1\n");
+	lv_run_ok(&s, "black", "--check", "main.py", NULL); /* warms the cache */
+	char *argv[] = {lv_forkmon(), "run", "--", "black", "--check", "main.py", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "1 file would be left unchanged.", 1);
+	rt2_quiet(&s, "would be left unchanged", 1);
+	h_write(&s, "main.py", "x=1\n");
+	lv_expect(&s, "1 file would be reformatted.", 1);
+	rt2_quiet(&s, "would be reformatted", 1);
+	h_write(&s, "main.py", "x = 2\n");
+	lv_expect(&s, "1 file would be left unchanged.", 2);
+	rt2_quiet(&s, "would be left unchanged", 2);
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 /* ---- a program that writes a file and reads it back ------------------------------- */
 
 START_TEST(test_a_file_the_program_writes_and_reads_back_is_no_edit)
@@ -138,7 +166,7 @@ START_TEST(test_a_file_the_program_writes_and_reads_back_is_no_edit)
 	h_write(&s, "gen.py", "v = open('src.txt').read().strip()\n"
 			      "with open('gen.txt', 'w') as f:\n"
 			      "    f.write('generated ' + v + '\\n')\n"
-			      "print('read back:', open('gen.txt').read().strip())\n");
+			      "print('read back: ' + open('gen.txt').read().strip())\n");
 	char *argv[] = {lv_forkmon(), "run", "--", "/usr/bin/python3", "gen.py", NULL};
 	h_start(&s, argv, NULL);
 	lv_expect(&s, "read back: generated one", 1);
@@ -166,6 +194,7 @@ Suite *real_tools_own_suite(void)
 	tcase_add_test(tc, test_make_up_to_date_sees_an_edit_it_only_stat_ed_and_never_its_own_objects);
 	tcase_add_test(tc, test_pytest_sees_a_new_test_file_and_never_its_own_cache);
 	tcase_add_test(tc, test_mypy_with_a_warm_cache_sees_an_edit_and_never_its_own_cache);
+	tcase_add_test(tc, test_black_with_a_warm_cache_sees_an_edit_and_never_its_own_cache);
 	tcase_add_test(tc, test_a_file_the_program_writes_and_reads_back_is_no_edit);
 	suite_add_tcase(s, tc);
 	return s;
