@@ -17,6 +17,7 @@
  *   real.c       the real functions, resolved with dlsym, and raw system calls
  *   state.c      hk, the lock, the one-line message
  *   start.c      the constructor and bare mode (the monitor started from here)
+ *   clean.c      a helper session's clean checkpoints (stdin, terminal, randomness, fds)
  *
  * Rules for all of them: libc only; no allocation on the path of an open() (all state is
  * static); nothing unsafe after fork() (no lock held across our own forks but hk's); our
@@ -120,6 +121,15 @@ typedef int (*real_at_2_fn)(int, const char *, int);
 typedef FILE *(*real_fopen_fn)(const char *, const char *);
 typedef FILE *(*real_freopen_fn)(const char *, const char *, FILE *);
 
+/* the clean-checkpoint interposers (clean.c) */
+struct iovec;
+struct termios;
+typedef ssize_t (*real_read_fn)(int, void *, size_t);
+typedef ssize_t (*real_readv_fn)(int, const struct iovec *, int);
+typedef ssize_t (*real_getrandom_fn)(void *, size_t, unsigned int);
+typedef int (*real_getentropy_fn)(void *, size_t);
+typedef int (*real_tcsetattr_fn)(int, int, const struct termios *);
+
 /* The next definition of each interposed function (NULL until resolved). */
 struct hook_real {
 #define INTERPOSER(name, kind, largefile) real_##kind##_fn name;
@@ -212,6 +222,27 @@ void offsets_note_rw(int fd);
 
 /* The checkpoint's life on its control socket ctl: returns only in a new run. */
 void resume_wait(int ctl, int runfd);
+
+/* ---- clean.c: a helper session's clean checkpoints (FM_CFG_SERVE) --------------------- */
+
+/* Set (a plain store: any thread, any handler) when the run read fd 0, changed a
+ * terminal's modes, or drew from the kernel's randomness. */
+extern volatile sig_atomic_t clean_stdin, clean_tty, clean_random;
+/* Opening the kernel's random devices is drawing from them too. */
+static inline void clean_note_open(const char *p)
+{
+	if (p && p[0] == '/' && p[1] == 'd' && !strncmp(p, "/dev/", 5) &&
+	    (!strcmp(p + 5, "urandom") || !strcmp(p + 5, "random")))
+		clean_random = 1;
+}
+/* May a checkpoint of this run serve later clients? */
+int clean_ok(void);
+/* In a new checkpoint: fds 0-2 and their copies become /dev/null (remembered). */
+void clean_checkpoint_fds(void);
+/* In a run resumed for a client: its 0, 1, 2 (std) onto those copies too. */
+void clean_client_fds(const int *std);
+/* In a resumed run: the interpreter's own after-fork handlers (CPython's), if any. */
+void clean_after_fork(void);
 
 #pragma GCC visibility pop
 

@@ -64,6 +64,8 @@ static void mon_hints(void)
 	 * read): only the events file wants to hear of it. */
 	if (out_events_enabled())
 		c->flags |= FM_CFG_REREADS;
+	if (S.o->serve_fd >= 0)
+		c->flags |= FM_CFG_SERVE;
 	int n = filter_count(S.o->filter);
 	if (n > FM_MAX_HINTS) {
 		c->flags |= FM_CFG_ALL_CANDIDATES;
