@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +40,7 @@ static struct {
 	int client;      /* connection of the client being served, -1 */
 	int run_tainted; /* a file the run read changed: no more checkpoints from it */
 	int64_t idle_since;
+	int64_t kill_at; /* the client died: its command gets SIGKILL then, if still there */
 } V = {.client = -1};
 
 static void serve_request_free(struct serve_request *rq)
@@ -89,6 +92,7 @@ static void serve_client_close(void)
 
 void serve_done(int st)
 {
+	V.kill_at = 0;
 	if (V.client >= 0) {
 		struct fm_helper_exit x = {0};
 		fm_init(&x.h, FM_HELPER_EXIT, sizeof x);
@@ -187,6 +191,14 @@ static int serve_from_start(const struct serve_request *rq)
 
 static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg);
 
+/* Has the client on connection conn gone (hung up, or died) while its request waited?
+ * Then its command is never run. */
+static int serve_client_gone(int conn)
+{
+	struct pollfd p = {.fd = conn, .events = POLLRDHUP};
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL));
+}
+
 void serve_next(void)
 {
 	for (;;) {
@@ -194,6 +206,11 @@ void serve_next(void)
 			return;
 		struct serve_request rq = V.queue[0];
 		memmove(V.queue, V.queue + 1, (size_t)--V.nqueue * sizeof *V.queue);
+		if (serve_client_gone(rq.conn)) {
+			close(rq.conn);
+			serve_request_free(&rq);
+			continue;
+		}
 		V.client = rq.conn;
 		loop_add(S.loop, V.client, LOOP_IN, PRIO_CONN, serve_on_client, NULL);
 		V.run_tainted = 0;
@@ -275,9 +292,12 @@ static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg)
 				proc_signal(&R.victims, m.signo);
 			continue;
 		}
+		/* as when a terminal hangs up: SIGTERM, and SIGKILL past the grace period
+		 * (serve_timer) for a command that ignores it and would hold the session */
 		serve_client_close();
 		if (run_find_victims() > 0) {
 			proc_terminate(&R.victims);
+			V.kill_at = clock_ns() + S.o->grace_ns;
 		}
 		return;
 	}
@@ -292,8 +312,22 @@ void serve_start(void)
 	}
 }
 
+void serve_timer(int64_t now)
+{
+	if (V.kill_at && now >= V.kill_at) {
+		V.kill_at = 0;
+		if (R.pid && V.client < 0 && run_find_victims() > 0)
+			proc_signal(&R.victims, SIGKILL);
+	}
+	int64_t idle = serve_idle_deadline();
+	if (idle >= 0 && now >= idle)
+		end_session(0, 0);
+}
+
 int64_t serve_idle_deadline(void)
 {
+	if (V.kill_at)
+		return V.kill_at;
 	if (S.o->serve_fd < 0 || R.pid || S.rep.phase != REPLACE_IDLE || V.client >= 0 || V.nqueue)
 		return -1;
 	return V.idle_since + S.o->idle_ns;

@@ -328,9 +328,8 @@ void run_on_timer(struct loop *l, void *arg)
 	S.dirty = 1;
 	conn_accept_late();
 	int64_t now = clock_ns();
-	int64_t idle = serve_idle_deadline();
-	if (idle >= 0 && now >= idle)
-		end_session(0, 0);
+	if (S.o->serve_fd >= 0)
+		serve_timer(now);
 	if (F.npolled && now >= F.next_poll)
 		files_poll(now);
 	replace_timer(&S.rep, now);
