@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* An invocation of the command by a client, waiting to be served. */
@@ -155,6 +156,53 @@ static char **serve_env(const struct serve_request *rq)
 	return more;
 }
 
+/* Is st not the file as the session last knew it (f->seen)? */
+static int serve_differs(const struct wfile *f, const struct stat *st)
+{
+	const struct stat *o = &f->seen;
+	return st->st_dev != o->st_dev || st->st_ino != o->st_ino || st->st_size != o->st_size ||
+	       st->st_mtim.tv_sec != o->st_mtim.tv_sec || st->st_mtim.tv_nsec != o->st_mtim.tv_nsec ||
+	       st->st_ctim.tv_sec != o->st_ctim.tv_sec || st->st_ctim.tv_nsec != o->st_ctim.tv_nsec;
+}
+
+void serve_seen(const int *files, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (files[i] >= 0 && files[i] < F.n)
+			stat(F.v[files[i]].real, &F.v[files[i]].seen);
+}
+
+/*
+ * Right before a warm call: a save that inotify has not brought in yet (or that still
+ * sits in the debounce) must not be missed, so every watched file is stat()ed now, and
+ * one that differs from what the session knew drops the checkpoints taken after its
+ * first read, as its change will (run.c). A few microseconds per file.
+ */
+static void serve_check_files(void)
+{
+	enum { MAX = 1024 };
+	int changed[MAX], n = 0;
+	for (int i = 0; i < F.n; i++) {
+		struct stat st;
+		int gone = stat(F.v[i].real, &st) < 0;
+		if (!gone && !serve_differs(&F.v[i], &st))
+			continue;
+		if (!gone)
+			F.v[i].seen = st;
+		if (n < MAX)
+			changed[n++] = i;
+		else
+			ckpt_rollback(0, 1); /* too many to tell: from the start */
+	}
+	if (!n)
+		return;
+	files_mark_hot(changed, n);
+	struct policy_decision d;
+	policy_decide(S.pol, changed, n, &d);
+	if (d.action != POLICY_NONE)
+		ckpt_rollback(d.first, 0);
+}
+
 /* From the deepest checkpoint that still answers: 0, or -1 when none does. */
 static int serve_from_checkpoint(const struct serve_request *rq)
 {
@@ -214,6 +262,7 @@ void serve_next(void)
 		V.client = rq.conn;
 		loop_add(S.loop, V.client, LOOP_IN, PRIO_CONN, serve_on_client, NULL);
 		V.run_tainted = 0;
+		serve_check_files();
 		int ok = serve_from_checkpoint(&rq) == 0 || serve_from_start(&rq) == 0;
 		serve_request_free(&rq);
 		if (ok)

@@ -32,6 +32,8 @@ int64_t serve_idle_deadline(void);
 void serve_timer(int64_t now);
 /* The run did something a later client would miss: no more checkpoints from it. */
 void serve_taint(void);
+/* These files' changes were taken in (run.c): what they are now is what is known. */
+void serve_seen(const int *files, int n);
 /* May the run, process pid, still be checkpointed for later clients? */
 int serve_may_checkpoint(pid_t pid);
 

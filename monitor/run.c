@@ -158,6 +158,7 @@ static int run_decide(void *ctx, const int *files, int n, struct policy_decision
 		/* helper mode: what was taken after the first read of the file is stale; the
 		 * copy running for a client is never interrupted */
 		ckpt_rollback(d->first, 0);
+		serve_seen(files, n);
 		if (R.pid)
 			serve_taint();
 		return 0;
