@@ -20,7 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-volatile sig_atomic_t clean_stdin, clean_tty, clean_random;
+volatile sig_atomic_t clean_stdin, clean_tty, clean_random, clean_armed;
 
 /* Descriptors other than 0-2 that were copies of them (dup(1)...), in the checkpoint. */
 static struct {
@@ -44,6 +44,7 @@ static int clean_has_python_afterfork(void)
 
 int clean_ok(void)
 {
+	clean_armed = 1; /* from the first watched read on, randomness drawn counts */
 	if (clean_stdin || clean_tty)
 		return 0;
 	/* stdio's own reads of stdin (getc, fgets, scanf) are libc-internal calls no

@@ -228,12 +228,22 @@ void resume_wait(int ctl, int runfd);
 /* Set (a plain store: any thread, any handler) when the run read fd 0, changed a
  * terminal's modes, or drew from the kernel's randomness. */
 extern volatile sig_atomic_t clean_stdin, clean_tty, clean_random;
+/* A draw from the kernel's randomness. One before the run's first checkpoint was
+ * considered (clean_armed: its first watched read) is the interpreter's own start-up —
+ * perl's and CPython's hash seeds — and counts for nothing: every copy shares it, as
+ * it shares the start-up itself (see clean.c). */
+extern volatile sig_atomic_t clean_armed;
+static inline void clean_note_random(void)
+{
+	if (clean_armed)
+		clean_random = 1;
+}
 /* Opening the kernel's random devices is drawing from them too. */
 static inline void clean_note_open(const char *p)
 {
 	if (p && p[0] == '/' && p[1] == 'd' && !strncmp(p, "/dev/", 5) &&
 	    (!strcmp(p + 5, "urandom") || !strcmp(p + 5, "random")))
-		clean_random = 1;
+		clean_note_random();
 }
 /* May a checkpoint of this run serve later clients? */
 int clean_ok(void);

@@ -153,14 +153,14 @@ static inline int interpose_raw(int dirfd, const char *path, int flags, mode_t m
 #define INTERPOSE_getrandom(name, largefile)                                                     \
 	EXPORT ssize_t name(void *buf, size_t n, unsigned int flags)                             \
 	{                                                                                        \
-		clean_random = 1;                                                                \
+		clean_note_random();                                                             \
 		return real.name ? real.name(buf, n, flags) : syscall(SYS_getrandom, buf, n, flags); \
 	}
 
 #define INTERPOSE_getentropy(name, largefile)                                                    \
 	EXPORT int name(void *buf, size_t n)                                                     \
 	{                                                                                        \
-		clean_random = 1;                                                                \
+		clean_note_random();                                                             \
 		if (!real.name)                                                                  \
 			real_resolve();                                                          \
 		return real.name(buf, n);                                                        \
