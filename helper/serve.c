@@ -336,9 +336,11 @@ static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg)
 		if (n == PEER_ERROR && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n > 0 && m.h.type == FM_HELPER_SIGNAL && m.signo > 0 && m.signo < 65) {
-			/* as a terminal would: to the command and everything it started */
+			/* as a terminal would: to the command and everything it started. Ctrl-Z
+			 * as SIGSTOP: the kernel drops SIGTSTP sent to the copy's process group,
+			 * which no terminal job control knows of (orphaned) */
 			if (run_find_victims() > 0)
-				proc_signal(&R.victims, m.signo);
+				proc_signal(&R.victims, m.signo == SIGTSTP ? SIGSTOP : m.signo);
 			continue;
 		}
 		/* as when a terminal hangs up: SIGTERM, and SIGKILL past the grace period

@@ -342,6 +342,52 @@ START_TEST(test_a_dead_client_ends_its_command_and_its_queued_request)
 }
 END_TEST
 
+/* The state letter of process pid (/proc/PID/stat), or '?'. */
+static char hc_state(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+	int fd = open(p, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	char *r = strrchr(buf, ')');
+	return r && r[1] == ' ' ? r[2] : '?';
+}
+
+/* Ctrl-Z on the client (SIGTSTP to it): the command stops with it; SIGCONT: both go on. */
+START_TEST(test_ctrl_z_stops_the_command_and_cont_resumes_it)
+{
+	struct hc h;
+	hc_init(&h);
+	h_write(&h.s, "z.pl", "$| = 1;\nmy $v = do './mod.pl';\nprint \"pid $$\\n\";\n"
+			      "my $t = time + 2; sleep 1 while time < $t;\nprint \"end\\n\";\n");
+	h_write(&h.s, "mod.pl", "'P1';\n");
+	hc_helper(&h);
+	pid_t c = hc_start(&h, "exec $CLIENT perl z.pl", NULL, -1);
+	ck_assert_msg(h_wait_for(&h.s, "pid ", 1, WAIT), "output:\n%s", h_output(&h.s));
+	int cmd = 0;
+	const char *o = strstr(h_output(&h.s), "pid ");
+	ck_assert(o && sscanf(o, "pid %d", &cmd) == 1 && cmd > 0);
+	ck_assert_int_eq(kill(c, SIGTSTP), 0);
+	double end = h_clock() + WAIT;
+	while (hc_state((pid_t)cmd) != 'T' || hc_state(c) != 'T') {
+		ck_assert_msg(h_clock() < end, "command %c, client %c", hc_state((pid_t)cmd), hc_state(c));
+		h_sleep_ms(10); /* polling */
+	}
+	h_sleep_ms(3000); /* longer than the command's own 2 s: stopped, it prints nothing */
+	ck_assert_int_eq(h_count(&h.s, "end"), 0);
+	ck_assert_int_eq(kill(c, SIGCONT), 0);
+	ck_assert(h_wait_exit(&h.s, WAIT));
+	ck_assert_msg(WIFEXITED(h.s.status) && WEXITSTATUS(h.s.status) == 0, "status 0x%x", h.s.status);
+	ck_assert_int_eq(h_count(&h.s, "end"), 1);
+	hc_end(&h);
+}
+END_TEST
+
 Suite *helper_contract_suite(void)
 {
 	Suite *s = suite_create("helper-contract");
@@ -353,6 +399,7 @@ Suite *helper_contract_suite(void)
 	tcase_add_test(tc, test_warm_perl_runs_to_its_end);
 	tcase_add_test(tc, test_a_call_right_after_a_save_runs_the_saved_module);
 	tcase_add_test(tc, test_a_dead_client_ends_its_command_and_its_queued_request);
+	tcase_add_test(tc, test_ctrl_z_stops_the_command_and_cont_resumes_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
