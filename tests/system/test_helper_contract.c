@@ -13,6 +13,7 @@
 #include "suites.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,70 @@ START_TEST(test_ctrl_z_stops_the_command_and_cont_resumes_it)
 }
 END_TEST
 
+/* One call on a fresh pseudo-terminal (its stdin and stdout): the program switches it
+ * to cbreak mode, reads one key the test types (no newline), answers. 1 when the answer
+ * came within the deadline. */
+static int hc_key_call(struct hc *h)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(m, 0);
+	ck_assert_int_eq(grantpt(m), 0);
+	ck_assert_int_eq(unlockpt(m), 0);
+	int sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(sl, 0);
+	char client[4096];
+	snprintf(client, sizeof client, "%s", h_path("build/forkmon-client"));
+	char *env[] = {h->sockvar, h->logvar, "PYTHONDONTWRITEBYTECODE=1", NULL};
+	char *argv[] = {client, "/usr/bin/python3", "key.py", NULL};
+	h_start_io(&h->s, argv, env, sl, sl);
+	close(sl);
+	char buf[4096];
+	size_t got = 0;
+	int typed = 0, ok = 0;
+	double end = h_clock() + WAIT;
+	while (!ok && h_clock() < end) {
+		struct pollfd p = {.fd = m, .events = POLLIN};
+		if (poll(&p, 1, 50) > 0) {
+			ssize_t n = read(m, buf + got, sizeof buf - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			buf[got] = '\0';
+		}
+		if (!typed && strstr(buf, "ready")) {
+			ck_assert_int_eq(write(m, "x", 1), 1); /* one key, no Enter */
+			typed = 1;
+		}
+		ok = strstr(buf, "key x M1") != NULL;
+	}
+	if (!ok)
+		kill(h->s.pid, SIGKILL); /* the client; its command follows (a dead client) */
+	ck_assert(h_wait_exit(&h->s, WAIT));
+	close(m);
+	return ok;
+}
+
+/* less-style raw input: a checkpoint taken after tcsetattr would hand the next call a
+ * terminal never switched (the key would wait for Enter); each call answers the key. */
+START_TEST(test_a_program_that_sets_the_terminal_mode_gets_each_key)
+{
+	struct hc h;
+	hc_init(&h);
+	h_write(&h.s, "key.py", "import os, sys, termios, tty\n"
+				"old = termios.tcgetattr(0)\n"
+				"tty.setcbreak(0)\n"
+				"import mod\n"
+				"os.write(1, b'ready\\n')\n"
+				"c = os.read(0, 1).decode()\n"
+				"termios.tcsetattr(0, termios.TCSADRAIN, old)\n"
+				"print('key', c, mod.x)\n");
+	hc_helper(&h);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(hc_key_call(&h), "call %d never answered the key:\n%s", i, h_output(&h.s));
+	hc_end(&h);
+}
+END_TEST
+
 Suite *helper_contract_suite(void)
 {
 	Suite *s = suite_create("helper-contract");
@@ -400,6 +465,7 @@ Suite *helper_contract_suite(void)
 	tcase_add_test(tc, test_a_call_right_after_a_save_runs_the_saved_module);
 	tcase_add_test(tc, test_a_dead_client_ends_its_command_and_its_queued_request);
 	tcase_add_test(tc, test_ctrl_z_stops_the_command_and_cont_resumes_it);
+	tcase_add_test(tc, test_a_program_that_sets_the_terminal_mode_gets_each_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
