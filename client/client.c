@@ -246,6 +246,8 @@ static void client_on_signal(struct loop *l, const struct signalfd_siginfo *si, 
 	fm_init(&m.h, FM_HELPER_SIGNAL, sizeof m);
 	m.signo = (int)si->ssi_signo;
 	peer_send(client.sock, &m, NULL, 0, 0);
+	if (m.signo == SIGTSTP)
+		kill(getpid(), SIGSTOP); /* Ctrl-Z: the command stops, and so do we, as a job */
 }
 
 /* The helper's answer: the command's status, or a refusal. */
@@ -367,7 +369,7 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 	helper_socket_path(sock_opt, sock, sizeof sock);
 	sigset_t sigs, old;
 	sigemptyset(&sigs);
-	int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
+	int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2, SIGTSTP, SIGCONT};
 	for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
 		sigaddset(&sigs, fwd[i]);
 	/* blocked from here: a signal during the start-up goes to the command */

@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* An invocation of the command by a client, waiting to be served. */
@@ -38,6 +41,7 @@ static struct {
 	int client;      /* connection of the client being served, -1 */
 	int run_tainted; /* a file the run read changed: no more checkpoints from it */
 	int64_t idle_since;
+	int64_t kill_at; /* the client died: its command gets SIGKILL then, if still there */
 } V = {.client = -1};
 
 static void serve_request_free(struct serve_request *rq)
@@ -89,6 +93,7 @@ static void serve_client_close(void)
 
 void serve_done(int st)
 {
+	V.kill_at = 0;
 	if (V.client >= 0) {
 		struct fm_helper_exit x = {0};
 		fm_init(&x.h, FM_HELPER_EXIT, sizeof x);
@@ -151,6 +156,57 @@ static char **serve_env(const struct serve_request *rq)
 	return more;
 }
 
+/* Is st not the file as the session last knew it (f->seen)? */
+static int serve_differs(const struct wfile *f, const struct stat *st)
+{
+	const struct stat *o = &f->seen;
+	/* a directory looked at is watched for what it is, not its times: its listing is
+	 * looks.c's (an entry made anywhere in it would change its mtime) */
+	if (S_ISDIR(st->st_mode) && S_ISDIR(o->st_mode))
+		return st->st_dev != o->st_dev || st->st_ino != o->st_ino;
+	return st->st_dev != o->st_dev || st->st_ino != o->st_ino || st->st_size != o->st_size ||
+	       st->st_mtim.tv_sec != o->st_mtim.tv_sec || st->st_mtim.tv_nsec != o->st_mtim.tv_nsec ||
+	       st->st_ctim.tv_sec != o->st_ctim.tv_sec || st->st_ctim.tv_nsec != o->st_ctim.tv_nsec;
+}
+
+void serve_seen(const int *files, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (files[i] >= 0 && files[i] < F.n)
+			stat(F.v[files[i]].real, &F.v[files[i]].seen);
+}
+
+/*
+ * Right before a warm call: a save that inotify has not brought in yet (or that still
+ * sits in the debounce) must not be missed, so every watched file is stat()ed now, and
+ * one that differs from what the session knew drops the checkpoints taken after its
+ * first read, as its change will (run.c). A few microseconds per file.
+ */
+static void serve_check_files(void)
+{
+	enum { MAX = 1024 };
+	int changed[MAX], n = 0;
+	for (int i = 0; i < F.n; i++) {
+		struct stat st;
+		int gone = stat(F.v[i].real, &st) < 0;
+		if (gone ? F.v[i].gone : !serve_differs(&F.v[i], &st))
+			continue; /* as the session knew it (still missing, or the same) */
+		if (!gone)
+			F.v[i].seen = st;
+		if (n < MAX)
+			changed[n++] = i;
+		else
+			ckpt_rollback(0, 1); /* too many to tell: from the start */
+	}
+	if (!n)
+		return;
+	files_mark_hot(changed, n);
+	struct policy_decision d;
+	policy_decide(S.pol, changed, n, &d);
+	if (d.action != POLICY_NONE)
+		ckpt_rollback(d.first, 0);
+}
+
 /* From the deepest checkpoint that still answers: 0, or -1 when none does. */
 static int serve_from_checkpoint(const struct serve_request *rq)
 {
@@ -187,6 +243,14 @@ static int serve_from_start(const struct serve_request *rq)
 
 static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg);
 
+/* Has the client on connection conn gone (hung up, or died) while its request waited?
+ * Then its command is never run. */
+static int serve_client_gone(int conn)
+{
+	struct pollfd p = {.fd = conn, .events = POLLRDHUP};
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL));
+}
+
 void serve_next(void)
 {
 	for (;;) {
@@ -194,9 +258,15 @@ void serve_next(void)
 			return;
 		struct serve_request rq = V.queue[0];
 		memmove(V.queue, V.queue + 1, (size_t)--V.nqueue * sizeof *V.queue);
+		if (serve_client_gone(rq.conn)) {
+			close(rq.conn);
+			serve_request_free(&rq);
+			continue;
+		}
 		V.client = rq.conn;
 		loop_add(S.loop, V.client, LOOP_IN, PRIO_CONN, serve_on_client, NULL);
 		V.run_tainted = 0;
+		serve_check_files();
 		int ok = serve_from_checkpoint(&rq) == 0 || serve_from_start(&rq) == 0;
 		serve_request_free(&rq);
 		if (ok) {
@@ -272,14 +342,19 @@ static void serve_on_client(struct loop *l, int fd, unsigned events, void *arg)
 		if (n == PEER_ERROR && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n > 0 && m.h.type == FM_HELPER_SIGNAL && m.signo > 0 && m.signo < 65) {
-			/* as a terminal would: to the command and everything it started */
+			/* as a terminal would: to the command and everything it started. Ctrl-Z
+			 * as SIGSTOP: the kernel drops SIGTSTP sent to the copy's process group,
+			 * which no terminal job control knows of (orphaned) */
 			if (run_find_victims() > 0)
-				proc_signal(&R.victims, m.signo);
+				proc_signal(&R.victims, m.signo == SIGTSTP ? SIGSTOP : m.signo);
 			continue;
 		}
+		/* as when a terminal hangs up: SIGTERM, and SIGKILL past the grace period
+		 * (serve_timer) for a command that ignores it and would hold the session */
 		serve_client_close();
 		if (run_find_victims() > 0) {
 			proc_terminate(&R.victims);
+			V.kill_at = clock_ns() + S.o->grace_ns;
 		}
 		return;
 	}
@@ -294,8 +369,22 @@ void serve_start(void)
 	}
 }
 
+void serve_timer(int64_t now)
+{
+	if (V.kill_at && now >= V.kill_at) {
+		V.kill_at = 0;
+		if (R.pid && V.client < 0 && run_find_victims() > 0)
+			proc_signal(&R.victims, SIGKILL);
+	}
+	int64_t idle = serve_idle_deadline();
+	if (idle >= 0 && now >= idle)
+		end_session(0, 0);
+}
+
 int64_t serve_idle_deadline(void)
 {
+	if (V.kill_at)
+		return V.kill_at;
 	if (S.o->serve_fd < 0 || R.pid || S.rep.phase != REPLACE_IDLE || V.client >= 0 || V.nqueue)
 		return -1;
 	return V.idle_since + S.o->idle_ns;

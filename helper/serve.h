@@ -24,10 +24,16 @@ void serve_done(int st);
 /* The checkpoint resumed for the client did not start its run: the client is told
  * (it runs the command itself), before anything of the command ran. */
 void serve_lost(void);
-/* When a session nobody uses ends (idle timeout), or -1. */
+/* When serve_timer() is due next (a dead client's command to kill, a session nobody
+ * uses to end: the idle timeout), or -1. */
 int64_t serve_idle_deadline(void);
+/* From the session's timer: kills what a dead client left running past the grace
+ * period; ends the session when it idled out. */
+void serve_timer(int64_t now);
 /* The run did something a later client would miss: no more checkpoints from it. */
 void serve_taint(void);
+/* These files' changes were taken in (run.c): what they are now is what is known. */
+void serve_seen(const int *files, int n);
 /* May the run, process pid, still be checkpointed for later clients? */
 int serve_may_checkpoint(pid_t pid);
 

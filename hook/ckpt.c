@@ -84,6 +84,10 @@ int ckpt_safe(void)
 			conn_note(FM_NOTE_CHILDREN, 0);
 		return 0;
 	}
+	/* a helper session's checkpoint serves later calls: only while nothing of this
+	 * call's own (its stdin, its terminal, its randomness) went into it */
+	if ((hk.cfg.flags & FM_CFG_SERVE) && !clean_ok())
+		return 0;
 	return 1;
 }
 

@@ -19,6 +19,7 @@
  *   real.c       the real functions, resolved with dlsym, and raw system calls
  *   state.c      hk, the lock, the one-line message
  *   start.c      the constructor and bare mode (the monitor started from here)
+ *   clean.c      a helper session's clean checkpoints (stdin, terminal, randomness, fds)
  *
  * Rules for all of them: libc only; no allocation on the path of an open() (all state is
  * static); nothing unsafe after fork() (no lock held across our own forks but hk's); our
@@ -147,6 +148,15 @@ typedef int (*real_faccessat_fn)(int, const char *, int, int);
 typedef void *(*real_opendir_fn)(const char *);
 typedef void *(*real_fdopendir_fn)(int);
 typedef int (*real_scandir_fn)(const char *, void *, void *, void *);
+
+/* the clean-checkpoint interposers (clean.c) */
+struct iovec;
+struct termios;
+typedef ssize_t (*real_read_fn)(int, void *, size_t);
+typedef ssize_t (*real_readv_fn)(int, const struct iovec *, int);
+typedef ssize_t (*real_getrandom_fn)(void *, size_t, unsigned int);
+typedef int (*real_getentropy_fn)(void *, size_t);
+typedef int (*real_tcsetattr_fn)(int, int, const struct termios *);
 
 /* The next definition of each interposed function (NULL until resolved). */
 struct hook_real {
@@ -296,6 +306,37 @@ void offsets_note_rw(int fd);
 
 /* The checkpoint's life on its control socket ctl: returns only in a new run. */
 void resume_wait(int ctl, int runfd);
+
+/* ---- clean.c: a helper session's clean checkpoints (FM_CFG_SERVE) --------------------- */
+
+/* Set (a plain store: any thread, any handler) when the run read fd 0, changed a
+ * terminal's modes, or drew from the kernel's randomness. */
+extern volatile sig_atomic_t clean_stdin, clean_tty, clean_random;
+/* A draw from the kernel's randomness. One before the run's first checkpoint was
+ * considered (clean_armed: its first watched read) is the interpreter's own start-up —
+ * perl's and CPython's hash seeds — and counts for nothing: every copy shares it, as
+ * it shares the start-up itself (see clean.c). */
+extern volatile sig_atomic_t clean_armed;
+static inline void clean_note_random(void)
+{
+	if (clean_armed)
+		clean_random = 1;
+}
+/* Opening the kernel's random devices is drawing from them too. */
+static inline void clean_note_open(const char *p)
+{
+	if (p && p[0] == '/' && p[1] == 'd' && !strncmp(p, "/dev/", 5) &&
+	    (!strcmp(p + 5, "urandom") || !strcmp(p + 5, "random")))
+		clean_note_random();
+}
+/* May a checkpoint of this run serve later clients? */
+int clean_ok(void);
+/* In a new checkpoint: fds 0-2 and their copies become /dev/null (remembered). */
+void clean_checkpoint_fds(void);
+/* In a run resumed for a client: its 0, 1, 2 (std) onto those copies too. */
+void clean_client_fds(const int *std);
+/* In a resumed run: the interpreter's own after-fork handlers (CPython's), if any. */
+void clean_after_fork(void);
 
 #pragma GCC visibility pop
 

@@ -1,7 +1,8 @@
 /*
  * hook/interpose.c — the functions the hook interposes (open, open64, ..., freopen64; the
- * changes and looks: creat, rename, unlink, stat, access, opendir, ...), generated from
- * the one list hook/interposers.def: one body per kind of signature.
+ * changes and looks: creat, rename, unlink, stat, access, opendir, ...; and clean.c's
+ * read, readv, getrandom, getentropy, tcsetattr), generated from the one list
+ * hook/interposers.def: one body per kind of signature.
  * Runs inside the user's program, on every open it makes: the path of a non-matching
  * open is decide_before()'s cheap checks, the real function, decide_after()'s load; of a
  * non-matching stat, the real function and LOOK_MAY() then look_path()'s name check.
@@ -18,6 +19,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* No longer declared by glibc's headers (still exported, and imported by make). */
@@ -44,6 +47,7 @@ int __fxstatat64(int, int, const char *, struct stat64 *, int);
 
 static inline int interpose_refused(int dirfd, const char *path, int flags)
 {
+	clean_note_open(path);
 	if (decide_before(dirfd, path, flags)) {
 		errno = ENOENT;
 		return 1;
@@ -371,6 +375,49 @@ static inline int interpose_raw(int dirfd, const char *path, int flags, mode_t m
 		if (r >= 0 && LOOK_MAY_DIR(path))                                                    \
 			look_dir(AT_FDCWD, path);                                                \
 		return r;                                                                        \
+	}
+
+/* ---- the clean-checkpoint interposers (clean.c): a note, then the real function ---- */
+
+#define INTERPOSE_read(name, largefile)                                                          \
+	EXPORT ssize_t name(int fd, void *buf, size_t n)                                         \
+	{                                                                                        \
+		if (fd == 0)                                                                     \
+			clean_stdin = 1;                                                         \
+		return real.name ? real.name(fd, buf, n) : syscall(SYS_read, fd, buf, n);        \
+	}
+
+#define INTERPOSE_readv(name, largefile)                                                         \
+	EXPORT ssize_t name(int fd, const struct iovec *iov, int n)                              \
+	{                                                                                        \
+		if (fd == 0)                                                                     \
+			clean_stdin = 1;                                                         \
+		return real.name ? real.name(fd, iov, n) : syscall(SYS_readv, fd, iov, n);       \
+	}
+
+#define INTERPOSE_getrandom(name, largefile)                                                     \
+	EXPORT ssize_t name(void *buf, size_t n, unsigned int flags)                             \
+	{                                                                                        \
+		clean_note_random();                                                             \
+		return real.name ? real.name(buf, n, flags) : syscall(SYS_getrandom, buf, n, flags); \
+	}
+
+#define INTERPOSE_getentropy(name, largefile)                                                    \
+	EXPORT int name(void *buf, size_t n)                                                     \
+	{                                                                                        \
+		clean_note_random();                                                             \
+		if (!real.name)                                                                  \
+			real_resolve();                                                          \
+		return real.name(buf, n);                                                        \
+	}
+
+#define INTERPOSE_tcsetattr(name, largefile)                                                     \
+	EXPORT int name(int fd, int how, const struct termios *t)                                \
+	{                                                                                        \
+		clean_tty = 1;                                                                   \
+		if (!real.name)                                                                  \
+			real_resolve();                                                          \
+		return real.name(fd, how, t);                                                    \
 	}
 
 #define INTERPOSER(name, kind, largefile) INTERPOSE_##kind(name, largefile)

@@ -10,6 +10,7 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,28 +25,43 @@ static union {
 	char raw[FM_MSG_MAX];
 } resume_msg;
 
+/* The client's environment as the program's own would be: a malloc'd array of malloc'd
+ * strings, which a program may realloc or free (perl does: a static array aborted it).
+ * A new run, one thread: allocating is safe here. */
+static void resume_client_env(const struct fm_resume *r)
+{
+	/* peer_recv() saw the tail end in NUL */
+	const char *p = r->data, *end = (const char *)r + r->h.len;
+	char **env = malloc(((size_t)r->envc + 1) * sizeof *env);
+	if (!env)
+		_exit(126);
+	unsigned k = 0;
+	for (; k < r->envc && p < end; k++) {
+		size_t n = strnlen(p, (size_t)(end - p));
+		if (!(env[k] = malloc(n + 1)))
+			_exit(126);
+		memcpy(env[k], p, n);
+		env[k][n] = '\0';
+		p += n + 1;
+	}
+	env[k] = NULL;
+	environ = env; /* the checkpoint's own array is left as it was: the program's */
+}
+
 /* Helper mode: the new run takes the client's cwd, fds 0-2 and environment. */
 static void resume_become_client(const struct fm_resume *r, const int *fds, int nfds)
 {
-	static char *env[4096];
 	if (nfds >= 4) {
 		if (fchdir(fds[0]) < 0)
 			_exit(126);
 		for (int i = 0; i < 3; i++)
 			if (dup2(fds[i + 1], i) < 0)
 				_exit(126);
+		clean_client_fds(fds + 1);
 	}
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
-	/* peer_recv() saw the tail end in NUL */
-	const char *p = r->data, *end = (const char *)r + r->h.len;
-	unsigned k = 0;
-	for (; k < r->envc && k < 4095 && p < end; k++) {
-		env[k] = (char *)p;
-		p += strnlen(p, (size_t)(end - p)) + 1;
-	}
-	env[k] = NULL;
-	environ = env;
+	resume_client_env(r);
 }
 
 /* Until the intermediate process has exited: yields first (it is about to), then naps,
@@ -92,6 +108,7 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
 	spacing_resumed(&hk.spacing, hk_now_ns());
 	offsets_restore();
 	sigprocmask(SIG_SETMASK, &hk.saved_mask, NULL);
+	clean_after_fork(); /* what the interpreter does in a child of its own fork() */
 }
 
 /* Tells the monitor that no new run came of its RESUME. */
@@ -108,20 +125,6 @@ static void resume_failed(int ctl, int err)
  * signals blocked, waiting for RESUME. Each RESUME forks a new run (a double fork, as
  * in ckpt_take()); the checkpoint stays for next time.
  */
-/* Helper mode: the streams are the client's whose run this checkpoint came from. Held
- * here, a client that reads its command's output to the end (`$(forkmon-client CMD)`,
- * `| tee`) would wait for the checkpoint, not the command; a RESUME brings the next
- * client's anyway. */
-static void resume_let_go_of_client(void)
-{
-	int nul = real_raw_open("/dev/null", O_RDWR);
-	for (int i = 0; nul >= 0 && i < 3; i++)
-		if (nul != i)
-			dup2(nul, i);
-	if (nul > 2)
-		close(nul);
-}
-
 void resume_wait(int ctl, int runfd)
 {
 	setpgid(0, 0);
@@ -131,8 +134,10 @@ void resume_wait(int ctl, int runfd)
 	if (runfd >= 0)
 		close(runfd); /* the run's connection is the run's */
 	hk.fd = -1;
+	/* a helper session: the client whose run this was keeps none of its streams here
+	 * (its `$(...)` or pipe would wait for the whole life of the checkpoint) */
 	if (hk.cfg.flags & FM_CFG_SERVE)
-		resume_let_go_of_client();
+		clean_checkpoint_fds();
 	for (;;) {
 		int fds[PEER_MAX_FDS], nfds = 0;
 		ssize_t n = peer_recv(ctl, &resume_msg, sizeof resume_msg, fds, &nfds, 0);

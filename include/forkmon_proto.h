@@ -114,8 +114,9 @@ enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1 };
 				    monitor may grant checkpoints unasked) */
 #define FM_CFG_REREADS 8u        /* report reads of paths already reported (READ_AGAIN):
 				    the events file lists every read */
-#define FM_CFG_SERVE 16u         /* a helper's session: a checkpoint lets go of the
-				    client's fds 0-2 (a RESUME brings the next client's) */
+#define FM_CFG_SERVE 16u         /* a helper session: checkpoints serve later clients, so
+				    they hold none of this run's client descriptors and are
+				    taken only while the run is clean (hook/clean.c) */
 
 struct fm_hint {
 	char prefix[FM_HINT_LEN];

@@ -163,6 +163,7 @@ static int run_decide_files(const int *files, int n, struct policy_decision *d)
 		/* helper mode: what was taken after the first read of the file is stale; the
 		 * copy running for a client is never interrupted */
 		ckpt_rollback(d->first, 0);
+		serve_seen(files, n);
 		if (R.pid)
 			serve_taint();
 		return 0;
@@ -344,9 +345,8 @@ void run_on_timer(struct loop *l, void *arg)
 	S.dirty = 1;
 	conn_accept_late();
 	int64_t now = clock_ns();
-	int64_t idle = serve_idle_deadline();
-	if (idle >= 0 && now >= idle)
-		end_session(0, 0);
+	if (S.o->serve_fd >= 0)
+		serve_timer(now);
 	if (F.npolled && now >= F.next_poll)
 		files_poll(now);
 	replace_timer(&S.rep, now);

@@ -52,6 +52,7 @@ static Suite *(*const system_suites[])(void) = {
 	events_file_suite,
 	fuzz_replay_suite,
 	helper_requests_suite,
+	helper_contract_suite,
 	session_bounds_suite,
 	harden_suite,
 	deletions_suite,

@@ -41,6 +41,7 @@ Suite *real_tools_own_suite(void);
 Suite *events_file_suite(void);
 Suite *fuzz_replay_suite(void);
 Suite *helper_requests_suite(void);
+Suite *helper_contract_suite(void);
 Suite *session_bounds_suite(void);
 Suite *harden_suite(void);
 Suite *deletions_suite(void);
