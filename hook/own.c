@@ -31,9 +31,9 @@ static uint32_t own_say(struct fm_own *m, size_t n, uint32_t what)
 	return conn_send(m) == 0 ? id : 0;
 }
 
-uint32_t own_before(int dirfd, const char *path, uint32_t what)
+uint32_t own_before_say(int dirfd, const char *path, uint32_t what)
 {
-	if (!hk.active || hk.dead || hk_busy || !path || candidate_name_rejected(path))
+	if (candidate_name_rejected(path))
 		return 0; /* most changes end here */
 	hk_busy = 1; /* before the lock, always (see hk_enter) */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
