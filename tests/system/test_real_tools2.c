@@ -63,6 +63,10 @@ START_TEST(test_make_up_to_date_sees_an_edit_it_only_stat_ed_and_never_its_own_o
 {
 	struct h_session s;
 	h_init(&s);
+	/* the make a user types, not a sub-make of `make check` (make[1]:, its jobserver) */
+	unsetenv("MAKELEVEL");
+	unsetenv("MAKEFLAGS");
+	unsetenv("MFLAGS");
 	rt2_make_project(&s);
 	char *argv[] = {lv_forkmon(), "run", "--", "make", NULL};
 	h_start(&s, argv, NULL);
