@@ -365,6 +365,28 @@ START_TEST(test_bare_mode_with_a_foreign_monitor_runs_the_program_without_it)
 }
 END_TEST
 
+/* The hook runs inside other people's programs: it exports exactly the functions it
+ * interposes (hook/interposers.def), nothing a program's own symbols could meet by
+ * accident. The list is read from the .def, so a new interposer needs no edit here. */
+START_TEST(test_the_hook_exports_exactly_its_interposers)
+{
+	char cmd[8192], so[4096];
+	snprintf(so, sizeof so, "%s", h_path("build/forkmonhook.so")); /* h_path: one static buffer */
+	snprintf(cmd, sizeof cmd,
+		 "nm -D --defined-only '%s' | awk '{print $NF}' | sort > /dev/shm/fm-exports.$$ && "
+		 "sed -n 's/^INTERPOSER(\\([A-Za-z0-9_]*\\),.*/\\1/p' '%s' | sort | "
+		 "diff /dev/shm/fm-exports.$$ - ; r=$?; rm -f /dev/shm/fm-exports.$$; exit $r",
+		 so, h_path("hook/interposers.def"));
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	char out[4096] = "";
+	size_t n = fread(out, 1, sizeof out - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exports differ from interposers.def:\n%s", out);
+}
+END_TEST
+
 Suite *harden_suite(void)
 {
 	Suite *s = suite_create("harden");
@@ -372,6 +394,7 @@ Suite *harden_suite(void)
 	tcase_set_timeout(hook, 150);
 	tcase_add_test(hook, test_opens_in_a_signal_handler_while_the_program_opens_never_deadlock);
 	tcase_add_test(hook, test_opens_in_threads_handlers_and_forked_children_never_deadlock);
+	tcase_add_test(hook, test_the_hook_exports_exactly_its_interposers);
 	suite_add_tcase(s, hook);
 	TCase *fds = tcase_create("closed std fds");
 	tcase_set_timeout(fds, 90);
