@@ -135,8 +135,10 @@ tests: all $(B)/forkmon-tests $(TEST_PROGS)
 
 # One runner, one summary line: the unit suite first (fast: no processes of the user's
 # kind, a fake clock), then the system suite (real programs, real files, real signals).
+# The build under it uses every core (JOBS=1 for a serial one); the tests run one at a time.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 check: deps
-	@$(MAKE) --no-print-directory tests
+	@$(MAKE) --no-print-directory -j$(JOBS) tests
 	@cd $(B) && FORKMON_TOP=$(CURDIR) ./forkmon-tests all
 
 check-unit: $(B)/forkmon-tests
@@ -208,7 +210,7 @@ SAN := $(B)/san
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_RT = $(shell readlink -f "$$($(CC) -print-file-name=libasan.so)")
 sanitize: deps
-	@$(MAKE) --no-print-directory B=$(SAN) CFLAGS='$(SAN_FLAGS)' \
+	@$(MAKE) --no-print-directory -j$(JOBS) B=$(SAN) CFLAGS='$(SAN_FLAGS)' \
 		CPPFLAGS='-DFORKMON_SAN_RUNTIME="\"$(SAN_RT)\""' tests
 	@scripts/sanitize $(SAN) $(SAN_RT)
 

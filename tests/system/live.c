@@ -135,6 +135,26 @@ const char *lv_last_line_with(struct h_session *s, const char *needle)
 	return line;
 }
 
+int lv_changes(struct h_session *s)
+{
+	return h_count(s, " changed, resuming from") + h_count(s, " changed, restarting");
+}
+
+int lv_settles_on(struct h_session *s, const char *prefix, const char *want, int times, int before, int max)
+{
+	lv_expect(s, want, times);
+	int changes;
+	do {
+		changes = lv_changes(s);
+		h_sleep_ms(LV_SETTLE_MS); /* a quiet period: no further change comes */
+	} while (lv_changes(s) != changes);
+	ck_assert_msg(!strcmp(lv_last_line_with(s, prefix), want), "last state '%s', wanted '%s':\n%s",
+		      lv_last_line_with(s, prefix), want, lv_out_tail(s));
+	int n = changes - before;
+	ck_assert_msg(n >= 1 && n <= max, "%d changes for one action (1 to %d):\n%s", n, max, lv_out_tail(s));
+	return n;
+}
+
 const char *lv_resume_line(struct h_session *s, const char *file)
 {
 	static char line[4096];

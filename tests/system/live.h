@@ -55,6 +55,15 @@ void lv_run_ok(struct h_session *s, ...);
 /* The text of the last line containing needle (static buffer), "" if none. */
 const char *lv_last_line_with(struct h_session *s, const char *needle);
 
+/* forkmon's change lines so far (resumes and restarts). */
+int lv_changes(struct h_session *s);
+/* After one user action: the line holding `want` shows (for the times-th time) and, once
+ * no more changes come for LV_SETTLE_MS, the last line with `prefix` is it. The action
+ * made between 1 and max changes since `before` (a machine under load may split a
+ * checkout); returns how many. */
+#define LV_SETTLE_MS 600
+int lv_settles_on(struct h_session *s, const char *prefix, const char *want, int times, int before, int max);
+
 /* forkmon's status lines for a change of file (static buffers). */
 const char *lv_resume_line(struct h_session *s, const char *file);
 const char *lv_resume_from_line(struct h_session *s, const char *file, const char *from);

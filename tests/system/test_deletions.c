@@ -39,33 +39,6 @@ static const char dl_main_lua[] = "print('startup')\n"
 				  "if f then f:close() end\n"
 				  "print('state ' .. table.concat(out, ' ') .. ' y=' .. y)\n";
 
-static int dl_changes(struct h_session *s)
-{
-	return h_count(s, " changed, resuming from") + h_count(s, " changed, restarting");
-}
-
-/*
- * After one user action: the state line `want` shows (for the times-th time) and, once no
- * more changes come, is the last state shown; one change or two (a machine under load
- * may split a checkout). Returns how many changes the action made.
- */
-static int dl_settles_on(struct h_session *s, const char *want, int times, int before)
-{
-	lv_expect(s, want, times);
-	int changes;
-	for (;;) {
-		changes = dl_changes(s);
-		h_sleep_ms(1000); /* no further change comes within a second of quiet */
-		if (dl_changes(s) == changes)
-			break;
-	}
-	ck_assert_msg(!strcmp(lv_last_line_with(s, "state "), want), "last state '%s', wanted '%s':\n%s",
-		      lv_last_line_with(s, "state "), want, lv_out_tail(s));
-	int n = changes - before;
-	ck_assert_msg(n >= 1 && n <= 2, "%d changes for one action:\n%s", n, lv_out_tail(s));
-	return n;
-}
-
 /* Branch main has lib/{a,b,c}.lua and y.lua "main"; branch nolib has no lib/ and y.lua
  * "nolib". Left on main. */
 static void dl_two_branches(struct h_session *s)
@@ -97,19 +70,19 @@ static void dl_checkouts_both_ways(struct h_session *s)
 	snprintf(gone, sizeof gone, "directory '%s' is gone", h_file(s, "lib"));
 	lv_expect(s, DL_MAIN, 1);
 	DL_GIT(s, "checkout", "-q", "nolib");
-	int before = dl_settles_on(s, DL_NOLIB, 1, 0);
+	int before = lv_settles_on(s, "state ", DL_NOLIB, 1, 0, 2);
 	/* The directory stays gone a while: said once, looked for in silence. */
-	h_sleep_ms(1500);
+	h_sleep_ms(800); /* three polls of the directory (FILES_POLL_NS) */
 	ck_assert_msg(h_count(s, gone) == 1, "'%s' said %d times:\n%s", gone, h_count(s, gone), lv_out_tail(s));
 	ck_assert_msg(h_count(s, "forkmon: cannot") == 0, "%s", lv_out_tail(s));
-	ck_assert_int_eq(dl_changes(s), before);
+	ck_assert_int_eq(lv_changes(s), before);
 
 	DL_GIT(s, "checkout", "-q", "main");
-	before += dl_settles_on(s, DL_MAIN, 2, before);
+	before += lv_settles_on(s, "state ", DL_MAIN, 2, before, 2);
 	DL_GIT(s, "checkout", "-q", "nolib");
-	before += dl_settles_on(s, DL_NOLIB, 2, before);
+	before += lv_settles_on(s, "state ", DL_NOLIB, 2, before, 2);
 	DL_GIT(s, "checkout", "-q", "main");
-	dl_settles_on(s, DL_MAIN, 3, before);
+	lv_settles_on(s, "state ", DL_MAIN, 3, before, 2);
 	ck_assert_msg(h_count(s, gone) == 2, "one line per loss of lib/:\n%s", lv_out_tail(s));
 	ck_assert_msg(h_count(s, "forkmon: cannot") == 0, "%s", lv_out_tail(s));
 }
@@ -168,11 +141,11 @@ START_TEST(test_rm_of_a_watched_file_resumes_and_so_does_its_return)
 	lv_expect(&s, "x=one", 1);
 	lv_run_ok(&s, "rm", "x.txt", NULL);
 	lv_expect(&s, "x=missing", 1);
-	ck_assert_int_eq(dl_changes(&s), 1);
+	ck_assert_int_eq(lv_changes(&s), 1);
 	h_write(&s, "x.txt", "two\n");
 	lv_expect(&s, "x=two", 1);
-	h_sleep_ms(1000);
-	ck_assert_msg(dl_changes(&s) == 2, "%s", lv_out_tail(&s));
+	h_sleep_ms(600);
+	ck_assert_msg(lv_changes(&s) == 2, "%s", lv_out_tail(&s));
 	ck_assert_int_eq(h_count(&s, "startup"), 1);
 	ck_assert_int_eq(h_count(&s, "is gone"), 0); /* the directory is still there */
 	lv_end_session(&s, SIGTERM, 0);
@@ -205,15 +178,15 @@ START_TEST(test_the_return_of_a_file_read_without_its_own_checkpoint_resumes)
 	lv_expect(&s, "state a1 b1 c1 d1 e1", 1);
 	int before = 0;
 	lv_run_ok(&s, "rm", "e.txt", NULL);
-	before += dl_settles_on(&s, "state a1 b1 c1 d1 e-missing", 1, before);
+	before += lv_settles_on(&s, "state ", "state a1 b1 c1 d1 e-missing", 1, before, 2);
 	h_write(&s, "e.txt", "e2\n");
-	before += dl_settles_on(&s, "state a1 b1 c1 d1 e2", 1, before);
+	before += lv_settles_on(&s, "state ", "state a1 b1 c1 d1 e2", 1, before, 2);
 	lv_run_ok(&s, "rm", "c.txt", "d.txt", NULL);
-	before += dl_settles_on(&s, "state a1 b1 c-missing d-missing e2", 1, before);
+	before += lv_settles_on(&s, "state ", "state a1 b1 c-missing d-missing e2", 1, before, 2);
 	h_write(&s, "d.txt", "d3\n");
-	before += dl_settles_on(&s, "state a1 b1 c-missing d3 e2", 1, before);
+	before += lv_settles_on(&s, "state ", "state a1 b1 c-missing d3 e2", 1, before, 2);
 	h_write(&s, "c.txt", "c3\n");
-	dl_settles_on(&s, "state a1 b1 c3 d3 e2", 1, before);
+	lv_settles_on(&s, "state ", "state a1 b1 c3 d3 e2", 1, before, 2);
 	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST
@@ -233,12 +206,12 @@ START_TEST(test_a_vim_save_with_a_backup_and_a_delete_then_write_are_one_change_
 	lv_run_ok(&s, "vim", "-u", "NONE", "-i", "NONE", "-N", "-es", "-c", "set backup writebackup backupcopy=no",
 		  "-c", "%s/one/two/", "-c", "wq", "x.txt", NULL);
 	lv_expect(&s, "x=two", 1);
-	h_sleep_ms(1000);
-	ck_assert_msg(dl_changes(&s) == 1, "%s", lv_out_tail(&s));
+	h_sleep_ms(600);
+	ck_assert_msg(lv_changes(&s) == 1, "%s", lv_out_tail(&s));
 	lv_run_ok(&s, "sh", "-c", "rm x.txt; echo three > x.txt", NULL);
 	lv_expect(&s, "x=three", 1);
-	h_sleep_ms(1000);
-	ck_assert_msg(dl_changes(&s) == 2, "%s", lv_out_tail(&s));
+	h_sleep_ms(600);
+	ck_assert_msg(lv_changes(&s) == 2, "%s", lv_out_tail(&s));
 	ck_assert_int_eq(h_count(&s, "x=missing"), 0);
 	lv_end_session(&s, SIGTERM, 0);
 }
@@ -301,11 +274,11 @@ START_TEST(test_vcs_cache_and_swap_files_are_not_watched_by_default)
 	h_write(&s, ".git/HEAD", "v2\n");
 	h_write(&s, ".main.lua.swp", "v2\n");
 	h_write(&s, ".pytest_cache/v/cache/lastfailed", "v2\n");
-	h_sleep_ms(1000); /* an edit there does nothing */
-	ck_assert_msg(dl_changes(&s) == 0, "%s", lv_out_tail(&s));
+	h_sleep_ms(600); /* an edit there does nothing */
+	ck_assert_msg(lv_changes(&s) == 0, "%s", lv_out_tail(&s));
 	h_write(&s, "data.txt", "d2\n"); /* the session is alive: the user's file counts */
 	lv_expect(&s, "read v2,v2,v1,v1,v2,v1,v1,d2", 1);
-	ck_assert_int_eq(dl_changes(&s), 1);
+	ck_assert_int_eq(lv_changes(&s), 1);
 	lv_end_session(&s, SIGTERM, 0);
 }
 END_TEST

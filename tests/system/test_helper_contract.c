@@ -365,7 +365,7 @@ START_TEST(test_ctrl_z_stops_the_command_and_cont_resumes_it)
 	struct hc h;
 	hc_init(&h);
 	h_write(&h.s, "z.pl", "$| = 1;\nmy $v = do './mod.pl';\nprint \"pid $$\\n\";\n"
-			      "my $t = time + 2; sleep 1 while time < $t;\nprint \"end\\n\";\n");
+			      "use Time::HiRes qw(time sleep);\nmy $t = time + 1; sleep 0.05 while time < $t;\nprint \"end\\n\";\n");
 	h_write(&h.s, "mod.pl", "'P1';\n");
 	hc_helper(&h);
 	pid_t c = hc_start(&h, "exec $CLIENT perl z.pl", NULL, -1);
@@ -379,7 +379,7 @@ START_TEST(test_ctrl_z_stops_the_command_and_cont_resumes_it)
 		ck_assert_msg(h_clock() < end, "command %c, client %c", hc_state((pid_t)cmd), hc_state(c));
 		h_sleep_ms(10); /* polling */
 	}
-	h_sleep_ms(3000); /* longer than the command's own 2 s: stopped, it prints nothing */
+	h_sleep_ms(1500); /* longer than the command's own second: stopped, it prints nothing */
 	ck_assert_int_eq(h_count(&h.s, "end"), 0);
 	ck_assert_int_eq(kill(c, SIGCONT), 0);
 	ck_assert(h_wait_exit(&h.s, WAIT));

@@ -77,33 +77,6 @@ static void rt_two_branches(struct h_session *s)
 }
 
 /* The status lines of changes so far ("file '...' changed, resuming/restarting"). */
-static int rt_changes(struct h_session *s)
-{
-	return h_count(s, " changed, resuming from") + h_count(s, " changed, restarting");
-}
-
-/*
- * After one user action: the state line `want` shows, by one change or a few (a machine
- * under load may split a checkout), and, once no more come, it is the last state shown.
- * Returns how many changes the action made.
- */
-static int rt_settles_on(struct h_session *s, const char *want, int before)
-{
-	lv_expect(s, want, 1);
-	int changes;
-	for (;;) {
-		changes = rt_changes(s);
-		h_sleep_ms(1000); /* no further change comes within a second of quiet */
-		if (rt_changes(s) == changes)
-			break;
-	}
-	ck_assert_msg(!strcmp(lv_last_line_with(s, "state "), want), "last state '%s', wanted '%s':\n%s",
-		      lv_last_line_with(s, "state "), want, lv_out_tail(s));
-	int n = changes - before;
-	ck_assert_msg(n >= 1 && n <= 3, "%d changes for one action:\n%s", n, lv_out_tail(s));
-	return n;
-}
-
 START_TEST(test_a_git_checkout_of_150_modules_shows_the_whole_new_branch)
 {
 	struct h_session s;
@@ -113,13 +86,13 @@ START_TEST(test_a_git_checkout_of_150_modules_shows_the_whole_new_branch)
 	h_start(&s, argv, NULL);
 	lv_expect(&s, "state feat=0 main=150", 1);
 	RT_GIT(&s, "checkout", "-q", "feat");
-	int n = rt_settles_on(&s, "state feat=150 main=0", 0);
+	int n = lv_settles_on(&s, "state ", "state feat=150 main=0", 1, 0, 3);
 	/* One change: it names every file of the checkout. */
 	if (n == 1)
 		ck_assert_int_eq(h_count(&s, "(and 149 more) changed"), 1);
-	int before = rt_changes(&s);
+	int before = lv_changes(&s);
 	RT_GIT(&s, "checkout", "-q", "main");
-	rt_settles_on(&s, "state feat=0 main=150", before);
+	lv_settles_on(&s, "state ", "state feat=0 main=150", 1, before, 3);
 	ck_assert_int_le(h_count(&s, "startup"), 3); /* resumed, not restarted each time */
 	lv_end_session(&s, SIGTERM, 0);
 }
@@ -151,7 +124,7 @@ START_TEST(test_100_files_saved_together_all_count_in_python)
 		  "for i in range(100):\n"
 		  "    with open('m/f%03d.txt' % i, 'w') as f: f.write('new\\n')\n",
 		  NULL);
-	int n = rt_settles_on(&s, "state new=100 old=0", 0);
+	int n = lv_settles_on(&s, "state ", "state new=100 old=0", 1, 0, 3);
 	if (n == 1)
 		ck_assert_int_eq(h_count(&s, "(and 99 more) changed"), 1);
 	lv_end_session(&s, SIGTERM, 0);

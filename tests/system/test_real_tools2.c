@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RT2_QUIET_MS 2000
+#define RT2_QUIET_MS 1000
 
 /* forkmon's lines for a change: the session re-ran something. */
 static int rt2_changes(struct h_session *s)
