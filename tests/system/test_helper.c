@@ -11,6 +11,7 @@
  * `forkmon helper` of the machine — a user's own, or another test run's.
  */
 #include "harness.h"
+#include "helperd.h"
 #include "suites.h"
 
 #include <fcntl.h>
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,18 +37,15 @@ static const char prog[] = "local t = dofile('startup.lua')\n"                  
 
 struct hsess {
 	struct h_session s;
-	char sockvar[4200], logvar[4200];
+	char sock[4096], sockvar[4200], log[4096], logvar[4200];
 	pid_t helper; /* a helper the test started itself, or 0 */
 };
 
 static void hs_init(struct hsess *h)
 {
 	h_init(&h->s);
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s/run", h->s.dir);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
-	snprintf(h->sockvar, sizeof h->sockvar, "FORKMON_HELPER_SOCKET=%s/helper.sock", dir);
-	snprintf(h->logvar, sizeof h->logvar, "FORKMON_HELPER_LOG=%s/helper.log", h->s.dir);
+	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
+		 sizeof h->logvar);
 	h_write(&h->s, "prog.lua", prog);
 	h_write(&h->s, "startup.lua", "return 'S1'\n");
 	h_write(&h->s, "mod.lua", "return 'M1'\n");
@@ -58,49 +55,14 @@ static void hs_init(struct hsess *h)
 
 static const char *hs_sock(struct hsess *h)
 {
-	return h->sockvar + strlen("FORKMON_HELPER_SOCKET=");
+	return h->sock;
 }
 
-/* Polls until the helper's socket exists (it listens right after binding it). */
-static void hs_wait_socket(struct hsess *h)
-{
-	double end = h_clock() + WAIT;
-	struct stat st;
-	while (stat(hs_sock(h), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		ck_assert_msg(h_clock() < end, "no helper listens on %s", hs_sock(h));
-		h_sleep_ms(5); /* polling */
-	}
-}
-
-/* Starts the helper the way the client does (a session of its own, the log as stderr),
- * but as the test's child and before any client runs: the client's few seconds for a
- * helper to come up are then never what a test depends on. */
+/* The helper, as the test's child, before any client runs: the client's few seconds for
+ * a helper to come up are then never what a test depends on. */
 static void hs_helper(struct hsess *h)
 {
-	char fm[4096], tag[128];
-	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
-	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", h->s.tag);
-	pid_t parent = getpid();
-	h->helper = fork();
-	ck_assert_int_ge(h->helper, 0);
-	if (h->helper == 0) {
-		setsid();
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(126);
-		int null = open("/dev/null", O_RDWR);
-		int log = open(h->logvar + strlen("FORKMON_HELPER_LOG="), O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(log >= 0 ? log : null, 2);
-		putenv(tag);
-		unsetenv("LD_PRELOAD");
-		if (chdir("/") < 0)
-			_exit(126);
-		execl(fm, "forkmon", "helper", "--socket", hs_sock(h), (char *)NULL);
-		_exit(127);
-	}
-	hs_wait_socket(h);
+	h->helper = hx_start(&h->s, h->sock, h->log, NULL, NULL);
 }
 
 /* Whether pid's command line starts with these NUL-separated words (len with the NULs). */
@@ -173,7 +135,7 @@ START_TEST(test_helper_serves_repeated_invocations_warm_with_the_clients_streams
 	int st = hs_call(&h, "3", "alice");
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 3, "status 0x%x:\n%s", st, h_output(&h.s));
 	ck_assert_int_eq(h_count(&h.s, "S1 M1 alice stdin=hello cold"), 1);
-	hs_wait_socket(&h); /* the client did start a helper */
+	hx_wait_socket(h.sock); /* the client did start a helper */
 	pid_t ck[8];
 	int served = hs_tagged(&h, "lua5.4", sizeof "lua5.4", ck, 8) > 0;
 	st = hs_call(&h, "3", "alice");

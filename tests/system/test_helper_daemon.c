@@ -13,6 +13,7 @@
  * burns 0.3 s before its last read, and a copy resumed after it has used almost none.
  */
 #include "harness.h"
+#include "helperd.h"
 #include "live.h"
 #include "suites.h"
 
@@ -50,12 +51,8 @@ struct hd {
 static void hd_init(struct hd *h)
 {
 	h_init(&h->s);
-	snprintf(h->sock, sizeof h->sock, "%s/run", h->s.dir);
-	ck_assert_int_eq(mkdir(h->sock, 0700), 0);
-	strcat(h->sock, "/helper.sock");
-	snprintf(h->sockvar, sizeof h->sockvar, "FORKMON_HELPER_SOCKET=%s", h->sock);
-	snprintf(h->log, sizeof h->log, "%s/helper.log", h->s.dir);
-	snprintf(h->logvar, sizeof h->logvar, "FORKMON_HELPER_LOG=%s", h->log);
+	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
+		 sizeof h->logvar);
 	h_write(&h->s, "prog.py", prog_py);
 	h_write(&h->s, "mod.py", "x = 1\n");
 	h->helper = 0;
@@ -63,45 +60,13 @@ static void hd_init(struct hd *h)
 
 static void hd_wait_socket(struct hd *h)
 {
-	double end = h_clock() + WAIT;
-	struct stat st;
-	while (stat(h->sock, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		ck_assert_msg(h_clock() < end, "no helper listens on %s", h->sock);
-		h_sleep_ms(5); /* polling */
-	}
+	hx_wait_socket(h->sock);
 }
 
-/* Starts `forkmon helper --socket SOCK [--max-sessions N]` as our child, as the client
- * would (own session, log as stderr), and waits until it listens. */
+/* `forkmon helper --socket SOCK [--max-sessions N]`, the test's own, listening. */
 static void hd_helper(struct hd *h, const char *max_sessions)
 {
-	char fm[4096], tag[128];
-	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
-	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", h->s.tag);
-	pid_t parent = getpid();
-	h->helper = fork();
-	ck_assert_int_ge(h->helper, 0);
-	if (h->helper == 0) {
-		setsid();
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(126);
-		int null = open("/dev/null", O_RDWR), log = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(log >= 0 ? log : null, 2);
-		putenv(tag);
-		putenv(h->logvar);
-		unsetenv("LD_PRELOAD");
-		if (chdir("/") < 0)
-			_exit(126);
-		if (max_sessions)
-			execl(fm, "forkmon", "helper", "--socket", h->sock, "--max-sessions", max_sessions, (char *)NULL);
-		else
-			execl(fm, "forkmon", "helper", "--socket", h->sock, (char *)NULL);
-		_exit(127);
-	}
-	hd_wait_socket(h);
+	h->helper = hx_start(&h->s, h->sock, h->log, h->logvar, max_sessions);
 }
 
 /* Runs argv in the session's directory with the socket, the log and extra (up to 3

@@ -9,6 +9,7 @@
  * The helper is the test's own child, tagged (FORKMON_TEST_TAG): it is ended by pid.
  */
 #include "harness.h"
+#include "helperd.h"
 #include "suites.h"
 
 #include "forkmon_proto.h"
@@ -19,9 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,40 +36,9 @@ struct hr {
 static void hr_start(struct hr *h)
 {
 	h_init(&h->s);
-	snprintf(h->sock, sizeof h->sock, "%s/run", h->s.dir);
-	ck_assert_int_eq(mkdir(h->sock, 0700), 0);
-	strcat(h->sock, "/helper.sock");
-	snprintf(h->sockvar, sizeof h->sockvar, "FORKMON_HELPER_SOCKET=%s", h->sock);
-	snprintf(h->log, sizeof h->log, "%s/helper.log", h->s.dir);
-	snprintf(h->logvar, sizeof h->logvar, "FORKMON_HELPER_LOG=%s", h->log);
-	char fm[4096], tag[128];
-	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
-	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", h->s.tag);
-	pid_t parent = getpid();
-	h->helper = fork();
-	ck_assert_int_ge(h->helper, 0);
-	if (h->helper == 0) {
-		setsid();
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(126);
-		int null = open("/dev/null", O_RDWR), log = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(log >= 0 ? log : null, 2);
-		putenv(tag);
-		unsetenv("LD_PRELOAD");
-		if (chdir("/") < 0)
-			_exit(126);
-		execl(fm, "forkmon", "helper", "--socket", h->sock, (char *)NULL);
-		_exit(127);
-	}
-	double end = h_clock() + WAIT;
-	struct stat st;
-	while (stat(h->sock, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		ck_assert_msg(h_clock() < end, "no helper listens on %s", h->sock);
-		h_sleep_ms(5); /* polling */
-	}
+	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
+		 sizeof h->logvar);
+	h->helper = hx_start(&h->s, h->sock, h->log, NULL, NULL);
 }
 
 /* Sends a HELPER_RUN of these bytes after the header (with the cwd, 0, 1, 2) and

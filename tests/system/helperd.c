@@ -1,0 +1,88 @@
+/*
+ * tests/system/helperd.c — the test's own `forkmon helper` (helperd.h). Runs in the
+ * test's process; the helper is its child, in a session of its own.
+ */
+#include "helperd.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void hx_paths(struct h_session *s, char *sock, size_t socklen, char *sockvar, size_t sockvarlen, char *log,
+	      size_t loglen, char *logvar, size_t logvarlen)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s/run", s->dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(sock, socklen, "%s/helper.sock", dir);
+	snprintf(sockvar, sockvarlen, "FORKMON_HELPER_SOCKET=%s", sock);
+	snprintf(log, loglen, "%s/helper.log", s->dir);
+	snprintf(logvar, logvarlen, "FORKMON_HELPER_LOG=%s", log);
+}
+
+void hx_wait_socket(const char *sock)
+{
+	double end = h_clock() + HX_WAIT;
+	struct stat st;
+	while (stat(sock, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+		ck_assert_msg(h_clock() < end, "no helper listens on %s", sock);
+		h_sleep_ms(5); /* polling */
+	}
+}
+
+/* In the child: the client's way of starting a helper, as the test's own. */
+static void hx_exec(struct h_session *s, const char *sock, const char *log, char *logvar, const char *max_sessions,
+		    pid_t parent)
+{
+	char fm[4096], tag[128];
+	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
+	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", s->tag);
+	setsid();
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(126);
+	int null = open("/dev/null", O_RDWR), lfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(lfd >= 0 ? lfd : null, 2);
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd); /* the runner's own descriptors are none of the helper's */
+	putenv(tag);
+	if (logvar)
+		putenv(logvar);
+	unsetenv("LD_PRELOAD");
+	if (chdir("/") < 0)
+		_exit(126);
+	if (max_sessions)
+		execl(fm, "forkmon", "helper", "--socket", sock, "--max-sessions", max_sessions, (char *)NULL);
+	else
+		execl(fm, "forkmon", "helper", "--socket", sock, (char *)NULL);
+	_exit(127);
+}
+
+pid_t hx_start(struct h_session *s, const char *sock, const char *log, char *logvar, const char *max_sessions)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		hx_exec(s, sock, log, logvar, max_sessions, parent);
+	hx_wait_socket(sock);
+	return pid;
+}
+
+void hx_stop(pid_t pid, const char *sock)
+{
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+	ck_assert_msg(access(sock, F_OK) != 0, "the helper left its socket behind");
+}
