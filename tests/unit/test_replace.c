@@ -31,7 +31,7 @@ struct fake {
 	int resumed[8];          /* the checkpoints told to resume, in order */
 	int64_t resumed_when[8]; /* and when */
 	int gone_ckpt;           /* this checkpoint has no connection any more (-1: none) */
-	int busy, saturated;
+	int busy;
 	int settle_calls;
 	int last_n; /* files of the last change decided */
 };
@@ -103,7 +103,6 @@ static void fake_settle_inputs(void *ctx, struct settle_in *in)
 	struct fake *f = ctx;
 	f->settle_calls++;
 	in->busy = f->busy;
-	in->saturated = f->saturated;
 }
 
 static const struct replace_ops fake_ops = {fake_decide,  fake_victims, fake_signal,       fake_resume,
@@ -124,7 +123,7 @@ static void fake_init(struct fake *f)
 	uint64_t seq = policy_read(f->pol, 0);
 	policy_checkpoint_add(f->pol, 7, seq);
 	policy_read(f->pol, 1);
-	replace_init(&f->r, &fake_ops, f, f->deb, GRACE, DELAY);
+	replace_init(&f->r, &fake_ops, f, f->deb, GRACE);
 }
 
 static void fake_free(struct fake *f)
@@ -502,39 +501,6 @@ START_TEST(test_the_postponement_lasts_at_most_its_maximum)
 }
 END_TEST
 
-START_TEST(test_a_saturated_machine_widens_the_window_to_4x_delay)
-{
-	struct fake f;
-	fake_init(&f);
-	int64_t t0 = f.now;
-	fake_save(&f, 0);
-	f.saturated = 1;
-	fake_until(&f, t0 + 4 * DELAY - 1);
-	ck_assert_int_eq(f.decides, 0);
-	fake_until(&f, t0 + 4 * DELAY);
-	ck_assert_int_eq(f.decides, 1);
-	fake_free(&f);
-}
-END_TEST
-
-START_TEST(test_a_second_file_within_the_widened_window_joins_the_same_change)
-{
-	struct fake f;
-	fake_init(&f);
-	int64_t t0 = f.now;
-	policy_read(f.pol, 2);
-	f.saturated = 1;
-	fake_save(&f, 1);
-	fake_until(&f, t0 + 12 * MS); /* past the quiet window, inside 4 × delay */
-	fake_save(&f, 2);
-	fake_until(&f, t0 + 12 * MS + 4 * DELAY);
-	ck_assert_int_eq(f.decides, 1);
-	fake_reap_all(&f);
-	ck_assert_int_eq(f.resumes, 1);
-	fake_free(&f);
-}
-END_TEST
-
 Suite *replace_suite(void)
 {
 	Suite *s = suite_create("replace");
@@ -557,8 +523,6 @@ Suite *replace_suite(void)
 	tcase_add_test(st, test_a_complete_save_fires_at_the_quiet_window_when_nothing_is_on_its_way);
 	tcase_add_test(st, test_the_postponement_waits_while_events_are_on_their_way);
 	tcase_add_test(st, test_the_postponement_lasts_at_most_its_maximum);
-	tcase_add_test(st, test_a_saturated_machine_widens_the_window_to_4x_delay);
-	tcase_add_test(st, test_a_second_file_within_the_widened_window_joins_the_same_change);
 	suite_add_tcase(s, st);
 	return s;
 }
