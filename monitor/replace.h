@@ -32,7 +32,7 @@ struct debounce;
 
 #define RESUME_WAIT_NS 5000000000ll /* a checkpoint told to resume answers within it */
 #define SETTLE_MAX_NS 50000000ll    /* a complete set waits at most so long for stragglers */
-#define SETTLE_RETRY_NS 1000000ll
+#define SETTLE_RETRY_NS 200000ll    /* looking again so often: the records are µs away */
 
 enum replace_phase { REPLACE_IDLE, REPLACE_KILLING, REPLACE_RESUMING };
 
