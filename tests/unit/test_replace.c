@@ -501,6 +501,36 @@ START_TEST(test_the_postponement_lasts_at_most_its_maximum)
 }
 END_TEST
 
+/* No -d: a save with nothing else on its way is decided at its own time, and one with
+ * events on their way as soon as they are in; the machine's load is no input at all. */
+START_TEST(test_the_adaptive_window_decides_a_save_at_once)
+{
+	static const struct debounce_cfg adaptive = {
+		.empty_grace_ns = 400 * MS, .stale_ns = 1000 * MS, .gone_grace_ns = 300 * MS, .adaptive = 1, .link_ns = 50 * MS};
+	struct fake f;
+	fake_init(&f);
+	debounce_free(f.deb);
+	f.r.deb = f.deb = debounce_new(&adaptive);
+	int64_t t0 = f.now;
+	fake_save(&f, 0);
+	ck_assert_int_eq(replace_deadline(&f.r), t0);
+	fake_until(&f, t0);
+	ck_assert_int_eq(f.decides, 1);
+	fake_reap_all(&f);
+	fake_new_run(&f);
+	int64_t t1 = t0 + 200 * MS;
+	fake_until(&f, t1);
+	fake_save(&f, 0);
+	f.busy = 1;
+	fake_until(&f, t1);
+	ck_assert_int_eq(f.decides, 1);
+	f.busy = 0;
+	fake_until(&f, t1 + SETTLE_RETRY_NS);
+	ck_assert_int_eq(f.decides, 2);
+	fake_free(&f);
+}
+END_TEST
+
 Suite *replace_suite(void)
 {
 	Suite *s = suite_create("replace");
@@ -523,6 +553,7 @@ Suite *replace_suite(void)
 	tcase_add_test(st, test_a_complete_save_fires_at_the_quiet_window_when_nothing_is_on_its_way);
 	tcase_add_test(st, test_the_postponement_waits_while_events_are_on_their_way);
 	tcase_add_test(st, test_the_postponement_lasts_at_most_its_maximum);
+	tcase_add_test(st, test_the_adaptive_window_decides_a_save_at_once);
 	suite_add_tcase(s, st);
 	return s;
 }
