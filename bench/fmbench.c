@@ -12,6 +12,15 @@
  *     CMD must print "MARK <content>" after reading F; the first run must print
  *     "MARK 0" (F holds "0" on start). Prints "samples_ms ..." and "lost N".
  *
+ *   fmbench styles [opts] -- CMD...    --edits saves of --file in one editor's way,
+ *       --style inplace|rename|chunked (4 writes 1 ms apart, then the close)|trunc
+ *       (emptied and closed, written 1 ms later)|vim (renamed to F~, written anew, F~
+ *       deleted)|unlink (deleted, then created). CMD prints "MARK <the number the file
+ *       ends in>" ("?": none). Prints "lost L doubled D stale S" (no line in 5 s, the line
+ *       twice, a line of an old or partial content).
+ *   fmbench pair [opts] -- CMD...      saves --file, then --file2 --apart MS later, in
+ *       place, --edits times, after --learn N untimed pairs. CMD prints "MARK <a> <b>".
+ *       Prints "mixed M lost L doubled D learn_mixed K" (mixed: one new, one old).
  *   fmbench startup [opts] -- CMD...   time from spawn to the line "done" on stdout
  *       --pss           then wait for the tree to settle and print its PSS (and
  *                       the page tables, VmPTE, which PSS does not count)
@@ -89,32 +98,29 @@ static pid_t spawn(char **argv, const char *in, const char *log)
 	return pid;
 }
 
-/* Reads output until a line equal to want appears. Returns 0, or -1 on timeout/EOF. */
-static int wait_line(const char *want, double timeout_ms)
+/* The next line of output into out (cap bytes, cut if longer). 0, or -1 on EOF or
+ * when end (now_ms) passes. */
+static int next_line(char *out, size_t cap, double end)
 {
-	double end = now_ms() + timeout_ms;
 	for (;;) {
-		char *nl;
-		while ((nl = memchr(linebuf, '\n', linelen))) {
-			*nl = '\0';
-			int hit = strcmp(linebuf, want) == 0;
-			if (echo && !hit)
-				printf("%s\n", linebuf);
-			size_t used = (size_t)(nl + 1 - linebuf);
-			memmove(linebuf, nl + 1, linelen - used);
+		char *nl = memchr(linebuf, '\n', linelen);
+		if (nl) {
+			size_t l = (size_t)(nl - linebuf), used = l + 1;
+			if (l >= cap)
+				l = cap - 1;
+			memcpy(out, linebuf, l);
+			out[l] = '\0';
+			memmove(linebuf, linebuf + used, linelen - used);
 			linelen -= used;
-			if (hit)
-				return 0;
+			return 0;
 		}
 		double left = end - now_ms();
 		if (left <= 0)
 			return -1;
 		struct pollfd pf = {outfd, POLLIN, 0};
 		int r = poll(&pf, 1, (int)left + 1);
-		if (r < 0 && errno == EINTR)
-			continue;
 		if (r <= 0)
-			continue;
+			continue; /* EINTR, or the deadline: looked at above */
 		if (linelen == sizeof linebuf)
 			linelen = 0; /* a huge line: not ours */
 		ssize_t n = read(outfd, linebuf + linelen, sizeof linebuf - linelen);
@@ -124,6 +130,20 @@ static int wait_line(const char *want, double timeout_ms)
 			return -1;
 		linelen += (size_t)n;
 	}
+}
+
+/* Reads output until a line equal to want appears. Returns 0, or -1 on timeout/EOF. */
+static int wait_line(const char *want, double timeout_ms)
+{
+	static char line[4096];
+	double end = now_ms() + timeout_ms;
+	while (next_line(line, sizeof line, end) == 0) {
+		if (strcmp(line, want) == 0)
+			return 0;
+		if (echo)
+			printf("%s\n", line);
+	}
+	return -1;
 }
 
 static void finish(void)
@@ -252,24 +272,30 @@ static long proc_kb(int pid, const char *file, const char *key)
 }
 
 struct bench_opts {
-	const char *what, *file, *mode, *in, *log;
-	int edits, pss;
-	double gap;
+	const char *what, *file, *file2, *mode, *in, *log;
+	int edits, pss, learn;
+	double gap, apart;
 	char **cmd;
 };
 
 /* 0, or 2 after a line saying what is wrong. */
 static int bench_parse(int argc, char **argv, struct bench_opts *o)
 {
-	*o = (struct bench_opts){.what = argv[1], .mode = "inplace", .edits = 30, .gap = 150};
+	*o = (struct bench_opts){.what = argv[1], .mode = "inplace", .edits = 30, .gap = 150, .apart = 3};
 	int i;
 	for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int takes = 1;
 		if (!strcmp(a, "--file"))
 			o->file = v;
-		else if (!strcmp(a, "--mode"))
+		else if (!strcmp(a, "--mode") || !strcmp(a, "--style"))
 			o->mode = v;
+		else if (!strcmp(a, "--file2"))
+			o->file2 = v;
+		else if (!strcmp(a, "--apart"))
+			o->apart = v ? atof(v) : 0;
+		else if (!strcmp(a, "--learn"))
+			o->learn = v ? atoi(v) : 0;
 		else if (!strcmp(a, "--edits"))
 			o->edits = v ? atoi(v) : 0;
 		else if (!strcmp(a, "--gap"))
@@ -370,11 +396,183 @@ static int bench_latency(const struct bench_opts *o)
 	return 0;
 }
 
+/* ---- save styles, and saves of two files ---- */
+
+static void must(int ok, const char *what)
+{
+	if (!ok) {
+		perror(what);
+		finish();
+		exit(1);
+	}
+}
+
+#define write_all(fd, p, n, f) must((fd) >= 0 && write(fd, p, n) == (ssize_t)(n), f)
+
+/* Saves text to f the way style says (see the top comment). */
+static void write_style(const char *f, const char *style, const char *text)
+{
+	size_t n = strlen(text);
+	char aside[4096];
+	snprintf(aside, sizeof aside, "%s~", f);
+	if (!strcmp(style, "inplace") || !strcmp(style, "rename")) {
+		write_file(f, style, text);
+	} else if (!strcmp(style, "chunked")) {
+		int fd = open(f, O_WRONLY | O_TRUNC);
+		for (size_t k = 0; k < 4; k++) {
+			if (k)
+				sleep_ms(1);
+			write_all(fd, text + k * n / 4, (k + 1) * n / 4 - k * n / 4, f);
+		}
+		must(close(fd) == 0, f);
+	} else if (!strcmp(style, "trunc")) {
+		must(close(open(f, O_WRONLY | O_TRUNC)) == 0, f);
+		sleep_ms(1);
+		int fd = open(f, O_WRONLY);
+		write_all(fd, text, n, f);
+		must(close(fd) == 0, f);
+	} else if (!strcmp(style, "vim") || !strcmp(style, "unlink")) {
+		if (!strcmp(style, "vim"))
+			must(rename(f, aside) == 0, aside);
+		else
+			must(unlink(f) == 0, f);
+		int fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		write_all(fd, text, n, f);
+		must(fsync(fd) == 0 && close(fd) == 0, f);
+		if (!strcmp(style, "vim"))
+			must(unlink(aside) == 0, aside);
+	} else {
+		fprintf(stderr, "fmbench: unknown style %s\n", style);
+		finish();
+		exit(2);
+	}
+}
+
+/* Some 4 kB of Lua comments, then the save's number (chunks without it show "?"). */
+static const char *style_text(int e)
+{
+	static char t[8192];
+	size_t k = 0;
+	for (int i = 0; i < 64; i++)
+		k += (size_t)snprintf(t + k, sizeof t - k, "-- line %02d of padding, padding, padding, padding\n", i);
+	snprintf(t + k, sizeof t - k, "return %d\n", e);
+	return t;
+}
+
+/* Reads lines until want (5 s at most); every other line is handed to other. 0: seen. */
+static int collect(const char *want, void (*other)(const char *line, void *arg), void *arg)
+{
+	char line[256];
+	double end = now_ms() + 5000;
+	while (next_line(line, sizeof line, end) == 0) {
+		if (!strcmp(line, want))
+			return 0;
+		if (!strncmp(line, "MARK ", 5))
+			other(line, arg);
+	}
+	return -1;
+}
+
+struct tally {
+	const char *last; /* the line of the last save seen */
+	int lost, doubled, stale;
+};
+
+static void tally_other(const char *line, void *arg)
+{
+	struct tally *t = arg;
+	if (t->last && !strcmp(line, t->last))
+		t->doubled++;
+	else
+		t->stale++;
+}
+
+/* Reads lines for ms, handing each MARK line to other: lines still coming after a save
+ * (in the pause before the next, after the last: an emptied or deleted file's grace). */
+static void drain(double ms, void (*other)(const char *line, void *arg), void *arg)
+{
+	char line[256];
+	double end = now_ms() + ms;
+	while (next_line(line, sizeof line, end) == 0)
+		if (!strncmp(line, "MARK ", 5))
+			other(line, arg);
+}
+
+static int bench_styles(const struct bench_opts *o)
+{
+	write_file(o->file, "inplace", style_text(0));
+	child = spawn(o->cmd, o->in, o->log);
+	static char want[2][48];
+	struct tally t = {0};
+	if (wait_line("MARK 0", 30000) < 0)
+		return fprintf(stderr, "fmbench: no first 'MARK 0' from %s\n", o->cmd[0]), finish(), 1;
+	for (int e = 1; e <= o->edits; e++) {
+		drain(o->gap, tally_other, &t);
+		char *w = want[e % 2];
+		snprintf(w, sizeof want[0], "MARK %d", e);
+		write_style(o->file, o->mode, style_text(e));
+		if (collect(w, tally_other, &t) < 0)
+			t.lost++;
+		t.last = w;
+	}
+	drain(700, tally_other, &t);
+	finish();
+	printf("lost %d doubled %d stale %d\n", t.lost, t.doubled, t.stale);
+	return 0;
+}
+
+struct pairs {
+	struct tally t;
+	int mixed;
+};
+
+static void pair_other(const char *line, void *arg)
+{
+	struct pairs *p = arg;
+	int a, b;
+	if (sscanf(line, "MARK %d %d", &a, &b) == 2 && a != b)
+		p->mixed++;
+	else
+		tally_other(line, &p->t);
+}
+
+static int bench_pair(const struct bench_opts *o)
+{
+	write_file(o->file, "inplace", "0");
+	write_file(o->file2, "inplace", "0");
+	child = spawn(o->cmd, o->in, o->log);
+	static char want[2][64];
+	struct pairs p = {{0}, 0};
+	int learn_mixed = 0;
+	if (wait_line("MARK 0 0", 30000) < 0)
+		return fprintf(stderr, "fmbench: no first 'MARK 0 0' from %s\n", o->cmd[0]), finish(), 1;
+	for (int e = 1; e <= o->learn + o->edits; e++) {
+		drain(o->gap, pair_other, &p);
+		if (e == o->learn + 1) {
+			learn_mixed = p.mixed + p.t.stale + p.t.doubled + p.t.lost;
+			p = (struct pairs){{p.t.last, 0, 0, 0}, 0};
+		}
+		char *w = want[e % 2], text[32];
+		snprintf(w, sizeof want[0], "MARK %d %d", e, e);
+		snprintf(text, sizeof text, "%d", e);
+		write_file(o->file, "inplace", text);
+		sleep_ms(o->apart);
+		write_file(o->file2, "inplace", text);
+		if (collect(w, pair_other, &p) < 0)
+			p.t.lost++;
+		p.t.last = w;
+	}
+	drain(700, pair_other, &p);
+	finish();
+	printf("mixed %d lost %d doubled %d learn_mixed %d\n", p.mixed, p.t.lost, p.t.doubled + p.t.stale, learn_mixed);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_opts o;
 	if (argc < 2) {
-		fprintf(stderr, "usage: fmbench latency|startup [options] -- CMD...\n");
+		fprintf(stderr, "usage: fmbench latency|styles|pair|startup [options] -- CMD...\n");
 		return 2;
 	}
 	if (bench_parse(argc, argv, &o))
@@ -385,8 +583,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(o.what, "startup") == 0)
 		return bench_startup(&o);
+	if (strcmp(o.what, "styles") == 0 && o.file)
+		return bench_styles(&o);
+	if (strcmp(o.what, "pair") == 0 && o.file && o.file2)
+		return bench_pair(&o);
 	if (strcmp(o.what, "latency") != 0 || !o.file) {
-		fprintf(stderr, "fmbench: latency needs --file\n");
+		fprintf(stderr, "fmbench: latency and styles need --file, pair --file and --file2\n");
 		return 2;
 	}
 	return bench_latency(&o);

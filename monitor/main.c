@@ -81,7 +81,9 @@ static void help_run(void)
 	       "                          (__pycache__...) and editors' swap and backup\n"
 	       "                          files too          [FORKMON_NO_DEFAULT_IGNORES]\n"
 	       "  -q, --quiet             no status lines                  [FORKMON_QUIET]\n"
-	       "  -d, --delay MS          quiet window after a save (5)    [FORKMON_DELAY]\n"
+	       "  -d, --delay MS          a fixed quiet window after a save; default:\n"
+	       "                          adaptive (0, wider once saves of several files\n"
+	       "                          are seen)                        [FORKMON_DELAY]\n"
 	       "  -e, --every             a checkpoint at every watched read, not spaced by\n"
 	       "                          cost                             [FORKMON_EVERY]\n"
 	       "  -c, --clear             clear the terminal before each new copy runs\n"
@@ -156,7 +158,7 @@ static void opts_from_env(struct monitor_opts *o)
 	o->every = env_flag("FORKMON_EVERY");
 	o->clear = env_flag("FORKMON_CLEAR");
 	no_default_ignores = !filter_default_ignores_wanted();
-	o->delay_ns = 5000000;
+	o->delay_ns = -1; /* adaptive, unless -d or FORKMON_DELAY fix it */
 	o->grace_ns = 1000000000;
 	o->max_checkpoints = 512;
 	const char *d = getenv("FORKMON_DELAY");

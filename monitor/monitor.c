@@ -270,9 +270,12 @@ void monitor_run(struct monitor_opts *o)
 	mon_socket();
 	S.pol = policy_new();
 	/* gone_grace: editors delete or rename a file away and write it anew within
-	 * milliseconds; a file not back after this long was deleted. */
-	struct debounce_cfg dc = {.quiet_ns = o->delay_ns, .empty_grace_ns = 400000000, .stale_ns = 1000000000,
-				  .gone_grace_ns = 300000000};
+	 * milliseconds; a file not back after this long was deleted. No -d: the window is
+	 * learnt (debounce.h); files completed within link_ns of each other are taken for
+	 * one writer's (an editor's "save all", a tool), a person's two saves are further apart. */
+	struct debounce_cfg dc = {.quiet_ns = o->delay_ns < 0 ? 0 : o->delay_ns, .empty_grace_ns = 400000000,
+				  .stale_ns = 1000000000, .gone_grace_ns = 300000000, .adaptive = o->delay_ns < 0,
+				  .link_ns = 50000000};
 	S.deb = debounce_new(&dc);
 	run_init();
 	mon_hints();

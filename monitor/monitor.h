@@ -24,7 +24,7 @@ struct monitor_opts {
 	struct filter *filter;  /* what to watch (at least one pattern) */
 	struct filter *ignore;  /* what never to watch (may be empty) */
 	int quiet;
-	int64_t delay_ns;       /* quiet window after a completed save */
+	int64_t delay_ns;       /* fixed quiet window after a completed save, -1: adaptive */
 	int64_t grace_ns;       /* SIGTERM to SIGKILL when replacing a run */
 	int every;              /* checkpoint at every watched read */
 	int clear;              /* clear the terminal before each new copy runs */

@@ -12,14 +12,13 @@
 #include <string.h>
 
 void replace_init(struct replace *r, const struct replace_ops *ops, void *ctx, struct debounce *deb,
-		  int64_t grace_ns, int64_t delay_ns)
+		  int64_t grace_ns)
 {
 	memset(r, 0, sizeof *r);
 	r->ops = ops;
 	r->ctx = ctx;
 	r->deb = deb;
 	r->grace_ns = grace_ns;
-	r->delay_ns = delay_ns;
 	r->phase = REPLACE_IDLE;
 	r->resume_ckpt = -1;
 }
@@ -131,9 +130,8 @@ static int replace_postpone(struct replace *r, int64_t now)
 		return 0;
 	struct settle_in in = {0};
 	r->ops->settle_inputs(r->ctx, &in);
-	int64_t wait = in.saturated ? 4 * r->delay_ns : 0;
 	/* An event taken in just now may be later than now: it holds the set back too. */
-	if ((in.busy || now - debounce_last(r->deb) < wait) && (!r->due || now - r->due < SETTLE_MAX_NS)) {
+	if ((in.busy || debounce_last(r->deb) > now) && (!r->due || now - r->due < SETTLE_MAX_NS)) {
 		if (!r->due)
 			r->due = now;
 		r->retry = now + SETTLE_RETRY_NS;

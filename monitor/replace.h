@@ -18,8 +18,8 @@
  *
  * The settle rule: once the debounce says a set of saves is complete, it still waits
  * (looking again every SETTLE_RETRY_NS, at most SETTLE_MAX_NS in all) while events are
- * on their way to us, or, on a saturated machine, until 4 × delay after the last event:
- * there the second file of a save can come a few ms behind the first.
+ * on their way to us. How long a save of several files takes is the debounce's to learn
+ * (from the gaps it measures), never guessed from the machine's load.
  */
 #ifndef FORKMON_REPLACE_H
 #define FORKMON_REPLACE_H
@@ -32,14 +32,13 @@ struct debounce;
 
 #define RESUME_WAIT_NS 5000000000ll /* a checkpoint told to resume answers within it */
 #define SETTLE_MAX_NS 50000000ll    /* a complete set waits at most so long for stragglers */
-#define SETTLE_RETRY_NS 1000000ll
+#define SETTLE_RETRY_NS 200000ll    /* looking again so often: the records are µs away */
 
 enum replace_phase { REPLACE_IDLE, REPLACE_KILLING, REPLACE_RESUMING };
 
 /* Read by the caller just before the settle rule needs them. */
 struct settle_in {
-	int busy;      /* events are on their way: the kernel's queue, the watcher thread */
-	int saturated; /* more runnable tasks than processors */
+	int busy; /* events are on their way: the kernel's queue, the watcher thread */
 };
 
 struct replace_ops {
@@ -65,7 +64,7 @@ struct replace {
 	const struct replace_ops *ops;
 	void *ctx;
 	struct debounce *deb;
-	int64_t grace_ns, delay_ns;
+	int64_t grace_ns;
 	enum replace_phase phase;
 	struct policy_decision dec;
 	int *changed; /* every file of the change, however many (grown as needed) */
@@ -79,7 +78,7 @@ struct replace {
 };
 
 void replace_init(struct replace *r, const struct replace_ops *ops, void *ctx, struct debounce *deb,
-		  int64_t grace_ns, int64_t delay_ns);
+		  int64_t grace_ns);
 
 /* Releases what replace_init() and the changes allocated. */
 void replace_free(struct replace *r);

@@ -86,27 +86,6 @@ int run_find_victims(void)
 	return proc_descendants(S.self, run_pids_wrapped() ? 0 : S.self, keep, nkeep, &R.victims);
 }
 
-/* More runnable tasks than processors? Then a save's files come further apart (the
- * writer waits for a processor between them), and the quiet window widens. */
-static int run_saturated(void)
-{
-	char buf[128];
-	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	int running = 0;
-	if (sscanf(buf, "%*f %*f %*f %d/", &running) != 1)
-		return 0;
-	static long cpus;
-	if (!cpus)
-		cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	return running - 1 > cpus; /* ourselves excluded */
-}
-
 /* Tells the user (and the events file) what a change calls for. */
 static void run_announce(const int *files, int n, const struct policy_decision *d)
 {
@@ -265,7 +244,6 @@ static void run_settle_inputs(void *ctx, struct settle_in *in)
 	/* Before a set of saves counts as complete, take in every event already on its
 	 * way: on a busy machine the second file of a save can be a few ms behind. */
 	files_take_records();
-	in->saturated = run_saturated();
 	in->busy = watcher_busy();
 }
 
@@ -281,7 +259,7 @@ static const struct replace_ops run_ops = {
 
 void run_init(void)
 {
-	replace_init(&S.rep, &run_ops, NULL, S.deb, S.o->grace_ns, S.o->delay_ns);
+	replace_init(&S.rep, &run_ops, NULL, S.deb, S.o->grace_ns);
 }
 
 static void run_exited(int st)

@@ -1,8 +1,12 @@
-/* watcher/debounce.c — completion of saves (see debounce.h). */
+/* watcher/debounce.c — completion of saves, and the adaptive quiet window (see
+ * debounce.h). Pure: the monitor (files.c, own.c, looks.c) feeds it on its own clock. */
 #include "debounce.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#define DEB_MS 1000000ll
+#define DEB_FLOOR_NS (DEB_MS / 4) /* a halved window below this is no window */
 
 struct pending {
 	int file;
@@ -15,14 +19,21 @@ struct debounce {
 	struct debounce_cfg cfg;
 	struct pending *p;
 	int n, cap;
-	int64_t last; /* time of the last event of any file */
+	int64_t last;      /* time of the last event of any file */
+	int64_t window;    /* the quiet window: fixed, or learnt */
+	int64_t done_at;   /* adaptive: the last completed (non-empty) save ... */
+	int done_file;     /* ... and its file, -1: none yet */
+	int groups;        /* saves begun since the last multi-file writer was seen */
 };
 
 struct debounce *debounce_new(const struct debounce_cfg *cfg)
 {
 	struct debounce *d = calloc(1, sizeof *d);
-	if (d)
+	if (d) {
 		d->cfg = *cfg;
+		d->window = cfg->adaptive ? 0 : cfg->quiet_ns;
+		d->done_file = -1;
+	}
 	return d;
 }
 
@@ -32,6 +43,31 @@ void debounce_free(struct debounce *d)
 		free(d->p);
 		free(d);
 	}
+}
+
+/* A save of file completed at now: another file's, shortly before, shows a writer of
+ * several files, and the window grows to hold its next save together; a save after a
+ * pause begins a new group, and enough groups alone shrink the window again. */
+static void deb_learn(struct debounce *d, int file, int64_t now)
+{
+	int64_t gap = now - d->done_at;
+	if (d->done_file >= 0 && d->done_file != file && gap <= d->cfg.link_ns) {
+		int64_t w = 2 * gap + DEB_MS;
+		if (w > d->cfg.link_ns)
+			w = d->cfg.link_ns;
+		if (w > d->window)
+			d->window = w;
+		d->groups = 0;
+	} else if (d->done_file < 0 || gap > d->cfg.link_ns) {
+		if (++d->groups >= DEB_DECAY_GROUPS) {
+			d->window /= 2;
+			if (d->window < DEB_FLOOR_NS)
+				d->window = 0;
+			d->groups = 0;
+		}
+	}
+	d->done_at = now;
+	d->done_file = file;
 }
 
 void debounce_event(struct debounce *d, int file, enum deb_kind kind, int empty, int64_t now)
@@ -56,6 +92,8 @@ void debounce_event(struct debounce *d, int file, enum deb_kind kind, int empty,
 	e->empty = kind == DEB_DONE && empty;
 	e->since = now;
 	d->last = now;
+	if (d->cfg.adaptive && kind == DEB_DONE && !empty)
+		deb_learn(d, file, now);
 }
 
 /* When this file stops holding the set back (INT64_MIN: it never did). */
@@ -82,7 +120,7 @@ int64_t debounce_deadline(const struct debounce *d)
 		if (r > at)
 			at = r;
 	}
-	int64_t q = d->last + d->cfg.quiet_ns;
+	int64_t q = d->last + d->window;
 	return q > at ? q : at;
 }
 
@@ -108,4 +146,9 @@ int64_t debounce_last(const struct debounce *d)
 int debounce_pending(const struct debounce *d)
 {
 	return d->n;
+}
+
+int64_t debounce_window(const struct debounce *d)
+{
+	return d->window;
 }

@@ -7,10 +7,19 @@
  *   DEB_WRITING  the file is being written (modified, created, truncated);
  *   DEB_DONE     a write finished (closed after writing, or renamed into place);
  *   DEB_GONE     the file was deleted or renamed away.
- * A set fires once no file is mid-write and no event came for `quiet` (coalescing saves
- * of several files into one resume). A file closed empty is most likely a truncate
- * before a write: it waits up to `empty_grace` for content before it counts as done. A
- * writer that never closes counts as done after `stale` without events.
+ * A set fires once no file is mid-write and no event came for the quiet window
+ * (coalescing saves of several files into one resume). A file closed empty is most
+ * likely a truncate before a write: it waits up to `empty_grace` for content before it
+ * counts as done. A writer that never closes counts as done after `stale` without events.
+ *
+ * The quiet window is fixed (`quiet`, `forkmon run -d MS`) or adaptive. Adaptive, it
+ * starts at 0: a completed save with no other write in flight fires at once, since
+ * almost every save is of one file. It widens only once a writer of several files is
+ * seen: two different files completed within `link` of each other; the window becomes
+ * twice the largest such gap measured, plus 1 ms (at most `link`), so that the next save
+ * of that writer is one set. After DEB_DECAY_GROUPS saves in a row without such a
+ * second file it halves again, back to 0. What it learns from is the gaps alone, never
+ * the machine's load.
  *
  * A deletion is a change too (the program would find the file missing), but it is most
  * often the first half of a save: an editor deletes or renames the file away, then
@@ -25,11 +34,15 @@
 
 enum deb_kind { DEB_WRITING, DEB_DONE, DEB_GONE };
 
+#define DEB_DECAY_GROUPS 8 /* single-file saves in a row that halve a learnt window */
+
 struct debounce_cfg {
-	int64_t quiet_ns;
+	int64_t quiet_ns; /* the fixed window (adaptive: unused) */
 	int64_t empty_grace_ns;
 	int64_t stale_ns;
 	int64_t gone_grace_ns;
+	int adaptive;    /* learn the window from the gaps of multi-file writers */
+	int64_t link_ns; /* adaptive: two files completed within it are one writer's */
 };
 
 struct debounce;
@@ -54,5 +67,8 @@ int64_t debounce_last(const struct debounce *d);
 
 /* Number of files with an unfinished change (waiting, writing or gone). */
 int debounce_pending(const struct debounce *d);
+
+/* The quiet window now (fixed, or as learnt so far). */
+int64_t debounce_window(const struct debounce *d);
 
 #endif

@@ -31,7 +31,7 @@ struct fake {
 	int resumed[8];          /* the checkpoints told to resume, in order */
 	int64_t resumed_when[8]; /* and when */
 	int gone_ckpt;           /* this checkpoint has no connection any more (-1: none) */
-	int busy, saturated;
+	int busy;
 	int settle_calls;
 	int last_n; /* files of the last change decided */
 };
@@ -103,7 +103,6 @@ static void fake_settle_inputs(void *ctx, struct settle_in *in)
 	struct fake *f = ctx;
 	f->settle_calls++;
 	in->busy = f->busy;
-	in->saturated = f->saturated;
 }
 
 static const struct replace_ops fake_ops = {fake_decide,  fake_victims, fake_signal,       fake_resume,
@@ -124,7 +123,7 @@ static void fake_init(struct fake *f)
 	uint64_t seq = policy_read(f->pol, 0);
 	policy_checkpoint_add(f->pol, 7, seq);
 	policy_read(f->pol, 1);
-	replace_init(&f->r, &fake_ops, f, f->deb, GRACE, DELAY);
+	replace_init(&f->r, &fake_ops, f, f->deb, GRACE);
 }
 
 static void fake_free(struct fake *f)
@@ -502,35 +501,32 @@ START_TEST(test_the_postponement_lasts_at_most_its_maximum)
 }
 END_TEST
 
-START_TEST(test_a_saturated_machine_widens_the_window_to_4x_delay)
+/* No -d: a save with nothing else on its way is decided at its own time, and one with
+ * events on their way as soon as they are in; the machine's load is no input at all. */
+START_TEST(test_the_adaptive_window_decides_a_save_at_once)
 {
+	static const struct debounce_cfg adaptive = {
+		.empty_grace_ns = 400 * MS, .stale_ns = 1000 * MS, .gone_grace_ns = 300 * MS, .adaptive = 1, .link_ns = 50 * MS};
 	struct fake f;
 	fake_init(&f);
+	debounce_free(f.deb);
+	f.r.deb = f.deb = debounce_new(&adaptive);
 	int64_t t0 = f.now;
 	fake_save(&f, 0);
-	f.saturated = 1;
-	fake_until(&f, t0 + 4 * DELAY - 1);
-	ck_assert_int_eq(f.decides, 0);
-	fake_until(&f, t0 + 4 * DELAY);
-	ck_assert_int_eq(f.decides, 1);
-	fake_free(&f);
-}
-END_TEST
-
-START_TEST(test_a_second_file_within_the_widened_window_joins_the_same_change)
-{
-	struct fake f;
-	fake_init(&f);
-	int64_t t0 = f.now;
-	policy_read(f.pol, 2);
-	f.saturated = 1;
-	fake_save(&f, 1);
-	fake_until(&f, t0 + 12 * MS); /* past the quiet window, inside 4 × delay */
-	fake_save(&f, 2);
-	fake_until(&f, t0 + 12 * MS + 4 * DELAY);
+	ck_assert_int_eq(replace_deadline(&f.r), t0);
+	fake_until(&f, t0);
 	ck_assert_int_eq(f.decides, 1);
 	fake_reap_all(&f);
-	ck_assert_int_eq(f.resumes, 1);
+	fake_new_run(&f);
+	int64_t t1 = t0 + 200 * MS;
+	fake_until(&f, t1);
+	fake_save(&f, 0);
+	f.busy = 1;
+	fake_until(&f, t1);
+	ck_assert_int_eq(f.decides, 1);
+	f.busy = 0;
+	fake_until(&f, t1 + SETTLE_RETRY_NS);
+	ck_assert_int_eq(f.decides, 2);
 	fake_free(&f);
 }
 END_TEST
@@ -557,8 +553,7 @@ Suite *replace_suite(void)
 	tcase_add_test(st, test_a_complete_save_fires_at_the_quiet_window_when_nothing_is_on_its_way);
 	tcase_add_test(st, test_the_postponement_waits_while_events_are_on_their_way);
 	tcase_add_test(st, test_the_postponement_lasts_at_most_its_maximum);
-	tcase_add_test(st, test_a_saturated_machine_widens_the_window_to_4x_delay);
-	tcase_add_test(st, test_a_second_file_within_the_widened_window_joins_the_same_change);
+	tcase_add_test(st, test_the_adaptive_window_decides_a_save_at_once);
 	suite_add_tcase(s, st);
 	return s;
 }
