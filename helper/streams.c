@@ -25,6 +25,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -115,10 +117,33 @@ int streams_strict(void)
 	return W.strict;
 }
 
+static void *streams_closer(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/* The last close of an inotify instance waits for the kernel's grace period (10-15 ms
+ * here): a thread of its own does it, so that the session's loop, and the next call,
+ * do not wait. */
+static void streams_close(int fd)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	int ok = pthread_attr_init(&a) == 0;
+	if (ok && pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) == 0 &&
+	    pthread_create(&t, &a, streams_closer, (void *)(intptr_t)fd) == 0)
+		fd = -1;
+	if (ok)
+		pthread_attr_destroy(&a);
+	if (fd >= 0)
+		close(fd);
+}
+
 void streams_end(void)
 {
 	if (W.fd >= 0)
-		close(W.fd);
+		streams_close(W.fd);
 	W.fd = -1;
 	W.strict = W.touched = 0;
 	for (int i = 0; i < 3; i++) {
