@@ -6,7 +6,7 @@
  * cold (a warm copy would skip it). Runs in the test runner; the helper is the test's own
  * child, tagged (FORKMON_TEST_TAG), ended by pid.
  *
- * "Warm" is proven without timing, as in test_helper_contract.c: the program burns 0.3 s
+ * "Warm" is proven without timing, as in test_helper_contract.c: the program burns 0.2 s
  * of CPU in its start-up and says on stderr whether it ran it; stdout is compared with
  * a direct run's, byte for byte.
  */
@@ -26,13 +26,13 @@
 #define WAIT 30.0
 #define PYCLEAN "unset PYTHONUNBUFFERED PYTHONHASHSEED PYTHONSTARTUP PYTHONPATH; export PYTHONDONTWRITEBYTECODE=1; "
 
-/* startup.py first, 0.3 s of work, then mod.py (the checkpoint before it skips the work) */
+/* startup.py first, 0.2 s of work, then mod.py (the checkpoint before it skips the work) */
 static const char shim_prog[] = "import os, sys, time\n"
 				"import startup\n"
-				"while time.process_time() < 0.3: pass\n"
+				"while time.process_time() < 0.2: pass\n"
 				"import mod\n"
 				"print(mod.x, sys.argv[1:], os.environ.get('WRAPPED'))\n"
-				"print('warm' if time.process_time() < 0.3 else 'cold', file=sys.stderr)\n";
+				"print('warm' if time.process_time() < 0.2 else 'cold', file=sys.stderr)\n";
 
 /* $(...) and a pipe of short subprocesses, a builtin's write to /dev/null, then exec */
 static const char shim_wrap[] = "#!/bin/bash\n"
