@@ -2,8 +2,9 @@
  * tests/system/test_helper_shim.c — issue 11 item 12: a command whose wrapper script ran
  * short-lived subprocesses before `exec`ing the real program (pyenv's `python3` shim) is
  * still served warm once they have exited, and gives what a direct run gives; a
- * subprocess that printed to the client's stdout, or read its stdin, keeps every call
- * cold (a warm copy would skip it). Runs in the test runner; the helper is the test's own
+ * subprocess that printed to the client's stdout, read its stdin or changed its
+ * terminal's modes (stty on a pseudo-terminal) keeps every call cold (a warm copy would
+ * skip it). Runs in the test runner; the helper is the test's own
  * child, tagged (FORKMON_TEST_TAG), ended by pid.
  *
  * "Warm" is proven without timing, as in test_helper_contract.c: the program burns 0.2 s
@@ -14,6 +15,7 @@
 #include "suites.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +211,71 @@ START_TEST(test_a_subprocess_that_used_the_clients_streams_keeps_calls_cold)
 }
 END_TEST
 
+/* One call of ./cbreak.sh on a fresh pseudo-terminal (its stdin, stdout and stderr):
+ * the wrapper's `stty` (a subprocess) puts it in cbreak mode, the program reads one
+ * key the test types, no newline. 1 when the answer came within the deadline. */
+static int hs_key_call(struct hs *h)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(m, 0);
+	ck_assert_int_eq(grantpt(m), 0);
+	ck_assert_int_eq(unlockpt(m), 0);
+	int sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(sl, 0);
+	char client[4096];
+	snprintf(client, sizeof client, "%s", h_path("build/forkmon-client"));
+	char *env[] = {h->sockvar, h->logvar, "PYTHONDONTWRITEBYTECODE=1", NULL};
+	char *argv[] = {client, "./cbreak.sh", NULL};
+	h_start_io(&h->s, argv, env, sl, sl);
+	close(sl);
+	char buf[4096];
+	size_t got = 0;
+	int typed = 0, ok = 0;
+	double end = h_clock() + WAIT;
+	while (!ok && h_clock() < end) {
+		struct pollfd p = {.fd = m, .events = POLLIN};
+		if (poll(&p, 1, 50) > 0) {
+			ssize_t n = read(m, buf + got, sizeof buf - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			buf[got] = '\0';
+		}
+		if (!typed && strstr(buf, "ready")) {
+			ck_assert_int_eq(write(m, "x", 1), 1); /* one key, no Enter */
+			typed = 1;
+		}
+		ok = strstr(buf, "key x M1") != NULL;
+	}
+	if (!ok)
+		kill(h->s.pid, SIGKILL); /* the client; its command follows (a dead client) */
+	ck_assert(h_wait_exit(&h->s, WAIT));
+	close(m);
+	return ok;
+}
+
+/* A wrapper whose subprocess changed the terminal's modes (stty, no byte read or
+ * written): a checkpoint after it would hand the next call a terminal never switched. */
+START_TEST(test_a_wrapper_that_sets_the_terminal_mode_gets_each_key)
+{
+	struct hs h;
+	hs_init(&h);
+	h_write(&h.s, "cbreak.sh", "#!/bin/bash\nstty -icanon min 1\nexec /usr/bin/python3 key.py\n");
+	ck_assert_int_eq(chmod(h_file(&h.s, "cbreak.sh"), 0755), 0);
+	h_write(&h.s, "key.py", "import os, time\n"
+				"import startup\n"
+				"while time.process_time() < 0.2: pass\n"
+				"import mod\n"
+				"os.write(1, b'ready\\n')\n"
+				"c = os.read(0, 1).decode()\n"
+				"print('key', c, mod.x)\n");
+	hs_helper(&h);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(hs_key_call(&h), "call %d never answered the key:\n%s", i, h_output(&h.s));
+	hs_end(&h);
+}
+END_TEST
+
 /* Is `python3` on PATH pyenv's shim? Its path in shim (else 0). */
 static int hs_pyenv_shim(char *shim, size_t len)
 {
@@ -253,6 +320,7 @@ Suite *helper_shim_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_a_wrapper_with_subprocesses_is_served_warm);
 	tcase_add_test(tc, test_a_subprocess_that_used_the_clients_streams_keeps_calls_cold);
+	tcase_add_test(tc, test_a_wrapper_that_sets_the_terminal_mode_gets_each_key);
 	tcase_add_test(tc, test_the_pyenv_shim_is_served_warm);
 	suite_add_tcase(s, tc);
 	return s;
