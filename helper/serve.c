@@ -40,6 +40,7 @@ static struct {
 	int nqueue;
 	int client;      /* connection of the client being served, -1 */
 	int run_tainted; /* a file the run read changed: no more checkpoints from it */
+	int sub_seen;    /* a subprocess of the run said hello */
 	int64_t idle_since;
 	int64_t kill_at; /* the client died: its command gets SIGKILL then, if still there */
 } V = {.client = -1};
@@ -53,10 +54,10 @@ static void serve_request_free(struct serve_request *rq)
 	rq->env = NULL;
 }
 
-/* Has process pid not written anything yet? (/proc/PID/io's wchar counts the bytes it
- * wrote, to any file; the hook's own messages are sends, which it does not count.) What
- * its subprocesses write is not counted: a subprocess that shows up taints the run
- * instead (monitor/conn.c). */
+/* Has process pid not written anything yet? /proc/PID/io's wchar counts the bytes it
+ * wrote, to any file, since the session forked it (its exec's included), and those of
+ * every subprocess it reaped; the hook's messages are sends, which it does not count.
+ * Only the strict rule asks (a call whose streams are not watched, streams.c). */
 static int serve_proc_clean(pid_t pid)
 {
 	char path[64], buf[1024];
@@ -77,13 +78,27 @@ void serve_taint(void)
 	V.run_tainted = 1;
 }
 
+void serve_sub_seen(void)
+{
+	V.sub_seen = 1;
+}
+
 int serve_may_checkpoint(pid_t pid)
 {
-	return !V.run_tainted && serve_proc_clean(pid);
+	if (V.run_tainted)
+		return 0;
+	/* What a later call would miss is what this one's streams got, whoever gave it:
+	 * bytes a wrapper's `$(...)` wrote into its own pipe, or anyone wrote to
+	 * /dev/null or to a file (a .pyc cache), are no part of it. Strict (a stream not
+	 * watched): no subprocess at all, no byte written anywhere, as before streams.c. */
+	if (streams_strict())
+		return !V.sub_seen && serve_proc_clean(pid);
+	return !streams_touched();
 }
 
 static void serve_client_close(void)
 {
+	streams_end(); /* no later checkpoint of this run serves (streams_touched) */
 	if (V.client < 0)
 		return;
 	loop_del(S.loop, V.client);
@@ -265,7 +280,8 @@ void serve_next(void)
 		}
 		V.client = rq.conn;
 		loop_add(S.loop, V.client, LOOP_IN, PRIO_CONN, serve_on_client, NULL);
-		V.run_tainted = 0;
+		V.run_tainted = V.sub_seen = 0;
+		streams_begin(rq.fds + 1); /* before anything of the command runs */
 		serve_check_files();
 		int ok = serve_from_checkpoint(&rq) == 0 || serve_from_start(&rq) == 0;
 		serve_request_free(&rq);

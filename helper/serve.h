@@ -5,8 +5,9 @@
  * Runs in that session's monitor process, in its event loop (monitor/session.h). The
  * helper hands each request over on the serve socket (HELPER_RUN with the client's
  * connection, cwd, 0, 1, 2); the session serves it from the deepest clean checkpoint —
- * one taken before the program wrote anything (no bytes written, no subprocess), so the
- * client still sees everything the command prints — or starts the command. The client's
+ * one taken before anything touched the client's streams (streams.c) and before the
+ * program itself wrote a byte anywhere, so the client still sees everything the command
+ * prints — or starts the command. The client's
  * signals are passed on; the command's wait status goes back (HELPER_EXIT).
  */
 #ifndef FORKMON_SERVE_H
@@ -32,9 +33,24 @@ int64_t serve_idle_deadline(void);
 void serve_timer(int64_t now);
 /* The run did something a later client would miss: no more checkpoints from it. */
 void serve_taint(void);
+/* A subprocess of the run said hello (monitor/conn.c): what it does to the client's
+ * streams is seen there (streams.c); only a strict call takes it as a taint. */
+void serve_sub_seen(void);
 /* These files' changes were taken in (run.c): what they are now is what is known. */
 void serve_seen(const int *files, int n);
 /* May the run, process pid, still be checkpointed for later clients? */
 int serve_may_checkpoint(pid_t pid);
+
+/* ---- streams.c: the client's streams during its call ---- */
+
+/* The call with these streams (the client's 0, 1, 2) starts: watch them. */
+void streams_begin(const int *std);
+/* Were they read (stdin) or written (stdout, stderr) by anyone, or a terminal's modes
+ * changed, since? Also 1 once the call has ended. */
+int streams_touched(void);
+/* Could they not all be watched? Then the strict rule holds (serve.c). */
+int streams_strict(void);
+/* The call ended: its watches and descriptors go. */
+void streams_end(void);
 
 #endif

@@ -93,7 +93,7 @@ static void conn_on_hello(int i, const struct fm_hello *m)
 	if (F.any_hot)
 		ok.flags |= FM_CFG_ASK;
 	if (c->role == FM_ROLE_SUB && S.o->serve_fd >= 0 && R.pid)
-		serve_taint(); /* it may write what a later client would miss */
+		serve_sub_seen(); /* a strict call takes no checkpoint past it (serve.c) */
 	conn_send(i, &ok);
 }
 

@@ -57,6 +57,7 @@ static Suite *(*const system_suites[])(void) = {
 	harden_suite,
 	deletions_suite,
 	helper_daemon_suite,
+	helper_shim_suite,
 };
 
 int main(int argc, char **argv)

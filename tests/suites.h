@@ -46,5 +46,6 @@ Suite *session_bounds_suite(void);
 Suite *harden_suite(void);
 Suite *deletions_suite(void);
 Suite *helper_daemon_suite(void);
+Suite *helper_shim_suite(void);
 
 #endif
