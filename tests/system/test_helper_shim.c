@@ -12,6 +12,7 @@
  * a direct run's, byte for byte.
  */
 #include "harness.h"
+#include "helperd.h"
 #include "suites.h"
 
 #include <fcntl.h>
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,18 +46,15 @@ static const char shim_wrap[] = "#!/bin/bash\n"
 
 struct hs {
 	struct h_session s;
-	char sockvar[4200], logvar[4200];
+	char sock[4096], sockvar[4200], log[4096], logvar[4200];
 	pid_t helper;
 };
 
 static void hs_init(struct hs *h)
 {
 	h_init(&h->s);
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s/run", h->s.dir);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
-	snprintf(h->sockvar, sizeof h->sockvar, "FORKMON_HELPER_SOCKET=%s/helper.sock", dir);
-	snprintf(h->logvar, sizeof h->logvar, "FORKMON_HELPER_LOG=%s/helper.log", h->s.dir);
+	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
+		 sizeof h->logvar);
 	h_write(&h->s, "prog.py", shim_prog);
 	h_write(&h->s, "startup.py", "S = 1\n");
 	h_write(&h->s, "mod.py", "x = 'M1'\n");
@@ -65,45 +62,10 @@ static void hs_init(struct hs *h)
 	ck_assert_int_eq(chmod(h_file(&h->s, "wrap.sh"), 0755), 0);
 }
 
-static const char *hs_sock(struct hs *h)
-{
-	return h->sockvar + strlen("FORKMON_HELPER_SOCKET=");
-}
-
 /* The helper as the client would start it, but as the test's child. */
 static void hs_helper(struct hs *h)
 {
-	char fm[4096], tag[128];
-	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
-	snprintf(tag, sizeof tag, "FORKMON_TEST_TAG=%s", h->s.tag);
-	pid_t parent = getpid();
-	h->helper = fork();
-	ck_assert_int_ge(h->helper, 0);
-	if (h->helper == 0) {
-		setsid();
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(126);
-		int null = open("/dev/null", O_RDWR);
-		int log = open(h->logvar + strlen("FORKMON_HELPER_LOG="), O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(log >= 0 ? log : null, 2);
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
-		putenv(tag);
-		unsetenv("LD_PRELOAD");
-		if (chdir("/") < 0)
-			_exit(126);
-		execl(fm, "forkmon", "helper", "--socket", hs_sock(h), (char *)NULL);
-		_exit(127);
-	}
-	double end = h_clock() + WAIT;
-	struct stat st;
-	while (stat(hs_sock(h), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-		ck_assert_msg(h_clock() < end, "no helper listens on %s", hs_sock(h));
-		h_sleep_ms(5); /* polling */
-	}
+	h->helper = hx_start(&h->s, h->sock, h->log, NULL, NULL);
 }
 
 /* Runs `/bin/sh -c script` (CLIENT: the client's path) to its end; its status. */
@@ -135,12 +97,8 @@ static const char *hs_read(struct hs *h, const char *name)
 
 static void hs_end(struct hs *h)
 {
-	if (h->helper > 0) {
-		kill(h->helper, SIGTERM);
-		waitpid(h->helper, NULL, 0);
-	}
+	hx_stop(h->helper, h->sock);
 	ck_assert_msg(h_none_left(&h->s, 20), "%d processes left:\n%s", h_left(&h->s), h_describe(&h->s));
-	ck_assert_msg(access(hs_sock(h), F_OK) != 0, "the helper left its socket behind");
 	h_cleanup(&h->s);
 }
 
