@@ -87,9 +87,10 @@ START_TEST(test_a_git_checkout_of_150_modules_shows_the_whole_new_branch)
 	lv_expect(&s, "state feat=0 main=150", 1);
 	RT_GIT(&s, "checkout", "-q", "feat");
 	int n = lv_settles_on(&s, "state ", "state feat=150 main=0", 1, 0, 3);
-	/* One change: it names every file of the checkout. */
+	/* One change: it names the checkout's files together (all 150, unless some came
+	 * after the copy had read them already: those it read new, and need no change). */
 	if (n == 1)
-		ck_assert_int_eq(h_count(&s, "(and 149 more) changed"), 1);
+		ck_assert_msg(h_count(&s, " more) changed") == 1, "%s", lv_out_tail(&s));
 	int before = lv_changes(&s);
 	RT_GIT(&s, "checkout", "-q", "main");
 	lv_settles_on(&s, "state ", "state feat=0 main=150", 1, before, 3);
