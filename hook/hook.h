@@ -60,7 +60,6 @@ struct hook_state {
 	struct spacing spacing; /* this run's checkpoints (hook/spacing.h) */
 	int noted_threads, noted_children;
 	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
-	int resumed;   /* a run resumed from a checkpoint: it asks about every new path */
 	/* look.c: 1 for each byte a path that may match can end with (from the hints) */
 	uint8_t look_last[256];
 };
