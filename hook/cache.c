@@ -17,14 +17,11 @@ static char arena[ARENA_SIZE];
 static size_t arena_used;
 static unsigned cache_used;
 
+/* The protocol's own hash (forkmon_proto.h): the same value names a path in HELLO_OK's
+ * hot list. */
 uint64_t cache_hash(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h | 1;
+	return fm_path_hash(s, n);
 }
 
 struct cache_slot *cache_find(const char *p, size_t n, uint64_t h)

@@ -103,12 +103,21 @@ static int decide_ask(const struct fm_read *m, struct cache_slot *s, const char 
  * then redo this read for the monitor. */
 static void decide_resumed(struct fm_read *m)
 {
-	hk.resumed = 1;
 	if (conn_ready(FM_HELLO_RESUMED) == 0) {
 		fm_init(&m->h, FM_READ_AGAIN, m->h.len);
 		m->flags = 0;
 		conn_send(m);
 	}
+}
+
+/* Is the path of hash h in the monitor's hot list (HELLO_OK)? */
+static int decide_hot(uint64_t h)
+{
+	unsigned n = hk.cfg.nhot < FM_MAX_HOT ? hk.cfg.nhot : FM_MAX_HOT;
+	for (unsigned i = 0; i < n; i++)
+		if (hk.cfg.hot[i] == h)
+			return 1;
+	return 0;
 }
 
 /* A candidate's read, under hk_lock(). Returns 1 in a run just resumed from a checkpoint
@@ -123,9 +132,10 @@ static int decide_read(const char *p, size_t n, int defer)
 		return 0;
 	}
 	int64_t now = hk_now_ns();
-	/* Runs after a change ask about every new path: the monitor may want a checkpoint at
-	 * a file that changed before. */
-	int ask = (hk.cfg.flags & FM_CFG_ASK) || hk.resumed;
+	/* A file that changed before gets a checkpoint the monitor grants unasked: its read
+	 * is asked (and waited for). Every other one is told: a run resumed from a
+	 * checkpoint knows the hints and its cache as the checkpoint had them. */
+	int ask = (hk.cfg.flags & FM_CFG_ASK) || decide_hot(h);
 	if (defer && !ask && !pend.owner && !ckpt_wanted(now, p, 0)) {
 		decide_defer(p, n, h);
 		return 0;
@@ -152,7 +162,7 @@ static int decide_read(const char *p, size_t n, int defer)
 	/* The monitor may grant one unasked (a file that changed before): check then. */
 	if (!want && !ckpt_safe())
 		return 0;
-	if (ckpt_take(r.seq) == 1) {
+	if (ckpt_take(r.seq, now) == 1) {
 		decide_resumed(&m);
 		return 1;
 	}

@@ -49,7 +49,6 @@ static void start_atfork_child(void)
 	hk.pid = (pid_t)syscall(SYS_getpid);
 	hk.fd = -1;
 	hk.noted_threads = hk.noted_children = 0;
-	hk.resumed = 0;
 	if (hk.configured)
 		hk.cfg.role = FM_ROLE_SUB; /* until the monitor says otherwise */
 	/* The only thread here: whoever held the lock is not (a fork from inside the hook

@@ -40,7 +40,8 @@
  * Versioned: a HELLO of another version gets HELLO_OK with status FM_ERR_VERSION and the
  * hook stays out of the way; a helper request of another version gets HELPER_ERROR in the
  * helper's own version, on which the client restarts the helper (version 3: HELPER_RUN
- * carries the client's pid; HELPER_STARTED, HELPER_CTL, HELPER_TEXT). All integers are host order (one machine).
+ * carries the client's pid; HELPER_STARTED, HELPER_CTL, HELPER_TEXT; version 4: HELLO_OK
+ * lists the hot paths). All integers are host order (one machine).
  */
 #ifndef FORKMON_PROTO_H
 #define FORKMON_PROTO_H
@@ -48,10 +49,11 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 3
+#define FM_VERSION 4
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
+#define FM_MAX_HOT 128
 
 enum fm_type {
 	FM_HELLO = 1,
@@ -110,8 +112,9 @@ enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1 };
 /* HELLO_OK flags */
 #define FM_CFG_ALL_CANDIDATES 1u /* some pattern has no literal hint: ask about every path */
 #define FM_CFG_EVERY 2u          /* checkpoint at every watched read */
-#define FM_CFG_ASK 4u            /* ask about every new path (files have changed: the
-				    monitor may grant checkpoints unasked) */
+#define FM_CFG_ASK 4u            /* ask about every new path (more files changed than
+				    HELLO_OK's hot list holds: the monitor may grant
+				    checkpoints unasked) */
 #define FM_CFG_REREADS 8u        /* report reads of paths already reported (READ_AGAIN):
 				    the events file lists every read */
 #define FM_CFG_SERVE 16u         /* a helper session: checkpoints serve later clients, so
@@ -137,7 +140,24 @@ struct fm_hello_ok {
 	uint32_t pad;
 	char project[1024]; /* the session's directory: its first files read get the free checkpoints */
 	struct fm_hint hints[FM_MAX_HINTS];
+	/* The paths of files that changed before (fm_path_hash of each name): a read of one
+	 * asks, since the monitor grants it a checkpoint unasked; any other read is only told,
+	 * and never waits (unless it wants a checkpoint itself). */
+	uint32_t nhot;
+	uint32_t pad2;
+	uint64_t hot[FM_MAX_HOT];
 };
+
+/* The hash that names a path in HELLO_OK's hot list (FNV-1a over its bytes, never 0). */
+static inline uint64_t fm_path_hash(const char *p, unsigned long n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (unsigned long i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ull;
+	}
+	return h | 1;
+}
 
 /* READ flags */
 #define FM_READ_WANT_CKPT 1u /* the run would take a checkpoint before this read */

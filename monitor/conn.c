@@ -82,6 +82,26 @@ void conn_event_watch(int file, uint64_t seq, pid_t pid)
 	}
 }
 
+/* The files that changed before, by name and real path, into ok's hot list: their reads
+ * are asked (conn_grant gives them a checkpoint); past the list's room, every read is. */
+static void conn_hot_list(struct fm_hello_ok *ok)
+{
+	ok->nhot = 0;
+	for (int k = 0; F.any_hot && k < F.n; k++) {
+		const struct wfile *f = &F.v[k];
+		if (!f->hot)
+			continue;
+		if (ok->nhot + 2 > FM_MAX_HOT) {
+			ok->flags |= FM_CFG_ASK;
+			ok->nhot = 0;
+			return;
+		}
+		ok->hot[ok->nhot++] = fm_path_hash(f->named, strlen(f->named));
+		if (strcmp(f->real, f->named) != 0)
+			ok->hot[ok->nhot++] = fm_path_hash(f->real, strlen(f->real));
+	}
+}
+
 static void conn_on_hello(int i, const struct fm_hello *m)
 {
 	struct conn *c = C.v[i];
@@ -90,8 +110,7 @@ static void conn_on_hello(int i, const struct fm_hello *m)
 		run_set(c->pid);
 	c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;
 	ok.role = c->role;
-	if (F.any_hot)
-		ok.flags |= FM_CFG_ASK;
+	conn_hot_list(&ok);
 	if (c->role == FM_ROLE_SUB && S.o->serve_fd >= 0 && R.pid)
 		serve_sub_seen(); /* a strict call takes no checkpoint past it (serve.c) */
 	conn_send(i, &ok);

@@ -3,8 +3,11 @@
  *
  * The monitor is a child subreaper: every process of the session descends from it,
  * orphans included. The run and everything it started are the monitor's descendants
- * outside the checkpoints' subtrees. (This kernel has no /proc/PID/task/TID/children,
- * so the tree is rebuilt from every /proc/PID/stat.)
+ * outside the checkpoints' subtrees. The tree is walked down from its root through
+ * /proc/PID/task/TID/children: what is read grows with the session's own processes, not
+ * with the host's (a run that ended and left nothing costs the root's files alone). A
+ * kernel without those files (CONFIG_PROC_CHILDREN) gets the old way: every
+ * /proc/PID/stat read, and the tree rebuilt from the parents.
  */
 #ifndef FORKMON_PROC_H
 #define FORKMON_PROC_H
@@ -17,11 +20,14 @@ struct proc_set {
 };
 
 /* Fills out with the live (non-zombie) descendants of root, not counting root itself
- * nor anything at or below a pid in keep. Returns out->n, or -1. Only pids from min_pid
- * on are read: every descendant of root is younger than root, so while pids have not
- * wrapped around since root started, its descendants have larger pids (reading each
- * /proc/PID/stat is most of the cost on a busy machine). */
+ * nor anything at or below a pid in keep. Returns out->n, or -1. Without children files
+ * (proc_walkable() is 0) only pids from min_pid on are read: every descendant of root is
+ * younger than root, so while pids have not wrapped around since root started, its
+ * descendants have larger pids. */
 int proc_descendants(pid_t root, pid_t min_pid, const pid_t *keep, int nkeep, struct proc_set *out);
+
+/* Does this kernel list each thread's children (/proc/PID/task/TID/children)? */
+int proc_walkable(void);
 
 /* Sends sig to each process of the set. */
 void proc_signal(const struct proc_set *s, int sig);

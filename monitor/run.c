@@ -3,7 +3,7 @@
  * monitor's event loop.
  *
  * The pure rules live in replace.c; this file gives them the session's real processes
- * (run_ops: /proc walks, signals, RESUME messages, spawning) and the real clock. Called
+ * (run_ops: the walk down our process tree, signals, RESUME messages, spawning) and the real clock. Called
  * by the loop (SIGCHLD: run_reap; the timer: run_on_timer), by conn.c (the new run's
  * pid) and helper/serve.c.
  */
@@ -60,7 +60,7 @@ void run_resumed(int ckpt)
 }
 
 /* Has the kernel's pid counter wrapped since we started? Then a descendant may have a
- * smaller pid than ours, and only a full scan finds it. */
+ * smaller pid than ours, and only a full scan finds it (without children files). */
 static int run_pids_wrapped(void)
 {
 	static int wrapped;
@@ -83,7 +83,9 @@ int run_find_victims(void)
 {
 	static pid_t keep[4096];
 	int nkeep = ckpt_pids(keep, 4096);
-	return proc_descendants(S.self, run_pids_wrapped() ? 0 : S.self, keep, nkeep, &R.victims);
+	/* The walk goes down from us: the run's subtree and orphans re-parented to us */
+	pid_t from = proc_walkable() || !run_pids_wrapped() ? S.self : 0;
+	return proc_descendants(S.self, from, keep, nkeep, &R.victims);
 }
 
 /* Tells the user (and the events file) what a change calls for. */

@@ -38,6 +38,7 @@ static Suite *(*const system_suites[])(void) = {
 	live_terminal_suite,
 	live_state_suite,
 	live_scale_suite,
+	resume_cost_suite,
 	live_commands_suite,
 	live_programs_suite,
 	live_misbehave_suite,

@@ -27,6 +27,7 @@ Suite *live_saves_suite(void);
 Suite *live_terminal_suite(void);
 Suite *live_state_suite(void);
 Suite *live_scale_suite(void);
+Suite *resume_cost_suite(void);
 Suite *live_commands_suite(void);
 Suite *live_programs_suite(void);
 Suite *live_misbehave_suite(void);
