@@ -163,7 +163,7 @@ static void ckpt_take_sigchld(int was_pending)
 	}
 }
 
-int ckpt_take(uint64_t seq, int64_t asked_at)
+int ckpt_take(uint64_t seq)
 {
 	fflush(NULL); /* or buffered output would be printed again by every resumed run */
 	int ctl = ckpt_register(seq);
@@ -190,8 +190,8 @@ int ckpt_take(uint64_t seq, int64_t asked_at)
 	 */
 	pid_t m = vfork();
 	if (m == 0 && ckpt_middle(ctl, FM_CKPT_PID)) {
-		/* the checkpoint: what it cost is its runs' measure (spacing_resumed) */
-		hk.spacing.last_fork_ns = hk_now_ns() - (asked_at > 0 && asked_at < t0 ? asked_at : t0);
+		/* the checkpoint: what its fork cost is its runs' measure (spacing_resumed) */
+		hk.spacing.last_fork_ns = hk_now_ns() - t0;
 		resume_wait(ctl, runfd);
 		return 1; /* a new run */
 	}
@@ -209,8 +209,7 @@ int ckpt_take(uint64_t seq, int64_t asked_at)
 		conn_note(FM_NOTE_FORK_FAILED, err);
 		return -1;
 	}
-	/* what the run gave for it: the question, the registration, the fork */
-	spacing_forked(&hk.spacing, t1, t1 - (asked_at > 0 && asked_at < t0 ? asked_at : t0));
+	spacing_forked(&hk.spacing, t1, t1 - t0);
 	spacing_faults(&hk.spacing, ckpt_faults());
 	return 0;
 }

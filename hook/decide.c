@@ -162,7 +162,7 @@ static int decide_read(const char *p, size_t n, int defer)
 	/* The monitor may grant one unasked (a file that changed before): check then. */
 	if (!want && !ckpt_safe())
 		return 0;
-	if (ckpt_take(r.seq, now) == 1) {
+	if (ckpt_take(r.seq) == 1) {
 		decide_resumed(&m);
 		return 1;
 	}

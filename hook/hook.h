@@ -298,10 +298,9 @@ int ckpt_wanted(int64_t now, const char *path, int consume);
 /* The process's page faults so far (getrusage). */
 long ckpt_faults(void);
 int ckpt_safe(void);
-/* Takes a checkpoint registered under seq, asked for at asked_at (hk_now_ns(): its cost
- * counts from there): 0 in the run that goes on, 1 in a run resumed from it (later,
- * after a change), -1 when none was taken. */
-int ckpt_take(uint64_t seq, int64_t asked_at);
+/* Takes a checkpoint registered under seq: 0 in the run that goes on, 1 in a run resumed
+ * from it (later, after a change), -1 when none was taken. */
+int ckpt_take(uint64_t seq);
 /* The vfork child of a double fork (see ckpt.c): returns 1 in the grandchild. */
 int ckpt_middle(int ctl, int type);
 /* The pid of the last intermediate process, as its child (a copy of its memory) sees it. */
