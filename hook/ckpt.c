@@ -10,31 +10,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* What a page fault after a fork costs the run: a copy-on-write fault copies the page
- * (2.3 µs measured here, 5121 pages written after a fork of 20 MB); a fault of a fresh
- * page costs less, and counts all the same (it is no checkpoint's doing): a little more
- * work between checkpoints, never more overhead. */
-enum { CKPT_FAULT_NS = 2000 };
-
-long ckpt_faults(void)
-{
-	struct rusage ru;
-	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt + ru.ru_majflt : 0;
-}
-
-/* The rule is pure (spacing.c); here it gets the monitor's numbers, the real clock and the
- * process's fault count. The project's first reads (under the session's directory) get the
- * free checkpoints: those are the files people edit. */
+/* The rule is pure (spacing.c); here it gets the monitor's numbers and the real clock.
+ * The project's first reads (under the session's directory) get the free checkpoints:
+ * those are the files people edit. */
 int ckpt_wanted(int64_t now, const char *path, int consume)
 {
 	struct spacing_cfg c = {
-		.faults_now = ckpt_faults,
-		.fault_ns = CKPT_FAULT_NS,
 		.run = hk.cfg.role == FM_ROLE_RUN,
 		.every = (hk.cfg.flags & FM_CFG_EVERY) != 0,
 		.free_checkpoints = hk.cfg.free_checkpoints,
@@ -190,8 +175,6 @@ int ckpt_take(uint64_t seq)
 	 */
 	pid_t m = vfork();
 	if (m == 0 && ckpt_middle(ctl, FM_CKPT_PID)) {
-		/* the checkpoint: what its fork cost is its runs' measure (spacing_resumed) */
-		hk.spacing.last_fork_ns = hk_now_ns() - t0;
 		resume_wait(ctl, runfd);
 		return 1; /* a new run */
 	}
@@ -210,6 +193,5 @@ int ckpt_take(uint64_t seq)
 		return -1;
 	}
 	spacing_forked(&hk.spacing, t1, t1 - t0);
-	spacing_faults(&hk.spacing, ckpt_faults());
 	return 0;
 }

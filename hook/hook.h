@@ -295,8 +295,6 @@ void conn_give_up(void);
 /* ---- ckpt.c ---------------------------------------------------------------------------- */
 
 int ckpt_wanted(int64_t now, const char *path, int consume);
-/* The process's page faults so far (getrusage). */
-long ckpt_faults(void);
 int ckpt_safe(void);
 /* Takes a checkpoint registered under seq: 0 in the run that goes on, 1 in a run resumed
  * from it (later, after a change), -1 when none was taken. */

@@ -106,7 +106,6 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
 	hk.pid = getpid();
 	hk.fd = -1;
 	spacing_resumed(&hk.spacing, hk_now_ns());
-	spacing_faults(&hk.spacing, ckpt_faults()); /* a new process: its own count */
 	offsets_restore();
 	sigprocmask(SIG_SETMASK, &hk.saved_mask, NULL);
 	clean_after_fork(); /* what the interpreter does in a child of its own fork() */

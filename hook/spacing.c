@@ -23,14 +23,7 @@ int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now
 	int64_t cost = s->last_fork_ns * (int64_t)cfg->gap_factor;
 	if (cost > gap)
 		gap = cost;
-	if (now - s->last_end_ns < gap)
-		return 0;
-	if (!cfg->faults_now)
-		return 1;
-	/* the fork alone allows one: with the faults since, does it still? */
-	long faults = cfg->faults_now() - s->faults_at_fork;
-	cost = (s->last_fork_ns + (faults > 0 ? faults : 0) * cfg->fault_ns) * (int64_t)cfg->gap_factor;
-	return now - s->last_end_ns >= cost;
+	return now - s->last_end_ns >= gap;
 }
 
 void spacing_forked(struct spacing *s, int64_t now, int64_t fork_cost_ns)
@@ -38,11 +31,6 @@ void spacing_forked(struct spacing *s, int64_t now, int64_t fork_cost_ns)
 	s->count++;
 	s->last_fork_ns = fork_cost_ns;
 	s->last_end_ns = now;
-}
-
-void spacing_faults(struct spacing *s, long faults)
-{
-	s->faults_at_fork = faults;
 }
 
 void spacing_resumed(struct spacing *s, int64_t now)

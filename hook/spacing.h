@@ -4,11 +4,8 @@
  * A fork is not free (about 150 µs at 1 MB resident, 20 ms at 1 GB), so the run takes a
  * checkpoint at the first watched read, at the project's first few reads regardless of
  * cost, and past them only when it has worked long enough since the last checkpoint to
- * be worth one: at least gap_factor × the last checkpoint's cost, and at least
- * min_gap_ns. That cost is the fork and the page faults since it (fault_ns each): every
- * page the run writes after a fork is copied once, while the checkpoint shares it, and
- * that is most of a checkpoint's cost (about 3× the fork for an interpreter). Start-up
- * overhead is then a bounded share of the work, whatever the number of files.
+ * be worth one: at least gap_factor × the last fork's cost, and at least min_gap_ns.
+ * Start-up overhead is then a bounded fraction of the work, whatever the number of files.
  *
  * Pure and libc-only: the caller gives the time (`now`, any monotonic nanosecond clock),
  * and the state lives in the caller's struct spacing; no global, no system call. The
@@ -28,10 +25,6 @@ struct spacing_cfg {
 	unsigned gap_factor;       /* then one per this many times the last fork's cost */
 	int64_t min_gap_ns;        /* and at least this much work since the last one */
 	unsigned max_checkpoints;  /* never more (counted along the run's history) */
-	/* The process's page faults so far (NULL: faults are not counted), asked only when
-	 * the fork alone would allow a checkpoint; and what one costs. */
-	long (*faults_now)(void);
-	int64_t fault_ns;
 };
 
 /* Zero-initialised at start: no checkpoint yet. */
@@ -40,7 +33,6 @@ struct spacing {
 	int free_used;       /* free checkpoints taken at the project's reads */
 	int64_t last_end_ns; /* when the last checkpoint's fork ended (or the run resumed) */
 	int64_t last_fork_ns; /* what the last fork cost */
-	long faults_at_fork;  /* faults_now() right after it */
 };
 
 /* Does a watched read at time now get a checkpoint? in_project: the path is under the
@@ -52,12 +44,8 @@ int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now
 /* A checkpoint was taken: its fork ended at now and cost fork_cost_ns. */
 void spacing_forked(struct spacing *s, int64_t now, int64_t fork_cost_ns);
 
-/* The process's fault count right after the last fork (or the resume). */
-void spacing_faults(struct spacing *s, long faults);
-
 /* This process is a run just resumed, at now, from a checkpoint taken with s as it was
- * before spacing_forked() (but for last_fork_ns: that checkpoint's own, hook/ckpt.c):
- * that checkpoint counts, and the work starts again at now. */
+ * before spacing_forked(): that checkpoint counts, and the work starts again at now. */
 void spacing_resumed(struct spacing *s, int64_t now);
 
 /* Is the absolute path under the directory project ("" : nothing is)? */

@@ -163,37 +163,6 @@ START_TEST(test_a_resumed_run_counts_its_checkpoint_and_works_from_the_resume)
 }
 END_TEST
 
-/* A fake fault counter for the rule's faults_now. */
-static long fake_faults;
-static long fake_faults_now(void)
-{
-	return fake_faults;
-}
-
-START_TEST(test_the_faults_after_a_fork_count_in_the_checkpoints_cost)
-{
-	/* A 300 µs fork, then 600 faults of 2 µs: the checkpoint cost 1.5 ms, so the next
-	 * one waits for 15 ms of work, not 3. */
-	struct spacing_cfg c = run_cfg;
-	c.free_checkpoints = 0;
-	c.faults_now = fake_faults_now;
-	c.fault_ns = 2 * US;
-	struct spacing s = {0};
-	fake_faults = 1000;
-	ck_assert_int_eq(spacing_wanted(&c, &s, 0, 0, 1), 1);
-	spacing_forked(&s, 300 * US, 300 * US);
-	spacing_faults(&s, fake_faults);
-	ck_assert_int_eq(spacing_wanted(&c, &s, 300 * US + 3 * MS, 0, 1), 1); /* no fault yet */
-	fake_faults = 1600;
-	ck_assert_int_eq(spacing_wanted(&c, &s, 300 * US + 3 * MS, 0, 1), 0);
-	ck_assert_int_eq(spacing_wanted(&c, &s, 300 * US + 15 * MS - 1, 0, 1), 0);
-	ck_assert_int_eq(spacing_wanted(&c, &s, 300 * US + 15 * MS, 0, 1), 1);
-	/* without a counter, the fork alone */
-	c.faults_now = NULL;
-	ck_assert_int_eq(spacing_wanted(&c, &s, 300 * US + 3 * MS, 0, 1), 1);
-}
-END_TEST
-
 START_TEST(test_1000_reads_100us_apart_with_300us_forks_get_34_checkpoints)
 {
 	/* Outside the project: the first read, then one per 3 ms of work (10 × 300 µs):
@@ -242,7 +211,6 @@ Suite *spacing_suite(void)
 	tcase_add_test(tc, test_every_read_gets_one_with_every);
 	tcase_add_test(tc, test_a_process_that_is_not_the_run_never_gets_one);
 	tcase_add_test(tc, test_a_resumed_run_counts_its_checkpoint_and_works_from_the_resume);
-	tcase_add_test(tc, test_the_faults_after_a_fork_count_in_the_checkpoints_cost);
 	tcase_add_test(tc, test_1000_reads_100us_apart_with_300us_forks_get_34_checkpoints);
 	tcase_add_test(tc, test_1000_reads_with_the_project_first_get_36_checkpoints);
 	tcase_add_test(tc, test_the_project_is_the_session_directory_and_below);
