@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +86,48 @@ void hx_stop(pid_t pid, const char *sock)
 		waitpid(pid, NULL, 0);
 	}
 	ck_assert_msg(access(sock, F_OK) != 0, "the helper left its socket behind");
+}
+
+/* Reads the terminal's output into buf until want shows (typing the key after "ready"),
+ * the terminal ends, or the deadline passes. */
+static int hx_key_dialogue(int m, const char *want)
+{
+	char buf[4096];
+	size_t got = 0;
+	int typed = 0;
+	buf[0] = '\0';
+	double end = h_clock() + HX_WAIT;
+	while (!strstr(buf, want) && h_clock() < end) {
+		struct pollfd p = {.fd = m, .events = POLLIN};
+		if (poll(&p, 1, 50) > 0) {
+			ssize_t n = read(m, buf + got, sizeof buf - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			buf[got] = '\0';
+		}
+		if (!typed && strstr(buf, "ready")) {
+			ck_assert_int_eq(write(m, "x", 1), 1); /* one key, no Enter */
+			typed = 1;
+		}
+	}
+	return strstr(buf, want) != NULL;
+}
+
+int hx_key_call(struct h_session *s, char *const env[], char *const argv[], const char *want)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(m, 0);
+	ck_assert_int_eq(grantpt(m), 0);
+	ck_assert_int_eq(unlockpt(m), 0);
+	int sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	ck_assert_int_ge(sl, 0);
+	h_start_io(s, (char **)argv, (char **)env, sl, sl);
+	close(sl);
+	int ok = hx_key_dialogue(m, want);
+	if (!ok)
+		kill(s->pid, SIGKILL); /* the client; its command follows (a dead client) */
+	ck_assert(h_wait_exit(s, HX_WAIT));
+	close(m);
+	return ok;
 }

@@ -30,4 +30,9 @@ void hx_wait_socket(const char *sock);
 /* Ends the helper of pid (if > 0) by SIGTERM, waits for it, and insists it removed its socket. */
 void hx_stop(pid_t pid, const char *sock);
 
+/* One call on a fresh pseudo-terminal (its stdin and stdout): argv runs with env, prints
+ * "ready", the test types one key (x, no Enter), and `want` must come back within
+ * HX_WAIT. 1 when it did (else the call, a client, is killed: its command follows). */
+int hx_key_call(struct h_session *s, char *const env[], char *const argv[], const char *want);
+
 #endif

@@ -16,7 +16,6 @@
 #include "suites.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,42 +173,11 @@ END_TEST
  * key the test types, no newline. 1 when the answer came within the deadline. */
 static int hs_key_call(struct hs *h)
 {
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	ck_assert_int_ge(m, 0);
-	ck_assert_int_eq(grantpt(m), 0);
-	ck_assert_int_eq(unlockpt(m), 0);
-	int sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
-	ck_assert_int_ge(sl, 0);
 	char client[4096];
 	snprintf(client, sizeof client, "%s", h_path("build/forkmon-client"));
 	char *env[] = {h->sockvar, h->logvar, "PYTHONDONTWRITEBYTECODE=1", NULL};
 	char *argv[] = {client, "./cbreak.sh", NULL};
-	h_start_io(&h->s, argv, env, sl, sl);
-	close(sl);
-	char buf[4096];
-	size_t got = 0;
-	int typed = 0, ok = 0;
-	double end = h_clock() + WAIT;
-	while (!ok && h_clock() < end) {
-		struct pollfd p = {.fd = m, .events = POLLIN};
-		if (poll(&p, 1, 50) > 0) {
-			ssize_t n = read(m, buf + got, sizeof buf - 1 - got);
-			if (n <= 0)
-				break;
-			got += (size_t)n;
-			buf[got] = '\0';
-		}
-		if (!typed && strstr(buf, "ready")) {
-			ck_assert_int_eq(write(m, "x", 1), 1); /* one key, no Enter */
-			typed = 1;
-		}
-		ok = strstr(buf, "key x M1") != NULL;
-	}
-	if (!ok)
-		kill(h->s.pid, SIGKILL); /* the client; its command follows (a dead client) */
-	ck_assert(h_wait_exit(&h->s, WAIT));
-	close(m);
-	return ok;
+	return hx_key_call(&h->s, env, argv, "key x M1");
 }
 
 /* A wrapper whose subprocess changed the terminal's modes (stty, no byte read or
