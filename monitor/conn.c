@@ -29,18 +29,26 @@ struct conn_table C;
 
 static void conn_on_ready(struct loop *l, int fd, unsigned events, void *arg);
 
-void conn_close(int i)
+int conn_forget(int i)
 {
 	struct conn *c = C.v[i];
 	if (!c)
-		return;
-	loop_del(S.loop, c->fd);
-	close(c->fd);
+		return -1;
+	int fd = c->fd;
+	loop_del(S.loop, fd);
 	if (c->kind == CONN_CKPT && c->ckpt >= 0 && K.v[c->ckpt].conn == i)
 		K.v[c->ckpt].conn = -1;
 	own_conn_gone(i);
 	free(c);
 	C.v[i] = NULL;
+	return fd;
+}
+
+void conn_close(int i)
+{
+	int fd = conn_forget(i);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int conn_add(int fd, pid_t pid)

@@ -75,6 +75,8 @@ extern struct conn_table C;
 
 void conn_listen(void);
 void conn_close(int i);
+/* Like conn_close, but the descriptor stays open: returned, for the caller to close. */
+int conn_forget(int i);
 void conn_send(int i, const void *m);
 /* Reads what connection i has to say, up to now. */
 void conn_read(int i);
@@ -109,6 +111,11 @@ extern struct ckpt_table K;
 int ckpt_new(uint64_t seq, int file);
 void ckpt_drop(int i);
 void ckpt_drop_all(void);
+/* The processes of the checkpoints a rollback dropped hear of it now (see ckpt.c), or
+ * at ckpt_end_dropped_at() at the latest (-1: none waits). */
+void ckpt_end_dropped(void);
+int64_t ckpt_end_dropped_at(void);
+#define CKPT_END_LATER_NS 100000000ll
 /* Throws the history after seq away (restart: all of it): the policy forgets it, and
  * every checkpoint and grant of it ends. */
 void ckpt_rollback(uint64_t seq, int restart);
@@ -162,6 +169,10 @@ void files_mark_hot(const int *ids, int n);
 /* Watched files a rollback to seq (restart: all) forgets that are missing now (ids into
  * *out, malloc'd); the rollback keeps them read at its point: their return is a change. */
 int files_missing_after(uint64_t seq, int restart, int **out);
+/* missing.c: is watched file i missing now? One call of missing_now() per file after
+ * missing_begin(): a directory unchanged since it was last looked at costs one stat(). */
+void missing_begin(void);
+int missing_now(int i);
 /* Takes in the watcher's records (into the debounce). */
 void files_take_records(void);
 void files_on_watcher(struct loop *l, int fd, unsigned events, void *arg);
