@@ -19,6 +19,7 @@
 #include "monitor.h"
 #include "proc.h"
 #include "replace.h"
+#include "ring.h"
 #include "strmap.h"
 
 #include <signal.h>
@@ -64,6 +65,7 @@ struct conn {
 	enum conn_kind kind;
 	int ckpt; /* CONN_CKPT: index in K.v */
 	int role;
+	struct ring ring; /* what it says without waiting (ring.h); ring.h NULL: none */
 };
 
 struct conn_table {
@@ -88,6 +90,10 @@ void conn_read_all(void);
 /* The events file's "watch" record of file read (or looked at) at seq by pid. */
 void conn_event_watch(int file, uint64_t seq, pid_t pid);
 void conn_turn_end(void);
+/* rings.c: a new connection's ring, mapped into *r: the memfd for HELLO_OK (the caller
+ * closes it), or -1 (then none). conn_ring_free: closed for the writer, unmapped. */
+int conn_ring_make(struct ring *r);
+void conn_ring_free(struct ring *r);
 
 /* ---- ckpt.c: the checkpoint table --------------------------------------------------------- */
 enum ckpt_state { CK_FREE, CK_PENDING, CK_READY };
