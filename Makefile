@@ -33,7 +33,7 @@ DEFS := -D_GNU_SOURCE -DFORKMON_VERSION='"$(VERSION)"'
 # ---- what each target is made of ---------------------------------------------------------
 # common/: libc-only code any executable may link (the hook too).
 COMMON_SRC := $(wildcard common/*.c)
-HOOK_SRC := $(wildcard hook/*.c) common/path.c common/peer.c
+HOOK_SRC := $(wildcard hook/*.c) common/path.c common/peer.c common/ring.c
 MON_SRC := $(wildcard monitor/*.c watcher/*.c filters/*.c helper/*.c) $(COMMON_SRC)
 CLIENT_SRC := $(wildcard client/*.c) common/sockpath.c common/sibling.c common/exe.c common/peer.c common/stdfds.c common/escape.c \
 	common/loop.c

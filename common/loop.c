@@ -46,6 +46,8 @@ struct loop {
 	void *sig_arg;
 	loop_turn_fn *after;
 	void *after_arg;
+	loop_wait_fn *before_wait;
+	void *before_wait_arg;
 	int64_t spin_until;
 	int stopped, code;
 	struct ready *rd;
@@ -186,6 +188,12 @@ void loop_after_turn(struct loop *l, loop_turn_fn *fn, void *arg)
 	l->after_arg = arg;
 }
 
+void loop_before_wait(struct loop *l, loop_wait_fn *fn, void *arg)
+{
+	l->before_wait = fn;
+	l->before_wait_arg = arg;
+}
+
 void loop_spin_until(struct loop *l, int64_t at)
 {
 	l->spin_until = at;
@@ -269,6 +277,9 @@ int loop_turn(struct loop *l, int64_t timeout_ns)
 		ms = 0;
 	else if (l->spin_until)
 		l->spin_until = 0;
+	/* what the callback found (or did) may call for a turn without sleep */
+	if (l->before_wait && l->before_wait(l, ms != 0, l->before_wait_arg))
+		ms = 0;
 	int n = epoll_wait(l->ep, evs, MAXEV, ms);
 	if (n < 0) {
 		if (errno != EINTR)

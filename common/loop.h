@@ -30,6 +30,7 @@ typedef void loop_fd_fn(struct loop *l, int fd, unsigned events, void *arg);
 typedef void loop_timer_fn(struct loop *l, void *arg);
 typedef void loop_signal_fn(struct loop *l, const struct signalfd_siginfo *si, void *arg);
 typedef void loop_turn_fn(struct loop *l, void *arg);
+typedef int loop_wait_fn(struct loop *l, int will_sleep, void *arg);
 
 /* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline. */
 int64_t clock_ns(void);
@@ -57,6 +58,11 @@ int loop_signals(struct loop *l, const sigset_t *set, int prio, loop_signal_fn *
 
 /* fn runs after every turn's callbacks (NULL: none). */
 void loop_after_turn(struct loop *l, loop_turn_fn *fn, void *arg);
+
+/* fn runs in every turn just before the wait, told whether the turn would sleep; a
+ * nonzero return makes it look without sleeping (work came in that no descriptor shows:
+ * shared memory). NULL: none. */
+void loop_before_wait(struct loop *l, loop_wait_fn *fn, void *arg);
 
 /* Until at (clock_ns()), the loop looks for events without sleeping: an event for a
  * loop that is awake costs its sender no wake-up. 0 stops it. */

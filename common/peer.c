@@ -28,6 +28,9 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 	case FM_OWN_DONE:
 		lo = hi = offsetof(struct fm_own, path) + 1;
 		break;
+	case FM_RING_WAKE:
+		lo = hi = sizeof(struct fm_header);
+		break;
 	case FM_READ_REPLY:
 		lo = hi = sizeof(struct fm_read_reply);
 		break;

@@ -56,7 +56,7 @@ static void decide_tell(struct cache_slot *s, const char *p, size_t n, uint64_t 
 	struct fm_read m;
 	decide_fill(&m, FM_READ, p, n, FM_READ_NO_REPLY);
 	decide_fill_stat(&m, st);
-	if (conn_send(&m) == 0)
+	if (conn_tell(&m) == 0)
 		cache_put(s, p, n, h, FM_WATCHED);
 }
 
@@ -65,11 +65,11 @@ static void decide_tell(struct cache_slot *s, const char *p, size_t n, uint64_t 
  * the monitor keeps an events file. */
 static void decide_reread(const struct cache_slot *s, const char *p, size_t n)
 {
-	if (s->verdict == FM_IGNORED || !(hk.cfg.flags & FM_CFG_REREADS) || !conn_may_talk())
+	if (s->verdict == FM_IGNORED || !(hk.cfg.flags & FM_CFG_REREADS) || !conn_may_tell())
 		return;
 	struct fm_read m;
 	decide_fill(&m, FM_READ_AGAIN, p, n, 0);
-	conn_send(&m);
+	conn_tell(&m);
 }
 
 /* No checkpoint wanted here, and nothing to ask: the program opens first, and we report
@@ -230,7 +230,7 @@ void decide_after(int fd)
 		uint64_t h = pend.hash;
 		struct cache_slot *s = cache_find(pend.path, n, h);
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (!s->used || s->verdict == HOOK_LOOKED) &&
-		    conn_may_talk())
+		    conn_may_tell())
 			decide_tell(s, pend.path, n, h, &st);
 	}
 	hk_leave();

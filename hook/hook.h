@@ -29,6 +29,7 @@
 #define FORKMON_HOOK_H
 
 #include "forkmon_proto.h"
+#include "ring.h"
 #include "spacing.h"
 
 #include <fcntl.h>
@@ -57,6 +58,8 @@ struct hook_state {
 	pid_t fd_pid;  /* the process that opened fd */
 	int configured; /* cfg holds the monitor's HELLO_OK */
 	struct fm_hello_ok cfg;
+	struct ring ring; /* fd's ring (conn.c): ring.h NULL when none */
+	pid_t ring_pid;   /* the process that said the HELLO it came with: only it writes */
 	struct spacing spacing; /* this run's checkpoints (hook/spacing.h) */
 	int noted_threads, noted_children;
 	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
@@ -288,6 +291,12 @@ int conn_ready(uint32_t hello_flags);
 int conn_may_talk(void);
 /* Sends the message m on hk.fd: 0, or -1 when the hook gave up. */
 int conn_send(const void *m);
+/* May this process tell the monitor something now (conn_tell)? Cheaper than
+ * conn_may_talk() while the ring is in use: no system call. */
+int conn_may_tell(void);
+/* Says m (READ with FM_READ_NO_REPLY, READ_AGAIN: no answer) through the ring, or the
+ * socket without one: 0, or -1 when the hook gave up. */
+int conn_tell(const void *m);
 void conn_note(int kind, int value);
 /* Stays out of the way from now on. */
 void conn_give_up(void);

@@ -10,6 +10,8 @@
  *
  * Conversations:
  *   every process   HELLO → HELLO_OK       once per process image, before anything else
+ *                                          (with the connection's ring: struct fm_ring)
+ *                   RING_WAKE              records in the ring while the monitor slept
  *                   READ → READ_REPLY      first read of a candidate path, or a read that
  *                                          asks for a checkpoint; the monitor watches the
  *                                          file before it answers, so no change is missed
@@ -41,7 +43,8 @@
  * hook stays out of the way; a helper request of another version gets HELPER_ERROR in the
  * helper's own version, on which the client restarts the helper (version 3: HELPER_RUN
  * carries the client's pid; HELPER_STARTED, HELPER_CTL, HELPER_TEXT; version 4: HELLO_OK
- * lists the hot paths). All integers are host order (one machine).
+ * lists the hot paths; version 5: HELLO_OK brings a ring, below). All integers are host
+ * order (one machine).
  */
 #ifndef FORKMON_PROTO_H
 #define FORKMON_PROTO_H
@@ -49,7 +52,7 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 4
+#define FM_VERSION 5
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
@@ -75,6 +78,7 @@ enum fm_type {
 	FM_HELPER_STARTED,
 	FM_HELPER_CTL,
 	FM_HELPER_TEXT,
+	FM_RING_WAKE, /* the ring has records, and the monitor slept (no body, no answer) */
 };
 
 /* The largest message: a helper request or a resume with a client's environment. */
@@ -120,6 +124,8 @@ enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1 };
 #define FM_CFG_SERVE 16u         /* a helper session: checkpoints serve later clients, so
 				    they hold none of this run's client descriptors and are
 				    taken only while the run is clean (hook/clean.c) */
+#define FM_CFG_RING 32u          /* SCM_RIGHTS carry the connection's ring (a memfd of
+				    FM_RING_BYTES) and its eventfd: see struct fm_ring */
 
 struct fm_hint {
 	char prefix[FM_HINT_LEN];
@@ -181,6 +187,33 @@ struct fm_read {
 	uint64_t dev, ino;
 	int64_t size, mtime_ns, ctime_ns;
 	char path[FM_PATH_MAX]; /* absolute, lexically normalised; only used bytes are sent */
+};
+
+/*
+ * The ring of a connection: what the process says without waiting for an answer (READ
+ * with FM_READ_NO_REPLY, READ_AGAIN), appended to shared memory without a system call.
+ * Made by the monitor for each HELLO; written only by the process that said that HELLO
+ * (its children of a fork, its checkpoints and their copies inherit the mapping, never
+ * write it: each says HELLO on a connection of its own). The monitor reads the ring
+ * before each message of the connection's socket and at its end, so the order of what
+ * was said is kept; and whenever it is awake (it looks at every ring before it sleeps).
+ * Records are whole messages (header first), each at an offset that is a multiple of 8;
+ * one that would cross the end is preceded by a header of type 0 (FM_RING_WRAP), and
+ * starts again at 0. Full: the writer waits for room (as on a full socket). A monitor
+ * about to sleep sets sleeping; the writer that finds it set clears it and sends
+ * RING_WAKE on the socket (read, as any message, after the ring).
+ */
+#define FM_RING_BYTES (256u * 1024u) /* the data, after the header page */
+#define FM_RING_DATA 4096u            /* offset of the data in the memfd */
+#define FM_RING_WRAP 0
+
+struct fm_ring {
+	uint64_t head;     /* bytes read so far (the monitor) */
+	uint8_t pad1[56];  /* head and tail on lines of their own */
+	uint64_t tail;     /* bytes written so far (the process) */
+	uint8_t pad2[56];
+	uint32_t sleeping; /* the monitor sleeps: the writer clears it and writes the eventfd */
+	uint32_t closed;   /* the monitor reads no more (the connection ended): use the socket */
 };
 
 enum fm_verdict { FM_IGNORED = 0, FM_WATCHED = 1, FM_NOT_NOW = 2 /* ask again later */ };

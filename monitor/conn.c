@@ -29,18 +29,27 @@ struct conn_table C;
 
 static void conn_on_ready(struct loop *l, int fd, unsigned events, void *arg);
 
-void conn_close(int i)
+int conn_forget(int i)
 {
 	struct conn *c = C.v[i];
 	if (!c)
-		return;
-	loop_del(S.loop, c->fd);
-	close(c->fd);
+		return -1;
+	int fd = c->fd;
+	loop_del(S.loop, fd);
+	conn_ring_free(&c->ring); /* the hook sees it closed: it says the rest on the socket */
 	if (c->kind == CONN_CKPT && c->ckpt >= 0 && K.v[c->ckpt].conn == i)
 		K.v[c->ckpt].conn = -1;
 	own_conn_gone(i);
 	free(c);
 	C.v[i] = NULL;
+	return fd;
+}
+
+void conn_close(int i)
+{
+	int fd = conn_forget(i);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int conn_add(int fd, pid_t pid)
@@ -106,6 +115,9 @@ static void conn_on_hello(int i, const struct fm_hello *m)
 {
 	struct conn *c = C.v[i];
 	struct fm_hello_ok ok = S.cfg;
+	int memfd = c->ring.h ? -1 : conn_ring_make(&c->ring);
+	if (memfd >= 0)
+		ok.flags |= FM_CFG_RING;
 	if ((m->flags & FM_HELLO_RESUMED) && S.rep.phase == REPLACE_RESUMING && R.pid == 0)
 		run_set(c->pid);
 	c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;
@@ -113,7 +125,10 @@ static void conn_on_hello(int i, const struct fm_hello *m)
 	conn_hot_list(&ok);
 	if (c->role == FM_ROLE_SUB && S.o->serve_fd >= 0 && R.pid)
 		serve_sub_seen(); /* a strict call takes no checkpoint past it (serve.c) */
-	conn_send(i, &ok);
+	if (peer_send(c->fd, &ok, &memfd, memfd >= 0, MSG_DONTWAIT) < 0)
+		conn_close(i);
+	if (memfd >= 0)
+		close(memfd);
 }
 
 /* A hook of another version: it hears so, and stays out of the way. */
@@ -288,14 +303,37 @@ static void conn_dispatch(int i, const union conn_msg *m)
 	case FM_RESUMED:
 		conn_on_pid(i, &m->pid);
 		break;
+	case FM_RING_WAKE:
+		break; /* what it woke us for was read before it */
 	default:
 		conn_close(i); /* a message not for us */
 	}
 }
 
-/* The other end closed: a checkpoint that dies on its own is dropped. */
+/* What connection i's ring holds, in order, before anything on its socket: 0, or -1
+ * when the connection is closed now. */
+static int conn_drain(int i)
+{
+	union conn_msg m;
+	while (C.v[i] && C.v[i]->ring.h) {
+		long n = ring_get(&C.v[i]->ring, &m, sizeof m);
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			conn_close(i); /* not our hook */
+			return -1;
+		}
+		conn_dispatch(i, &m);
+	}
+	return C.v[i] ? 0 : -1;
+}
+
+/* The other end closed: what its ring still holds first (written before it ended); a
+ * checkpoint that dies on its own is dropped. */
 static void conn_gone(int i)
 {
+	if (conn_drain(i) < 0)
+		return;
 	struct conn *c = C.v[i];
 	int ck = c->kind == CONN_CKPT ? c->ckpt : -1;
 	conn_close(i);
@@ -307,6 +345,8 @@ void conn_read(int i)
 {
 	union conn_msg m;
 	while (C.v[i]) {
+		if (conn_drain(i) < 0)
+			return;
 		ssize_t n = peer_recv(C.v[i]->fd, &m, sizeof m, NULL, NULL, MSG_DONTWAIT);
 		if (n > 0) {
 			conn_dispatch(i, &m);
@@ -394,8 +434,36 @@ static void conn_on_listen(struct loop *l, int fd, unsigned events, void *arg)
 	own_flush();
 }
 
+/* Before every wait of the loop: the rings, which no descriptor shows. Awake, what they
+ * hold is read now; before a sleep, each is marked (its writer wakes us with RING_WAKE),
+ * and one that filled meanwhile keeps us awake. */
+static int conn_before_wait(struct loop *l, int will_sleep, void *arg)
+{
+	int busy = 0;
+	for (int i = 0; i < C.n; i++) {
+		struct conn *c = C.v[i];
+		if (!c || !c->ring.h)
+			continue;
+		if (ring_pending(&c->ring)) {
+			S.dirty = 1;
+			conn_accept_early();
+			conn_read(i);
+			busy = 1;
+			continue;
+		}
+		if (!will_sleep)
+			ring_awake(&c->ring);
+		else if (!busy && !ring_may_sleep(&c->ring))
+			busy = 1;
+	}
+	if (busy)
+		own_flush(); /* and S.dirty: the turn's end does the rest (monitor.c) */
+	return busy;
+}
+
 void conn_listen(void)
 {
+	loop_before_wait(S.loop, conn_before_wait, NULL);
 	if (loop_add(S.loop, S.lfd, LOOP_IN, PRIO_ACCEPT, conn_on_listen, NULL) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));
 		exit(1);

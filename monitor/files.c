@@ -247,9 +247,10 @@ int files_missing_after(uint64_t seq, int restart, int **out)
 {
 	int n = 0;
 	*out = NULL;
+	missing_begin();
 	for (int i = 0; i < F.n; i++) {
 		uint64_t r = policy_first_read(S.pol, i);
-		if (!r || (!restart && r <= seq) || access(F.v[i].named, F_OK) == 0)
+		if (!r || (!restart && r <= seq) || !missing_now(i))
 			continue;
 		int *p = realloc(*out, (size_t)(n + 1) * sizeof *p);
 		if (!p)

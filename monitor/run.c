@@ -195,7 +195,6 @@ static void run_signal_victims(void *ctx, int sig)
 static int run_resume(void *ctx, const struct policy_decision *d)
 {
 	R.pid = 0;
-	ckpt_rollback(d->seq, 0);
 	struct ckpt *ck = &K.v[d->ckpt];
 	struct fm_resume r = {0};
 	fm_init(&r.h, FM_RESUME, sizeof r);
@@ -208,6 +207,10 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 		r.flags |= FM_RESUME_STDIN; /* the new run's stdin, from where the checkpoint was */
 	if (ck->conn >= 0 && C.v[ck->conn] && peer_send(C.v[ck->conn]->fd, &r, &in, in >= 0, MSG_DONTWAIT) < 0)
 		conn_close(ck->conn);
+	/* The history after it goes once the checkpoint is on its way: the rollback (the
+	 * files missing now, the later checkpoints) takes its time while the copy forks;
+	 * nothing the copy says is read before it is done. */
+	ckpt_rollback(d->seq, 0);
 	if (ck->conn < 0) {
 		ckpt_drop(d->ckpt);
 		return -1;
@@ -267,6 +270,7 @@ void run_init(void)
 static void run_exited(int st)
 {
 	R.pid = 0;
+	ckpt_end_dropped(); /* the run's start is past: nothing to wait for */
 	int replaced = S.rep.phase != REPLACE_IDLE;
 	if (out_events_enabled()) {
 		double ms = (double)(clock_ns() - R.started) / 1e6;
@@ -325,6 +329,9 @@ void run_on_timer(struct loop *l, void *arg)
 	S.dirty = 1;
 	conn_accept_late();
 	int64_t now = clock_ns();
+	int64_t end = ckpt_end_dropped_at();
+	if (end >= 0 && now >= end)
+		ckpt_end_dropped();
 	if (S.o->serve_fd >= 0)
 		serve_timer(now);
 	if (F.npolled && now >= F.next_poll)
@@ -338,6 +345,9 @@ int64_t run_timer_at(void)
 	int64_t poll = files_poll_at();
 	if (poll >= 0 && (at < 0 || poll < at))
 		at = poll;
+	int64_t end = ckpt_end_dropped_at();
+	if (end >= 0 && (at < 0 || end < at))
+		at = end;
 	int64_t idle = serve_idle_deadline();
 	if (idle >= 0 && (at < 0 || idle < at))
 		at = idle;

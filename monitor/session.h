@@ -19,6 +19,7 @@
 #include "monitor.h"
 #include "proc.h"
 #include "replace.h"
+#include "ring.h"
 #include "strmap.h"
 
 #include <signal.h>
@@ -64,6 +65,7 @@ struct conn {
 	enum conn_kind kind;
 	int ckpt; /* CONN_CKPT: index in K.v */
 	int role;
+	struct ring ring; /* what it says without waiting (ring.h); ring.h NULL: none */
 };
 
 struct conn_table {
@@ -75,6 +77,8 @@ extern struct conn_table C;
 
 void conn_listen(void);
 void conn_close(int i);
+/* Like conn_close, but the descriptor stays open: returned, for the caller to close. */
+int conn_forget(int i);
 void conn_send(int i, const void *m);
 /* Reads what connection i has to say, up to now. */
 void conn_read(int i);
@@ -86,6 +90,10 @@ void conn_read_all(void);
 /* The events file's "watch" record of file read (or looked at) at seq by pid. */
 void conn_event_watch(int file, uint64_t seq, pid_t pid);
 void conn_turn_end(void);
+/* rings.c: a new connection's ring, mapped into *r: the memfd for HELLO_OK (the caller
+ * closes it), or -1 (then none). conn_ring_free: closed for the writer, unmapped. */
+int conn_ring_make(struct ring *r);
+void conn_ring_free(struct ring *r);
 
 /* ---- ckpt.c: the checkpoint table --------------------------------------------------------- */
 enum ckpt_state { CK_FREE, CK_PENDING, CK_READY };
@@ -109,6 +117,11 @@ extern struct ckpt_table K;
 int ckpt_new(uint64_t seq, int file);
 void ckpt_drop(int i);
 void ckpt_drop_all(void);
+/* The processes of the checkpoints a rollback dropped hear of it now (see ckpt.c), or
+ * at ckpt_end_dropped_at() at the latest (-1: none waits). */
+void ckpt_end_dropped(void);
+int64_t ckpt_end_dropped_at(void);
+#define CKPT_END_LATER_NS 100000000ll
 /* Throws the history after seq away (restart: all of it): the policy forgets it, and
  * every checkpoint and grant of it ends. */
 void ckpt_rollback(uint64_t seq, int restart);
@@ -162,6 +175,10 @@ void files_mark_hot(const int *ids, int n);
 /* Watched files a rollback to seq (restart: all) forgets that are missing now (ids into
  * *out, malloc'd); the rollback keeps them read at its point: their return is a change. */
 int files_missing_after(uint64_t seq, int restart, int **out);
+/* missing.c: is watched file i missing now? One call of missing_now() per file after
+ * missing_begin(): a directory unchanged since it was last looked at costs one stat(). */
+void missing_begin(void);
+int missing_now(int i);
 /* Takes in the watcher's records (into the debounce). */
 void files_take_records(void);
 void files_on_watcher(struct loop *l, int fd, unsigned events, void *arg);
