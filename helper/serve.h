@@ -41,6 +41,14 @@ void serve_seen(const int *files, int n);
 /* May the run, process pid, still be checkpointed for later clients? */
 int serve_may_checkpoint(pid_t pid);
 
+/* ---- startck.c: the start checkpoint (taken by the hook's constructor) ---- */
+
+/* A run with environment env is about to start: its start checkpoint is granted. */
+void startck_grant(char **env);
+/* May start checkpoint k serve a client with envc environment entries? 1 yes; 0 not
+ * this one (the run starts instead); -1 never again (a file it mapped changed). */
+int startck_usable(int k, uint32_t envc);
+
 /* ---- streams.c: the client's streams during its call ---- */
 
 /* The call with these streams (the client's 0, 1, 2) starts: watch them. */

@@ -255,6 +255,56 @@ static void start_bare(int argc, char **argv, char **envp)
 		hk.dead = 1;
 }
 
+/* A resumed run from the start checkpoint: the client's environment (resume.c made it
+ * environ) goes into the array main() gets as its third argument, as a direct run has
+ * it (bash reads that one). The session resumes this checkpoint only for a client whose
+ * environment fits in it (helper/startck.c); past that, environ alone has it. */
+static void start_resumed_env(char **envp, int cap)
+{
+	extern char **environ;
+	char **e = environ;
+	int n = 0;
+	while (e && e[n])
+		n++;
+	if (!e || e == envp || n > cap)
+		return;
+	for (int i = 0; i < n; i++)
+		envp[i] = e[i];
+	envp[n] = NULL;
+	environ = envp;
+	free(e); /* the array only: its strings are the environment now */
+}
+
+/*
+ * Serve mode (a helper session sets FORKMON_START_CKPT in the environment of a run it
+ * starts): a checkpoint here, before any of the program's code ran, so that a command
+ * that reads no watched file (or any, before its first) is served without exec and
+ * dynamic loading. Clean by construction: nothing read, written or drawn yet. The
+ * session granted it in advance at seq 0 (helper/serve.c): before every read.
+ */
+static void start_serve_checkpoint(char **envp)
+{
+	if (!getenv("FORKMON_START_CKPT"))
+		return;
+	int cap = 0;
+	while (envp && envp[cap])
+		cap++;
+	unsetenv("FORKMON_START_CKPT"); /* the program and its children never see it */
+	if (!hk_enter())
+		return;
+	if (conn_ready(0) == 0 && (hk.cfg.flags & FM_CFG_SERVE) && hk.cfg.role == FM_ROLE_RUN) {
+		int safe = ckpt_safe();
+		clean_armed = 0; /* the program's own start-up draws (hash seeds) still come */
+		struct spacing keep = hk.spacing;
+		int r = safe ? ckpt_take(0) : -1;
+		if (r == 1)
+			start_resumed_env(envp, cap);
+		else
+			hk.spacing = keep; /* the program's checkpoints are spaced by its own */
+	}
+	hk_leave();
+}
+
 __attribute__((constructor)) static void start_init(int argc, char **argv, char **envp)
 {
 	real_resolve();
@@ -264,8 +314,10 @@ __attribute__((constructor)) static void start_init(int argc, char **argv, char 
 		return;
 	const char *sock = getenv("FORKMON_SOCKET");
 	if (sock && *sock) {
-		if (start_set_addr(sock) == 0)
+		if (start_set_addr(sock) == 0) {
 			hk.active = 1;
+			start_serve_checkpoint(envp);
+		}
 		return;
 	}
 	start_bare(argc, argv, envp);
