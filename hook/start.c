@@ -7,6 +7,9 @@
  * it forks, the original process execs the monitor (so the shell keeps waiting on the
  * monitor, which is the pid it started) and the child continues as the program.
  * `forkmon run` sets FORKMON_SOCKET and execs the program: both paths are one path.
+ *
+ * Serve mode: a helper session's run takes a checkpoint here, before the program's code
+ * (start_serve_checkpoint; helper/startck.c decides when it may serve).
  */
 #include "hook.h"
 
