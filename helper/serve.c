@@ -230,11 +230,8 @@ static int serve_from_checkpoint(const struct serve_request *rq)
 {
 	int best;
 	while ((best = ckpt_deepest()) >= 0) {
-		int start = K.v[best].seq == 0 ? startck_usable(best, rq->envc) : 1;
-		if (start == 0)
-			return -1;
-		if (start < 0) {
-			ckpt_drop(best);
+		if (K.v[best].seq == 0 && startck_usable(best) < 0) {
+			ckpt_drop(best); /* a start checkpoint of an old executable */
 			continue;
 		}
 		ckpt_rollback(K.v[best].seq, 0);
@@ -254,7 +251,7 @@ static int serve_from_start(const struct serve_request *rq)
 	ckpt_rollback(0, 1);
 	char **env = serve_env(rq);
 	if (env)
-		startck_grant(env);
+		startck_grant();
 	pid_t pid = env ? spawn_run(rq->fds, env) : -ENOMEM;
 	free(env);
 	if (pid < 0) {

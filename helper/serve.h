@@ -43,11 +43,10 @@ int serve_may_checkpoint(pid_t pid);
 
 /* ---- startck.c: the start checkpoint (taken by the hook's constructor) ---- */
 
-/* A run with environment env is about to start: its start checkpoint is granted. */
-void startck_grant(char **env);
-/* May start checkpoint k serve a client with envc environment entries? 1 yes; 0 not
- * this one (the run starts instead); -1 never again (a file it mapped changed). */
-int startck_usable(int k, uint32_t envc);
+/* A run is about to start: its start checkpoint is granted. */
+void startck_grant(void);
+/* May start checkpoint k serve? 0 yes; -1 never again (a file it mapped changed). */
+int startck_usable(int k);
 
 /* ---- streams.c: the client's streams during its call ---- */
 

@@ -8,8 +8,7 @@
  * old code. So it serves a client only while every file it has mapped is the inode it
  * mapped (a rebuild that replaced it) and has not changed since a little before its run
  * was started (one written in place: its ctime; the kernel's file clock is coarse, a
- * few ms behind). And only for a client whose environment has no more entries than its
- * run's had: the array main() gets is filled in place (start.c).
+ * few ms behind).
  */
 #include "serve.h"
 
@@ -36,7 +35,6 @@ struct startck_file {
 
 static struct {
 	int64_t spawned_rt; /* CLOCK_REALTIME when its run was started */
-	size_t envc;        /* the number of entries of that run's environment */
 	pid_t pid;          /* the checkpoint whose files are below, 0 */
 	int nfiles;
 	struct startck_file files[STARTCK_MAX_FILES];
@@ -57,12 +55,9 @@ static void startck_forget(void)
 	T.pid = 0;
 }
 
-void startck_grant(char **env)
+void startck_grant(void)
 {
 	startck_forget();
-	T.envc = 0;
-	while (env[T.envc])
-		T.envc++;
 	T.spawned_rt = startck_realtime();
 	ckpt_new(0, -1); /* registered by the run's constructor, if it has our hook */
 }
@@ -109,10 +104,8 @@ static int startck_read_maps(pid_t pid)
 	return bad ? -1 : 0;
 }
 
-int startck_usable(int k, uint32_t envc)
+int startck_usable(int k)
 {
-	if (envc > T.envc)
-		return 0;
 	if (K.v[k].pid <= 0)
 		return -1;
 	if (T.pid != K.v[k].pid && startck_read_maps(K.v[k].pid) < 0)
@@ -125,5 +118,5 @@ int startck_usable(int k, uint32_t envc)
 		if (ct >= T.spawned_rt - STARTCK_SLACK_NS)
 			return -1;
 	}
-	return 1;
+	return 0;
 }

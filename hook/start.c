@@ -7,6 +7,9 @@
  * it forks, the original process execs the monitor (so the shell keeps waiting on the
  * monitor, which is the pid it started) and the child continues as the program.
  * `forkmon run` sets FORKMON_SOCKET and execs the program: both paths are one path.
+ *
+ * Serve mode: a helper session's run takes a checkpoint here, before the program's code
+ * (start_serve_checkpoint; helper/startck.c decides when it may serve).
  */
 #include "hook.h"
 
@@ -255,26 +258,6 @@ static void start_bare(int argc, char **argv, char **envp)
 		hk.dead = 1;
 }
 
-/* A resumed run from the start checkpoint: the client's environment (resume.c made it
- * environ) goes into the array main() gets as its third argument, as a direct run has
- * it (bash reads that one). The session resumes this checkpoint only for a client whose
- * environment fits in it (helper/startck.c); past that, environ alone has it. */
-static void start_resumed_env(char **envp, int cap)
-{
-	extern char **environ;
-	char **e = environ;
-	int n = 0;
-	while (e && e[n])
-		n++;
-	if (!e || e == envp || n > cap)
-		return;
-	for (int i = 0; i < n; i++)
-		envp[i] = e[i];
-	envp[n] = NULL;
-	environ = envp;
-	free(e); /* the array only: its strings are the environment now */
-}
-
 /*
  * Serve mode (a helper session sets FORKMON_START_CKPT in the environment of a run it
  * starts): a checkpoint here, before any of the program's code ran, so that a command
@@ -282,13 +265,10 @@ static void start_resumed_env(char **envp, int cap)
  * dynamic loading. Clean by construction: nothing read, written or drawn yet. The
  * session granted it in advance at seq 0 (helper/serve.c): before every read.
  */
-static void start_serve_checkpoint(char **envp)
+static void start_serve_checkpoint(void)
 {
 	if (!getenv("FORKMON_START_CKPT"))
 		return;
-	int cap = 0;
-	while (envp && envp[cap])
-		cap++;
 	unsetenv("FORKMON_START_CKPT"); /* the program and its children never see it */
 	if (!hk_enter())
 		return;
@@ -296,10 +276,10 @@ static void start_serve_checkpoint(char **envp)
 		int safe = ckpt_safe();
 		clean_armed = 0; /* the program's own start-up draws (hash seeds) still come */
 		struct spacing keep = hk.spacing;
-		int r = safe ? ckpt_take(0) : -1;
-		if (r == 1)
-			start_resumed_env(envp, cap);
-		else
+		/* In a run resumed from it, environ is the client's (resume.c): glibc hands
+		 * main() environ as it is after the constructors, so main's third argument
+		 * is the client's too. */
+		if (!safe || ckpt_take(0) != 1)
 			hk.spacing = keep; /* the program's checkpoints are spaced by its own */
 	}
 	hk_leave();
@@ -316,7 +296,7 @@ __attribute__((constructor)) static void start_init(int argc, char **argv, char 
 	if (sock && *sock) {
 		if (start_set_addr(sock) == 0) {
 			hk.active = 1;
-			start_serve_checkpoint(envp);
+			start_serve_checkpoint();
 		}
 		return;
 	}

@@ -32,7 +32,8 @@ static const char prog_c[] = "#include <stdio.h>\n"
 			     "	printf(\"\\nVERSION argc %d\\n\", argc);\n"
 			     "	for (int i = 0; i < argc; i++) printf(\"arg [%s]\\n\", argv[i]);\n"
 			     "	for (char **e = envp; *e; e++)\n"
-			     "		if (strncmp(*e, \"FORKMON_\", 8)) printf(\"envp [%s]\\n\", *e);\n"
+			     "		if (strncmp(*e, \"FORKMON_\", 8) || !strncmp(*e, \"FORKMON_X\", 9))\n"
+			     "			printf(\"envp [%s]\\n\", *e);\n"
 			     "	printf(\"envp is environ: %d\\n\", envp == environ);\n"
 			     "	return 7;\n"
 			     "}\n";
@@ -57,17 +58,22 @@ static void hs_build(struct hs *h, const char *version)
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "cc failed: 0x%x", st);
 }
 
-/* Runs `[CLIENT] ./prog one 'two three'` through /bin/sh, FOO set, into file name with
- * its status appended. */
-static void hs_call(struct hs *h, int through_client, const char *name)
+/* Runs `[CLIENT] ./prog one 'two three'` through /bin/sh, FOO set (and the variables of
+ * vars, exported), into file name with its status appended. */
+static void hs_call_with(struct hs *h, int through_client, const char *name, const char *vars)
 {
 	char script[16384], foo[] = "FOO=bar baz";
-	snprintf(script, sizeof script, "%s ./prog one 'two three' >%s 2>&1; echo \"status $?\" >>%s",
+	snprintf(script, sizeof script, "%s%s ./prog one 'two three' >%s 2>&1; echo \"status $?\" >>%s", vars,
 		 through_client ? h_path("build/forkmon-client") : "", name, name);
 	char *env[] = {h->sockvar, h->logvar, foo, NULL};
 	char *argv[] = {"/bin/sh", "-c", script, NULL};
 	h_start(&h->s, argv, env);
 	ck_assert_msg(h_wait_exit(&h->s, WAIT), "the call did not end: %s", script);
+}
+
+static void hs_call(struct hs *h, int through_client, const char *name)
+{
+	hs_call_with(h, through_client, name, "");
 }
 
 /* What file name holds: its "rand" line into rnd, the rest into rest. */
@@ -117,6 +123,16 @@ START_TEST(test_a_program_is_served_from_its_start)
 	ck_assert_msg(strcmp(rnd[n - 1], direct_rnd) != 0, "a direct run had the same AT_RANDOM");
 	for (int i = n - 2; i < n; i++)
 		ck_assert_msg(!strcmp(out[i], direct), "a warm call printed\n%s\nand a direct run\n%s", out[i], direct);
+	/* more variables than its run had (forkmon's own are no part of the session's key):
+	 * main()'s array has them all, as a direct run's has */
+	const char *more = "export FORKMON_XA=1 FORKMON_XB=2 FORKMON_XC=3 FORKMON_XD=4 FORKMON_XE=5 FORKMON_XF=6 "
+			   "FORKMON_XG=7 FORKMON_XH=8 FORKMON_XI=9 FORKMON_XJ=10 FORKMON_XK=11 FORKMON_XL=12; ";
+	hs_call_with(&h, 1, "more.txt", more);
+	static char mrnd[64], mout[16384];
+	hs_read(&h, "more.txt", mrnd, sizeof mrnd, mout, sizeof mout);
+	ck_assert_msg(strstr(mout, "envp [FORKMON_XA=1]\n") && strstr(mout, "envp [FORKMON_XL=12]\n") &&
+			      strstr(mout, "envp is environ: 1\nstatus 7\n"),
+		      "a call with more variables printed\n%s", mout);
 	/* rebuilt: the next call runs the new program, never the checkpoint's */
 	hs_build(&h, "v2");
 	hs_call(&h, 1, "after.txt");
