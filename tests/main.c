@@ -28,6 +28,7 @@ static Suite *(*const unit_suites[])(void) = {
 	loop_suite,
 	replace_suite,
 	escape_suite,
+	ring_unit_suite,
 };
 static Suite *(*const system_suites[])(void) = {
 	inotify_saves_suite,
@@ -60,6 +61,7 @@ static Suite *(*const system_suites[])(void) = {
 	helper_daemon_suite,
 	helper_shim_suite,
 	helper_start_suite,
+	ring_suite,
 };
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@ Suite *peer_suite(void);
 Suite *loop_suite(void);
 Suite *replace_suite(void);
 Suite *escape_suite(void);
+Suite *ring_unit_suite(void);
 
 /* system */
 Suite *inotify_saves_suite(void);
@@ -49,5 +50,6 @@ Suite *deletions_suite(void);
 Suite *helper_daemon_suite(void);
 Suite *helper_shim_suite(void);
 Suite *helper_start_suite(void);
+Suite *ring_suite(void);
 
 #endif
