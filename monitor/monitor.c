@@ -49,13 +49,21 @@ static void mon_hints(void)
 	memset(c, 0, sizeof *c);
 	fm_init(&c->h, FM_HELLO_OK, sizeof *c);
 	c->status = FM_OK;
-	/* The first checkpoints are cheap insurance (about a millisecond each); past them, a
-	 * checkpoint must be preceded by ten times its own cost in work, so that start-up
-	 * overhead stays a bounded fraction whatever the number of files. */
+	/*
+	 * The first watched read and the project's first reads get a checkpoint each
+	 * regardless of cost (those are the files people edit: a change of one resumes from
+	 * it). Past them, a checkpoint must be preceded by gap_factor times what the last one
+	 * cost the run (its question, its fork and the page faults after it:
+	 * hook/spacing.h), so that start-up overhead stays a bounded share of the work (5%)
+	 * whatever the number of files. A helper session wants depth (its checkpoints serve
+	 * every later call; its first run's cost matters little): one per ten times the
+	 * fork's cost alone.
+	 */
+	int serve = S.o->serve_fd >= 0;
 	c->free_checkpoints = 3;
 	if (!getcwd(c->project, sizeof c->project))
 		c->project[0] = '\0';
-	c->gap_factor = 10;
+	c->gap_factor = serve ? 10 : 20;
 	c->min_gap_ns = 2000000;
 	c->max_checkpoints = (uint32_t)S.o->max_checkpoints;
 	if (S.o->every)
