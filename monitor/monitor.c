@@ -54,7 +54,7 @@ static void mon_hints(void)
 	 * regardless of cost (those are the files people edit: a change of one resumes from
 	 * it). Past them, a checkpoint must be preceded by gap_factor times what the last one
 	 * cost the run (its question, its fork and the page faults after it:
-	 * hook/spacing.h), so that start-up overhead stays a bounded share of the work (5%)
+	 * hook/spacing.h), so that start-up overhead stays a bounded share of the work (3%)
 	 * whatever the number of files. A helper session wants depth (its checkpoints serve
 	 * every later call; its first run's cost matters little): one per ten times the
 	 * fork's cost alone.
@@ -63,7 +63,7 @@ static void mon_hints(void)
 	c->free_checkpoints = 3;
 	if (!getcwd(c->project, sizeof c->project))
 		c->project[0] = '\0';
-	c->gap_factor = serve ? 10 : 20;
+	c->gap_factor = serve ? 10 : 30;
 	c->min_gap_ns = 2000000;
 	c->max_checkpoints = (uint32_t)S.o->max_checkpoints;
 	if (S.o->every)

@@ -13,7 +13,7 @@
 #define US 1000ll
 #define MS 1000000ll
 
-/* The monitor's numbers (monitor/monitor.c mon_hints) for a run: 3 free, 20 × what the
+/* The monitor's numbers (monitor/monitor.c mon_hints) for a run: 3 free, 30 × what the
  * last checkpoint cost, 2 ms; faults counted (fake_faults_now). */
 static long fake_faults, fake_asked;
 static long fake_faults_now(void)
@@ -25,7 +25,7 @@ static long fake_faults_now(void)
 static const struct spacing_cfg run_cfg = {
 	.run = 1,
 	.free_checkpoints = 3,
-	.gap_factor = 20,
+	.gap_factor = 30,
 	.min_gap_ns = 2 * MS,
 	.max_checkpoints = 512,
 	.faults_now = fake_faults_now,
@@ -144,13 +144,13 @@ START_TEST(test_past_the_first_one_per_gap_factor_times_the_last_checkpoints_cos
 {
 	fake_faults = 0;
 	struct spacing s = {.count = 3, .free_used = 3};
-	spacing_forked(&s, 50 * MS, 300 * US, 0); /* 20 × 300 µs = 6 ms > the 2 ms minimum */
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 56 * MS - 1, 1, 1), 0);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 56 * MS, 1, 1), 1);
+	spacing_forked(&s, 50 * MS, 300 * US, 0); /* 30 × 300 µs = 9 ms > the 2 ms minimum */
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 59 * MS - 1, 1, 1), 0);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 59 * MS, 1, 1), 1);
 	/* the last checkpoint's cost is what counts: a dearer one widens the gap */
 	spacing_forked(&s, 60 * MS, 2 * MS, 0);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 100 * MS - 1, 0, 1), 0);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 100 * MS, 0, 1), 1);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 120 * MS - 1, 0, 1), 0);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 120 * MS, 0, 1), 1);
 	/* a helper session's: ten times */
 	spacing_forked(&s, 60 * MS, 2 * MS, 0);
 	ck_assert_int_eq(spacing_wanted(&serve_cfg, &s, 80 * MS - 1, 0, 1), 0);
@@ -162,7 +162,7 @@ START_TEST(test_at_least_min_gap_of_work_when_checkpoints_are_cheap)
 {
 	fake_faults = 0;
 	struct spacing s = {.count = 5, .free_used = 3};
-	spacing_forked(&s, 10 * MS, 10 * US, 0); /* 20 × 10 µs = 200 µs < 2 ms */
+	spacing_forked(&s, 10 * MS, 10 * US, 0); /* 30 × 10 µs = 300 µs < 2 ms */
 	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 12 * MS - 1, 0, 1), 0);
 	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 12 * MS, 0, 1), 1);
 }
@@ -171,17 +171,17 @@ END_TEST
 START_TEST(test_the_faults_after_a_checkpoint_count_in_its_cost)
 {
 	/* A 300 µs checkpoint, then 600 faults of 2 µs: it cost 1.5 ms, so the next one
-	 * waits for 30 ms of work, not 6. */
+	 * waits for 45 ms of work, not 9. */
 	struct spacing s = {0};
 	fake_faults = 1000;
 	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 0, 0, 1), 1);
 	spacing_forked(&s, 300 * US, 300 * US, fake_faults);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 6 * MS, 0, 1), 1); /* no fault yet */
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 9 * MS, 0, 1), 1); /* no fault yet */
 	fake_faults = 1600;
 	ck_assert_int_eq(spacing_cost(&run_cfg, &s), 1500 * US);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 6 * MS, 0, 1), 0);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 30 * MS - 1, 0, 1), 0);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 30 * MS, 0, 1), 1);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 9 * MS, 0, 1), 0);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 45 * MS - 1, 0, 1), 0);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 300 * US + 45 * MS, 0, 1), 1);
 	/* a helper session counts the fork alone */
 	ck_assert_int_eq(spacing_wanted(&serve_cfg, &s, 300 * US + 3 * MS, 0, 1), 1);
 }
@@ -193,10 +193,10 @@ START_TEST(test_the_faults_are_counted_only_once_the_cheap_bound_allows_one)
 	fake_faults = 0;
 	spacing_forked(&s, 0, 300 * US, 0);
 	fake_asked = 0;
-	for (int64_t t = 0; t < 6 * MS; t += 100 * US)
+	for (int64_t t = 0; t < 9 * MS; t += 100 * US)
 		ck_assert_int_eq(spacing_wanted(&run_cfg, &s, t, 0, 0), 0);
 	ck_assert_int_eq(fake_asked, 0);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 6 * MS, 0, 0), 1);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 9 * MS, 0, 0), 1);
 	ck_assert_int_eq(fake_asked, 1);
 }
 END_TEST
@@ -260,22 +260,22 @@ START_TEST(test_a_resumed_run_counts_its_checkpoint_and_works_from_the_resume)
 	fake_faults = 7;
 	spacing_faults_from(&s, fake_faults);
 	ck_assert_int_eq(s.count, 4);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 506 * MS - 1, 1, 1), 0);
-	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 506 * MS, 1, 1), 1);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 509 * MS - 1, 1, 1), 0);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 509 * MS, 1, 1), 1);
 	struct spacing_cfg c = run_cfg;
 	c.max_checkpoints = 4;
 	ck_assert_int_eq(spacing_wanted(&c, &s, 900 * MS, 1, 1), 0);
 }
 END_TEST
 
-START_TEST(test_1000_reads_100us_apart_with_300us_checkpoints_get_17)
+START_TEST(test_1000_reads_100us_apart_with_300us_checkpoints_get_12)
 {
-	/* Outside the project: the first read, then one per 6 ms of work (20 × 300 µs):
-	 * 60 reads of 100 µs after each. Reads 0, 60, 120, ..., 960. */
+	/* Outside the project: the first read, then one per 9 ms of work (30 × 300 µs):
+	 * 90 reads of 100 µs after each. Reads 0, 90, 180, ..., 990. */
 	int at[64];
-	ck_assert_int_eq(simulate(&run_cfg, 1000, 0, 100 * US, 300 * US, at), 17);
-	for (int k = 0; k < 17; k++)
-		ck_assert_int_eq(at[k], 60 * k);
+	ck_assert_int_eq(simulate(&run_cfg, 1000, 0, 100 * US, 300 * US, at), 12);
+	for (int k = 0; k < 12; k++)
+		ck_assert_int_eq(at[k], 90 * k);
 }
 END_TEST
 
@@ -332,7 +332,7 @@ Suite *spacing_suite(void)
 	tcase_add_test(tc, test_every_read_gets_one_with_every);
 	tcase_add_test(tc, test_a_process_that_is_not_the_run_never_gets_one);
 	tcase_add_test(tc, test_a_resumed_run_counts_its_checkpoint_and_works_from_the_resume);
-	tcase_add_test(tc, test_1000_reads_100us_apart_with_300us_checkpoints_get_17);
+	tcase_add_test(tc, test_1000_reads_100us_apart_with_300us_checkpoints_get_12);
 	tcase_add_test(tc, test_1000_reads_of_a_helper_session_with_the_project_first_get_36);
 	tcase_add_test(tc, test_a_short_program_growing_its_memory_stays_deep_in_a_helper_session);
 	tcase_add_test(tc, test_the_project_is_the_session_directory_and_below);
