@@ -226,7 +226,7 @@ int ckpt_take(uint64_t seq)
 		 * it, which count their faults from their own start */
 		hk.spacing.last_cost_ns = hk_now_ns() - ckpt_from_ns;
 		resume_wait(ctl, runfd);
-		spacing_faults_from(&hk.spacing, serve ? 0 : ckpt_faults());
+		spacing_faults_from(&hk.spacing, ckpt_faults());
 		return 1; /* a new run */
 	}
 	int err = errno;
