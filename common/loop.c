@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -281,6 +282,13 @@ int loop_turn(struct loop *l, int64_t timeout_ns)
 	if (l->before_wait && l->before_wait(l, ms != 0, l->before_wait_arg))
 		ms = 0;
 	int n = epoll_wait(l->ep, evs, MAXEV, ms);
+	/* Spinning with nothing ready: a process waiting for our processor runs first. The
+	 * spin saves a sender on another processor its wake-up of us; on our own processor
+	 * it would take the processor from that sender (measured: a program reading a
+	 * watched file every millisecond lost 0.2 ms each time to the monitor woken beside
+	 * it). */
+	if (n == 0 && ms == 0 && l->spin_until)
+		sched_yield();
 	if (n < 0) {
 		if (errno != EINTR)
 			return -1;

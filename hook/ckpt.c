@@ -10,24 +10,64 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The rule is pure (spacing.c); here it gets the monitor's numbers and the real clock.
- * The project's first reads (under the session's directory) get the free checkpoints:
- * those are the files people edit. */
-int ckpt_wanted(int64_t now, const char *path, int consume)
+/* The process's page faults so far (minor and major: a copy-on-write fault is minor). */
+static long ckpt_faults(void)
 {
-	struct spacing_cfg c = {
+	struct rusage ru;
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt + ru.ru_majflt : 0;
+}
+
+/* When the read that may take a checkpoint began asking (ckpt_wanted with consume):
+ * a checkpoint's cost counts from there, the question to the monitor included. */
+static int64_t ckpt_asked_ns;
+/* Where the cost of the checkpoint being taken counts from (a static: a vfork child
+ * shares our frame). */
+static int64_t ckpt_from_ns;
+
+/* The rule is pure (spacing.c); here it gets the monitor's numbers, the real clock and
+ * the fault counter. A helper session's rule is the fork's alone (spacing.h): its
+ * checkpoints serve later calls, and depth is what they are for. */
+static void ckpt_cfg(struct spacing_cfg *c)
+{
+	int serve = (hk.cfg.flags & FM_CFG_SERVE) != 0;
+	*c = (struct spacing_cfg){
 		.run = hk.cfg.role == FM_ROLE_RUN,
 		.every = (hk.cfg.flags & FM_CFG_EVERY) != 0,
 		.free_checkpoints = hk.cfg.free_checkpoints,
 		.gap_factor = hk.cfg.gap_factor,
 		.min_gap_ns = hk.cfg.min_gap_ns,
 		.max_checkpoints = hk.cfg.max_checkpoints,
+		.faults_now = serve ? NULL : ckpt_faults,
 	};
+}
+
+int ckpt_wanted(int64_t now, const char *path, int consume)
+{
+	struct spacing_cfg c;
+	ckpt_cfg(&c);
+	if (consume)
+		ckpt_asked_ns = now;
 	return spacing_wanted(&c, &hk.spacing, now, spacing_in_project(hk.cfg.project, path), consume);
+}
+
+/*
+ * What a copy-on-write fault costs here and now: a page of our own, written before the
+ * fork, is written again after it (the checkpoint shares it: the write copies it). One
+ * fault of the many the run takes after each checkpoint anyway.
+ */
+static char ckpt_probe[4096] __attribute__((aligned(4096)));
+
+static void ckpt_probe_fault(void)
+{
+	volatile char *p = ckpt_probe;
+	int64_t t = hk_now_ns();
+	p[0]++;
+	spacing_fault_sample(&hk.spacing, hk_now_ns() - t);
 }
 
 /* Number of threads of this process, or -1. The kernel counts them into the link count
@@ -150,6 +190,11 @@ static void ckpt_take_sigchld(int was_pending)
 
 int ckpt_take(uint64_t seq)
 {
+	int64_t asked = ckpt_asked_ns, t0 = hk_now_ns();
+	ckpt_asked_ns = 0;
+	/* granted unasked: the cost counts from here */
+	ckpt_from_ns = asked > 0 && asked <= t0 ? asked : t0;
+	int serve = (hk.cfg.flags & FM_CFG_SERVE) != 0;
 	fflush(NULL); /* or buffered output would be printed again by every resumed run */
 	int ctl = ckpt_register(seq);
 	if (ctl < 0)
@@ -166,7 +211,9 @@ int ckpt_take(uint64_t seq)
 	int was_pending = sigismember(&pend, SIGCHLD);
 
 	int runfd = hk.fd;
-	int64_t t0 = hk_now_ns();
+	if (serve)
+		ckpt_from_ns = hk_now_ns(); /* a helper session's rule: the fork alone (spacing.h) */
+	ckpt_probe[0]++;          /* our page, private again before the fork */
 	/*
 	 * Double fork, so that the checkpoint is re-parented to the monitor and the program
 	 * never sees a child of ours in wait(). The intermediate process is a vfork child:
@@ -175,7 +222,11 @@ int ckpt_take(uint64_t seq)
 	 */
 	pid_t m = vfork();
 	if (m == 0 && ckpt_middle(ctl, FM_CKPT_PID)) {
+		/* the checkpoint: what it cost so far is the measure of the runs resumed from
+		 * it, which count their faults from their own start */
+		hk.spacing.last_cost_ns = hk_now_ns() - ckpt_from_ns;
 		resume_wait(ctl, runfd);
+		spacing_faults_from(&hk.spacing, ckpt_faults());
 		return 1; /* a new run */
 	}
 	int err = errno;
@@ -187,11 +238,13 @@ int ckpt_take(uint64_t seq)
 	}
 	ckpt_take_sigchld(was_pending);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	int64_t t1 = hk_now_ns();
 	if (m < 0) {
 		conn_note(FM_NOTE_FORK_FAILED, err);
 		return -1;
 	}
-	spacing_forked(&hk.spacing, t1, t1 - t0);
+	if (!serve)
+		ckpt_probe_fault();
+	int64_t t1 = hk_now_ns();
+	spacing_forked(&hk.spacing, t1, t1 - ckpt_from_ns, serve ? 0 : ckpt_faults());
 	return 0;
 }

@@ -6,6 +6,21 @@
 
 #include <string.h>
 
+static int64_t spacing_gap(const struct spacing_cfg *cfg, int64_t cost)
+{
+	int64_t gap = cost * (int64_t)cfg->gap_factor;
+	return gap > cfg->min_gap_ns ? gap : cfg->min_gap_ns;
+}
+
+int64_t spacing_cost(const struct spacing_cfg *cfg, const struct spacing *s)
+{
+	if (!cfg->faults_now)
+		return s->last_cost_ns;
+	long faults = cfg->faults_now() - s->faults_at_end;
+	int64_t each = s->fault_ns > 0 ? s->fault_ns : SPACING_FAULT_NS;
+	return s->last_cost_ns + (faults > 0 ? (int64_t)faults * each : 0);
+}
+
 int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now, int in_project,
 		   int consume)
 {
@@ -19,24 +34,37 @@ int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now
 		s->free_used += consume && in_project;
 		return 1;
 	}
-	int64_t gap = cfg->min_gap_ns;
-	int64_t cost = s->last_fork_ns * (int64_t)cfg->gap_factor;
-	if (cost > gap)
-		gap = cost;
-	return now - s->last_end_ns >= gap;
+	/* the cheap bound first: the faults are counted only when it allows one */
+	int64_t worked = now - s->last_end_ns;
+	if (worked < spacing_gap(cfg, s->last_cost_ns))
+		return 0;
+	return !cfg->faults_now || worked >= spacing_gap(cfg, spacing_cost(cfg, s));
 }
 
-void spacing_forked(struct spacing *s, int64_t now, int64_t fork_cost_ns)
+void spacing_forked(struct spacing *s, int64_t now, int64_t cost_ns, long faults)
 {
 	s->count++;
-	s->last_fork_ns = fork_cost_ns;
+	s->last_cost_ns = cost_ns;
 	s->last_end_ns = now;
+	s->faults_at_end = faults;
 }
 
 void spacing_resumed(struct spacing *s, int64_t now)
 {
 	s->count++;
 	s->last_end_ns = now;
+}
+
+void spacing_faults_from(struct spacing *s, long faults)
+{
+	s->faults_at_end = faults;
+}
+
+void spacing_fault_sample(struct spacing *s, int64_t sample_ns)
+{
+	if (sample_ns < 100 || sample_ns > 100000)
+		return;
+	s->fault_ns = s->fault_ns > 0 ? (3 * s->fault_ns + sample_ns) / 4 : sample_ns;
 }
 
 int spacing_in_project(const char *project, const char *path)

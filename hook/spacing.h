@@ -1,38 +1,57 @@
 /*
  * hook/spacing.h — when a watched read gets a checkpoint: the spacing rule, pure.
  *
- * A fork is not free (about 150 µs at 1 MB resident, 20 ms at 1 GB), so the run takes a
- * checkpoint at the first watched read, at the project's first few reads regardless of
- * cost, and past them only when it has worked long enough since the last checkpoint to
- * be worth one: at least gap_factor × the last fork's cost, and at least min_gap_ns.
- * Start-up overhead is then a bounded fraction of the work, whatever the number of files.
+ * A checkpoint is not free, and most of what it costs the run comes after its fork: every
+ * page the run writes afterwards is copied once while the checkpoint shares it (about
+ * 2 µs a page; an interpreter's first checkpoint costs it some 0.6 ms in all, several
+ * times its fork). So a run takes a checkpoint at the first watched read and at the
+ * project's first few reads regardless of cost (the files people edit), and past them
+ * only when it has worked at least gap_factor times what the last checkpoint really
+ * cost it since that one (and at least min_gap_ns): from the question to the monitor
+ * to the end of the fork, plus the page faults taken since, at fault_ns each. The
+ * fault count is asked (faults_now) only once the first part alone would allow a
+ * checkpoint. Start-up overhead is then a bounded share of the work (1 / gap_factor),
+ * whatever the number of files.
  *
- * Pure and libc-only: the caller gives the time (`now`, any monotonic nanosecond clock),
- * and the state lives in the caller's struct spacing; no global, no system call. The
- * hook (hook/ckpt.c) calls it with its real clock before each watched read of the run;
- * tests/unit/test_spacing.c with a fake one.
+ * A helper session (serve mode) wants depth instead: its checkpoints serve every later
+ * call, and its first run's cost matters little (a short program that grows its memory
+ * would count most of its work as faults). There a checkpoint's cost is its fork
+ * alone (faults_now NULL), with a smaller factor.
+ *
+ * Pure and libc-only: the caller gives the time (`now`, any monotonic nanosecond clock)
+ * and the fault counter, and the state lives in the caller's struct spacing; no global,
+ * no system call of its own. The hook (hook/ckpt.c) calls it with its real clock before
+ * each watched read of the run; tests/unit/test_spacing.c with a fake one.
  */
 #ifndef FORKMON_HOOK_SPACING_H
 #define FORKMON_HOOK_SPACING_H
 
 #include <stdint.h>
 
+/* What a fault costs until one was measured (hook/ckpt.c measures it at each checkpoint). */
+#define SPACING_FAULT_NS 2000
+
 /* What the monitor said (HELLO_OK), and the process's role. */
 struct spacing_cfg {
 	int run;                   /* this process is the run: only the run is checkpointed */
 	int every;                 /* a checkpoint at every watched read (--every) */
 	unsigned free_checkpoints; /* the first read and the project's first reads, so many */
-	unsigned gap_factor;       /* then one per this many times the last fork's cost */
+	unsigned gap_factor;       /* then one per this many times the last checkpoint's cost */
 	int64_t min_gap_ns;        /* and at least this much work since the last one */
 	unsigned max_checkpoints;  /* never more (counted along the run's history) */
+	/* The process's page faults so far; NULL: a checkpoint's cost is what was measured
+	 * (spacing_forked) alone. Asked only when that alone allows a checkpoint. */
+	long (*faults_now)(void);
 };
 
 /* Zero-initialised at start: no checkpoint yet. */
 struct spacing {
-	int count;           /* checkpoints taken by this run and the runs it resumed from */
-	int free_used;       /* free checkpoints taken at the project's reads */
-	int64_t last_end_ns; /* when the last checkpoint's fork ended (or the run resumed) */
-	int64_t last_fork_ns; /* what the last fork cost */
+	int count;            /* checkpoints taken by this run and the runs it resumed from */
+	int free_used;        /* free checkpoints taken at the project's reads */
+	int64_t last_end_ns;  /* when the last checkpoint's fork ended (or the run resumed) */
+	int64_t last_cost_ns; /* what the last checkpoint cost until then */
+	long faults_at_end;   /* faults_now() at last_end_ns */
+	int64_t fault_ns;     /* what one page fault costs (0: SPACING_FAULT_NS) */
 };
 
 /* Does a watched read at time now get a checkpoint? in_project: the path is under the
@@ -41,12 +60,24 @@ struct spacing {
 int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now, int in_project,
 		   int consume);
 
-/* A checkpoint was taken: its fork ended at now and cost fork_cost_ns. */
-void spacing_forked(struct spacing *s, int64_t now, int64_t fork_cost_ns);
+/* What the last checkpoint costs the run by now: what was measured, and (faults_now)
+ * the faults since at fault_ns each. */
+int64_t spacing_cost(const struct spacing_cfg *cfg, const struct spacing *s);
+
+/* A checkpoint was taken: the run went on at now, having given cost_ns for it, with
+ * faults page faults so far (0 when they are not counted). */
+void spacing_forked(struct spacing *s, int64_t now, int64_t cost_ns, long faults);
 
 /* This process is a run just resumed, at now, from a checkpoint taken with s as it was
- * before spacing_forked(): that checkpoint counts, and the work starts again at now. */
+ * before spacing_forked() (its last_cost_ns that checkpoint's own: hook/ckpt.c): that
+ * checkpoint counts, and the work starts again at now. Its faults are counted from
+ * spacing_faults_from(). */
 void spacing_resumed(struct spacing *s, int64_t now);
+void spacing_faults_from(struct spacing *s, long faults);
+
+/* One page fault was seen to cost sample_ns: folded into s->fault_ns (a moving
+ * average; samples out of reason, a preemption in the middle, are left out). */
+void spacing_fault_sample(struct spacing *s, int64_t sample_ns);
 
 /* Is the absolute path under the directory project ("" : nothing is)? */
 int spacing_in_project(const char *project, const char *path);

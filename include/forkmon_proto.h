@@ -140,7 +140,8 @@ struct fm_hello_ok {
 	uint32_t nhints;
 	uint32_t free_checkpoints; /* the first read and the project's first reads, up to so
 				      many in all, get one regardless of cost; then ... */
-	uint32_t gap_factor;       /* ... one after this many times the last fork's cost */
+	uint32_t gap_factor;       /* ... one after this many times the last checkpoint's
+				      cost (the fork alone in serve mode: hook/spacing.h) */
 	int64_t min_gap_ns;        /* ... and at least this much work since the last one */
 	uint32_t max_checkpoints;
 	uint32_t pad;

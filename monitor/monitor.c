@@ -49,13 +49,21 @@ static void mon_hints(void)
 	memset(c, 0, sizeof *c);
 	fm_init(&c->h, FM_HELLO_OK, sizeof *c);
 	c->status = FM_OK;
-	/* The first checkpoints are cheap insurance (about a millisecond each); past them, a
-	 * checkpoint must be preceded by ten times its own cost in work, so that start-up
-	 * overhead stays a bounded fraction whatever the number of files. */
+	/*
+	 * The first watched read and the project's first reads get a checkpoint each
+	 * regardless of cost (those are the files people edit: a change of one resumes from
+	 * it). Past them, a checkpoint must be preceded by gap_factor times what the last one
+	 * cost the run (its question, its fork and the page faults after it:
+	 * hook/spacing.h), so that start-up overhead stays a bounded share of the work (3%)
+	 * whatever the number of files. A helper session wants depth (its checkpoints serve
+	 * every later call; its first run's cost matters little): one per ten times the
+	 * fork's cost alone.
+	 */
+	int serve = S.o->serve_fd >= 0;
 	c->free_checkpoints = 3;
 	if (!getcwd(c->project, sizeof c->project))
 		c->project[0] = '\0';
-	c->gap_factor = 10;
+	c->gap_factor = serve ? 10 : 30;
 	c->min_gap_ns = 2000000;
 	c->max_checkpoints = (uint32_t)S.o->max_checkpoints;
 	if (S.o->every)
@@ -214,25 +222,30 @@ static void mon_loop_setup(void)
 	loop_after_turn(S.loop, mon_after_turn, NULL);
 }
 
-/* The first run: started here, or already running (bare mode); none in serve mode. */
+/* The first run, started as early as it is safe (monitor_run): the socket listens, our
+ * signals are blocked, we are the subreaper, its environment is ready. */
+static void mon_spawn_first(void)
+{
+	pid_t pid = spawn_run(NULL, NULL);
+	if (pid < 0) {
+		spawn_error(pid);
+		out_drain(1000);
+		exit(pid == -ENOENT ? 127 : 126);
+	}
+	R.pid = pid;
+	R.started = R.lineage_start = clock_ns();
+}
+
+/* The first run: started already (mon_spawn_first, or bare mode: the program waits in
+ * its HELLO); none in serve mode, where runs start when clients ask. */
 static void mon_first_run(void)
 {
-	out_start();
 	if (S.o->serve_fd >= 0) {
-		/* helper mode: runs start when clients ask */
 		fcntl(S.o->serve_fd, F_SETFD, FD_CLOEXEC);
 		serve_start();
-	} else if (R.pid == 0) {
-		pid_t pid = spawn_run(NULL, NULL);
-		if (pid < 0) {
-			spawn_error(pid);
-			watcher_stop();
-			out_drain(1000);
-			exit(pid == -ENOENT ? 127 : 126);
-		}
-		R.pid = pid;
 	}
-	R.started = R.lineage_start = clock_ns();
+	if (!R.started)
+		R.started = R.lineage_start = clock_ns();
 	R.stats.copies = S.o->serve_fd < 0;
 	if (out_events_enabled() && S.o->serve_fd < 0) {
 		json_t *f = json_pack("{s:i, s:i}", "pid", (int)R.pid, "monitor", (int)S.self);
@@ -261,13 +274,25 @@ void monitor_run(struct monitor_opts *o)
 	S.pgid = getpgrp();
 	R.pid = o->first_run;
 	feed_init(); /* before any descriptor of ours could take a closed stdin's place */
-	mon_loop_setup();
-	/* The watcher next: libinotifytools' select() aborts on descriptors >= 1024. */
+	mon_loop_setup(); /* signals blocked: before the watcher thread exists */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	mon_socket();
+	spawn_init();
+	/*
+	 * The program starts here, and the rest of the set-up overlaps with its exec and its
+	 * own start-up (a millisecond or so before its first open): its HELLO waits in the
+	 * listening socket until the loop runs. Whatever must fail before the command runs
+	 * (patterns, the events file) failed before (main.c).
+	 */
+	out_start();
+	if (S.o->serve_fd < 0 && R.pid == 0)
+		mon_spawn_first();
+	/* The watcher before the loop accepts any connection (no descriptor of ours is
+	 * opened before it but these few): libinotifytools' select() aborts on descriptors
+	 * >= 1024. */
 	S.wfd = watcher_start();
 	if (S.wfd < 0)
 		files_without_watcher(errno); /* the program still runs: its files are polled */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	mon_socket();
 	S.pol = policy_new();
 	/* gone_grace: editors delete or rename a file away and write it anew within
 	 * milliseconds; a file not back after this long was deleted. No -d: the window is
@@ -279,7 +304,6 @@ void monitor_run(struct monitor_opts *o)
 	S.deb = debounce_new(&dc);
 	run_init();
 	mon_hints();
-	spawn_init();
 	conn_listen();
 	if (S.wfd >= 0 && loop_add(S.loop, S.wfd, LOOP_IN, PRIO_WATCHER, files_on_watcher, NULL) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));
