@@ -80,6 +80,10 @@ static int startck_read_maps(pid_t pid)
 			continue;
 		char *name = line + at;
 		name[strcspn(name, "\n")] = '\0';
+		/* a memory file (memfd: the ring of the hook's connection, monitor/rings.c) has
+		 * no name on disk for a rebuild to replace; the kernel always says "deleted" */
+		if (!strncmp(name, "/memfd:", 7))
+			continue;
 		if (strstr(name, " (deleted)")) {
 			bad = 1; /* replaced, or gone, since */
 			break;

@@ -62,6 +62,7 @@ static Suite *(*const system_suites[])(void) = {
 	helper_shim_suite,
 	helper_start_suite,
 	ring_suite,
+	helper_keep_suite,
 };
 
 int main(int argc, char **argv)

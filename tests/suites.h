@@ -51,5 +51,6 @@ Suite *helper_daemon_suite(void);
 Suite *helper_shim_suite(void);
 Suite *helper_start_suite(void);
 Suite *ring_suite(void);
+Suite *helper_keep_suite(void);
 
 #endif

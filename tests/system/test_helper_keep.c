@@ -1,0 +1,121 @@
+/*
+ * tests/system/test_helper_keep.c — a helper session keeps its checkpoints between
+ * calls while nothing they depend on changed: every call after the first is served from
+ * the first run's (issue 11: warm calls stay warm). Runs in the test runner; the helper
+ * is the test's own child, tagged, ended by pid.
+ *
+ * "Served from the first run" is proven without timing: a copy of a checkpoint keeps
+ * its run's memory, so it prints what the first run printed where a fresh exec prints
+ * something new: the 16 bytes the kernel gives every exec (AT_RANDOM, build/progs/startid:
+ * its start checkpoint, the only one), the address of a module object (python3: its
+ * checkpoints before its reads of the standard library; ASLR places a new exec's heap
+ * elsewhere).
+ */
+#include "harness.h"
+#include "helperd.h"
+#include "suites.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define WAIT 30.0
+
+struct hk_env {
+	struct h_session s;
+	char sock[4096], sockvar[4200], log[4096], logvar[4200];
+	pid_t helper;
+};
+
+static void hk_begin(struct hk_env *h)
+{
+	h_init(&h->s);
+	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
+		 sizeof h->logvar);
+	h->helper = hx_start(&h->s, h->sock, h->log, NULL, NULL);
+}
+
+static void hk_end(struct hk_env *h)
+{
+	hx_stop(h->helper, h->sock);
+	ck_assert_msg(h_none_left(&h->s, 20), "%d processes left:\n%s", h_left(&h->s), h_describe(&h->s));
+	h_cleanup(&h->s);
+}
+
+/* One call of argv through forkmon-client, its output (stdout and stderr) into out. */
+static void hk_call(struct hk_env *h, char *const argv[], char *out, size_t len)
+{
+	char name[64];
+	static int seq;
+	snprintf(name, sizeof name, "call%d.txt", seq++);
+	int fd = open(h_file(&h->s, name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	char *env[] = {h->sockvar, NULL};
+	char *cargv[16];
+	int n = 0;
+	cargv[n++] = (char *)h_path("build/forkmon-client");
+	for (int i = 0; argv[i] && n < 15; i++)
+		cargv[n++] = argv[i];
+	cargv[n] = NULL;
+	h_start_io(&h->s, cargv, env, -1, fd);
+	close(fd);
+	ck_assert_msg(h_wait_exit(&h->s, WAIT), "the call of %s did not end", argv[0]);
+	ck_assert_msg(WIFEXITED(h->s.status) && WEXITSTATUS(h->s.status) == 0, "%s: status 0x%x", argv[0],
+		      h->s.status);
+	FILE *f = fopen(h_file(&h->s, name), "r");
+	ck_assert(f != NULL);
+	size_t got = fread(out, 1, len - 1, f);
+	out[got] = '\0';
+	fclose(f);
+}
+
+/* Calls argv n times: every call after the first prints what the first printed. */
+static void hk_calls_stay_warm(struct hk_env *h, char *const argv[], int n, const char *want)
+{
+	char first[4096], out[4096];
+	hk_call(h, argv, first, sizeof first);
+	ck_assert_msg(strstr(first, want) != NULL, "the first call printed: %s", first);
+	for (int i = 1; i < n; i++) {
+		hk_call(h, argv, out, sizeof out);
+		ck_assert_msg(!strcmp(out, first), "call %d of %s was not served from the first run: %s, then %s", i + 1,
+			      argv[0], first, out);
+	}
+}
+
+/* The start checkpoint's copy holds the memory file of its hook's connection (its
+ * ring): no file on disk, nothing a rebuild replaces. Once it dropped the checkpoint at
+ * every call, and every call ran cold. */
+START_TEST(test_the_start_checkpoint_serves_every_later_call)
+{
+	struct hk_env h;
+	hk_begin(&h);
+	char prog[4096];
+	snprintf(prog, sizeof prog, "%s", h_path("build/progs/startid"));
+	char *argv[] = {prog, NULL};
+	hk_calls_stay_warm(&h, argv, 6, "exec ");
+	hk_end(&h);
+}
+END_TEST
+
+START_TEST(test_python_checkpoints_serve_every_later_call)
+{
+	struct hk_env h;
+	hk_begin(&h);
+	char *argv[] = {"/usr/bin/python3", "-c", "import sys; print('module', hex(id(sys)))", NULL};
+	hk_calls_stay_warm(&h, argv, 4, "module 0x");
+	hk_end(&h);
+}
+END_TEST
+
+Suite *helper_keep_suite(void)
+{
+	Suite *s = suite_create("helper-keep");
+	TCase *tc = tcase_create("keep");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_the_start_checkpoint_serves_every_later_call);
+	tcase_add_test(tc, test_python_checkpoints_serve_every_later_call);
+	suite_add_tcase(s, tc);
+	return s;
+}
