@@ -6,9 +6,15 @@
  * It depends on no watched file (it is granted at seq 0, before every read), but on the
  * executable and the libraries loaded before it: a program rebuilt since would run its
  * old code. So it serves a client only while every file it has mapped is the inode it
- * mapped (a rebuild that replaced it) and has not changed since a little before its run
- * was started (one written in place: its ctime; the kernel's file clock is coarse, a
- * few ms behind).
+ * mapped (a rebuild that replaced it) and has not changed since its run was started (one
+ * written in place: its ctime).
+ *
+ * "Since its run was started" on the kernel's own file clock: a file's times are taken
+ * from the coarse real-time clock (a tick, 4 ms here; or finer, never earlier), so a
+ * change made after the spawn is stamped at or after CLOCK_REALTIME_COARSE read before
+ * it, and one stamped earlier was made before. (A margin of 20 ms on the fine clock
+ * instead refused the start checkpoint of every run started within 20 ms of a rebuild,
+ * at the next call: up to 6 cold calls in a row after a `cc`.)
  */
 #include "serve.h"
 
@@ -22,9 +28,6 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
-/* A file changed less than this before the run started may be newer than what it
- * mapped (file times lag the real clock by up to a tick). */
-#define STARTCK_SLACK_NS (20 * (int64_t)1000000)
 #define STARTCK_MAX_FILES 64
 
 struct startck_file {
@@ -34,7 +37,7 @@ struct startck_file {
 };
 
 static struct {
-	int64_t spawned_rt; /* CLOCK_REALTIME when its run was started */
+	int64_t spawned_rt; /* CLOCK_REALTIME_COARSE right before its run was started */
 	pid_t pid;          /* the checkpoint whose files are below, 0 */
 	int nfiles;
 	struct startck_file files[STARTCK_MAX_FILES];
@@ -43,7 +46,7 @@ static struct {
 static int64_t startck_realtime(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -119,7 +122,7 @@ int startck_usable(int k)
 		if (stat(T.files[i].path, &st) < 0 || st.st_ino != T.files[i].ino || st.st_dev != T.files[i].dev)
 			return -1;
 		int64_t ct = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
-		if (ct >= T.spawned_rt - STARTCK_SLACK_NS)
+		if (ct >= T.spawned_rt)
 			return -1;
 	}
 	return 0;

@@ -1,8 +1,9 @@
 /*
  * tests/system/test_helper_keep.c — a helper session keeps its checkpoints between
  * calls while nothing they depend on changed: every call after the first is served from
- * the first run's (issue 11: warm calls stay warm). Runs in the test runner; the helper
- * is the test's own child, tagged, ended by pid.
+ * the first run's (issue 11: warm calls stay warm), a program built just before its
+ * first call included. Runs in the test runner; the helper is the test's own child,
+ * tagged, ended by pid.
  *
  * "Served from the first run" is proven without timing: a copy of a checkpoint keeps
  * its run's memory, so it prints what the first run printed where a fresh exec prints
@@ -18,7 +19,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WAIT 30.0
@@ -99,6 +102,46 @@ START_TEST(test_the_start_checkpoint_serves_every_later_call)
 }
 END_TEST
 
+/* Until the kernel's file clock (CLOCK_REALTIME_COARSE, which stamps files) has passed
+ * path's last change: a run started from now on starts after it, on any clock. */
+static void hk_wait_clock_past(const char *path)
+{
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	double end = h_clock() + WAIT;
+	for (;;) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME_COARSE, &now);
+		if (now.tv_sec > st.st_ctim.tv_sec ||
+		    (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec))
+			return;
+		ck_assert_msg(h_clock() < end, "the clock never passed the file's change");
+		h_sleep_ms(1); /* polling: a tick at most */
+	}
+}
+
+/* A program (re)built right before its first call: that call runs it from the start,
+ * and its start checkpoint, taken after the build, serves the next calls. Once every
+ * run started within 20 ms of the build had its start checkpoint refused at the next
+ * call (a margin on the file's ctime): a few cold calls in a row. */
+START_TEST(test_a_program_built_just_before_stays_warm)
+{
+	struct hk_env h;
+	hk_begin(&h);
+	char prog[4096];
+	snprintf(prog, sizeof prog, "%s", h_file(&h.s, "startid"));
+	char src[4096];
+	snprintf(src, sizeof src, "%s", h_path("build/progs/startid"));
+	char *cp[] = {"cp", src, prog, NULL};
+	int st = h_run(&h.s, cp);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "cp: 0x%x", st);
+	hk_wait_clock_past(prog);
+	char *argv[] = {prog, NULL};
+	hk_calls_stay_warm(&h, argv, 4, "exec ");
+	hk_end(&h);
+}
+END_TEST
+
 START_TEST(test_python_checkpoints_serve_every_later_call)
 {
 	struct hk_env h;
@@ -115,6 +158,7 @@ Suite *helper_keep_suite(void)
 	TCase *tc = tcase_create("keep");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_the_start_checkpoint_serves_every_later_call);
+	tcase_add_test(tc, test_a_program_built_just_before_stays_warm);
 	tcase_add_test(tc, test_python_checkpoints_serve_every_later_call);
 	suite_add_tcase(s, tc);
 	return s;
