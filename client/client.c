@@ -86,6 +86,16 @@ static __attribute__((noreturn)) void client_run_directly(char **argv, const cha
 {
 	stdfds_reclose(); /* what was closed when we started is closed for the command */
 	execv(exe, argv);
+	if (errno == ENOEXEC) {
+		/* a script without `#!`: /bin/sh runs it, as execvp and a shell would */
+		size_t n = 0;
+		while (argv[n])
+			n++;
+		char **sh = calloc(n + 3, sizeof *sh);
+		if (sh && exe_shell_argv(exe, argv, sh, n + 3) == 0)
+			execv(EXE_SHELL, sh);
+		errno = ENOEXEC; /* what is wrong is the command, not /bin/sh */
+	}
 	client_say("%s: %s", argv[0], strerror(errno));
 	exit(errno == ENOENT ? 127 : 126);
 }

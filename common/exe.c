@@ -1,4 +1,5 @@
-/* common/exe.c — the PATH search (see exe.h). */
+/* common/exe.c — the PATH search, and execvp's shell fallback (see exe.h). Runs in the
+ * monitor and the client. */
 #include "exe.h"
 
 #include <errno.h>
@@ -50,4 +51,19 @@ int exe_find(const char *cmd, const char *path, const char *skip, char *out, siz
 		p = e + 1;
 	}
 	return err;
+}
+
+int exe_shell_argv(const char *exe, char *const *argv, char **out, size_t max)
+{
+	size_t n = 0;
+	while (argv[0] && argv[n + 1])
+		n++; /* the arguments after argv[0] */
+	if (n + 3 > max)
+		return -1;
+	out[0] = (char *)EXE_SHELL;
+	out[1] = (char *)exe;
+	for (size_t i = 0; i < n; i++)
+		out[2 + i] = argv[1 + i];
+	out[2 + n] = NULL;
+	return 0;
 }

@@ -3,7 +3,8 @@
  *
  * The one PATH search of forkmon: the monitor finds the program before it vforks (no
  * allocation after the fork), the client finds the real command behind a masquerading
- * link (skipping itself). libc only, no allocation.
+ * link (skipping itself); and the shell fallback of execvp for a script without `#!`.
+ * libc only, no allocation.
  */
 #ifndef FORKMON_EXE_H
 #define FORKMON_EXE_H
@@ -18,5 +19,15 @@
  * -ENOENT (nothing found), -EACCES (found, not executable), -ENAMETOOLONG.
  */
 int exe_find(const char *cmd, const char *path, const char *skip, char *out, size_t len);
+
+/*
+ * What execvp(3) runs when exe is in no executable format (execve's ENOEXEC: a script
+ * without a `#!` line), as a shell does too: EXE_SHELL with exe and argv's arguments,
+ * `/bin/sh exe ARG...`. Fills out (room for max pointers, its NULL included; argv's own
+ * strings, no copy) and returns 0, or -1 when it has no room. No allocation: a vfork
+ * child may exec what it built before the vfork.
+ */
+#define EXE_SHELL "/bin/sh"
+int exe_shell_argv(const char *exe, char *const *argv, char **out, size_t max);
 
 #endif

@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "out.h"
 #include "peer.h"
+#include "serve.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -122,12 +123,13 @@ static size_t ctl_session_line(const struct session *s, const struct ctl_proc *v
 		if (len < cap)
 			len += (size_t)snprintf(out + len, cap - len, " %s", esc);
 	}
+	int grants = s->stats ? __atomic_load_n(&s->stats->grants_pending, __ATOMIC_RELAXED) : 0;
 	if (len < cap)
 		len += (size_t)snprintf(out + len, cap - len,
 					"\n  warm depth %d, %d processes, %ld kB (PSS), used %.1f s ago, %d environment "
-					"variables%s%s\n",
-					copies, procs, kb, (double)(clock_ns() - s->used) / 1e9, envc,
-					s->ending ? ", ending" : "", s->nq ? ", requests queued" : "");
+					"variables, %d checkpoint grant%s pending%s%s\n",
+					copies, procs, kb, (double)(clock_ns() - s->used) / 1e9, envc, grants,
+					grants == 1 ? "" : "s", s->ending ? ", ending" : "", s->nq ? ", requests queued" : "");
 	return len < cap ? len : cap - 1;
 }
 

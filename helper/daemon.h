@@ -54,6 +54,7 @@ struct session {
 	int ending;    /* SIGTERM sent (too many sessions); not reaped yet */
 	struct handover *q;
 	int nq;
+	struct serve_stats *stats; /* a page shared with it: what it publishes (serve.h), or NULL */
 };
 
 /* A connection accepted whose request has not come yet. */

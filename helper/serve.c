@@ -45,6 +45,19 @@ static struct {
 	int64_t kill_at; /* the client died: its command gets SIGKILL then, if still there */
 } V = {.client = -1};
 
+struct serve_stats *serve_stats;
+
+/* The session's figures into serve_stats, for `forkmon helper status`. */
+static void serve_publish(void)
+{
+	if (!serve_stats)
+		return;
+	int n = 0;
+	for (int i = 0; i < K.n; i++)
+		n += K.v[i].state == CK_PENDING;
+	__atomic_store_n(&serve_stats->grants_pending, n, __ATOMIC_RELAXED);
+}
+
 static void serve_request_free(struct serve_request *rq)
 {
 	for (int k = 0; k < 4; k++)
@@ -109,6 +122,8 @@ static void serve_client_close(void)
 void serve_done(int st)
 {
 	V.kill_at = 0;
+	startck_end(); /* registered by now, if ever (the accept before the reap: monitor.c) */
+	serve_publish(); /* before the client hears of the end: its status is current */
 	if (V.client >= 0) {
 		struct fm_helper_exit x = {0};
 		fm_init(&x.h, FM_HELPER_EXIT, sizeof x);
@@ -255,6 +270,7 @@ static int serve_from_start(const struct serve_request *rq)
 	pid_t pid = env ? spawn_run(rq->fds, env) : -ENOMEM;
 	free(env);
 	if (pid < 0) {
+		startck_end();
 		char msg[256];
 		snprintf(msg, sizeof msg, "%s: %s", S.o->argv[0], strerror(-pid));
 		peer_refuse(V.client, msg);
@@ -277,6 +293,7 @@ static int serve_client_gone(int conn)
 
 void serve_next(void)
 {
+	serve_publish(); /* after every turn */
 	for (;;) {
 		if (R.pid || S.rep.phase != REPLACE_IDLE || V.client >= 0 || V.nqueue == 0)
 			return;

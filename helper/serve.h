@@ -41,10 +41,23 @@ void serve_seen(const int *files, int n);
 /* May the run, process pid, still be checkpointed for later clients? */
 int serve_may_checkpoint(pid_t pid);
 
+/* What a session publishes for `forkmon helper status` (helper/ctl.c): a page the
+ * helper maps shared before it forks the session (helper/session.c); NULL outside one.
+ * Written by the session only, read by the helper: plain ints, relaxed atomics. */
+struct serve_stats {
+	int grants_pending; /* checkpoints granted and not registered (yet) */
+};
+extern struct serve_stats *serve_stats;
+
 /* ---- startck.c: the start checkpoint (taken by the hook's constructor) ---- */
 
 /* A run is about to start: its start checkpoint is granted. */
 void startck_grant(void);
+/* That run ended, its exec failed, or it registered a later checkpoint: a grant it did
+ * not take ends (the run's start is past). */
+void startck_end(void);
+/* How many start checkpoint grants wait for their registration (0 or 1). */
+int startck_pending(void);
 /* May start checkpoint k serve? 0 yes; -1 never again (a file it mapped changed). */
 int startck_usable(int k);
 

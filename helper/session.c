@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "monitor.h"
 #include "peer.h"
+#include "serve.h"
 #include "sibling.h"
 
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +62,8 @@ static void session_forget(int i)
 	free(s->q);
 	close(s->fd);
 	free(s->key);
+	if (s->stats)
+		munmap(s->stats, sizeof *s->stats);
 	helperd.s[i] = helperd.s[--helperd.n];
 }
 
@@ -168,11 +172,21 @@ struct session *session_start(const char *key, size_t keylen, char **argv, const
 	char *k = malloc(keylen);
 	if (s)
 		helperd.s = s;
+	struct serve_stats *st = mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (st == MAP_FAILED)
+		st = NULL; /* its status then says less */
 	pid_t pid = s && k ? fork() : -1;
-	if (pid == 0)
+	if (pid == 0) {
+		for (int i = 0; i < helperd.n; i++)
+			if (helperd.s[i].stats)
+				munmap(helperd.s[i].stats, sizeof *helperd.s[i].stats); /* the others' */
+		serve_stats = st;
 		session_child(sp[1], key, argv, path_env);
+	}
 	close(sp[1]);
 	if (pid < 0) {
+		if (st)
+			munmap(st, sizeof *st);
 		free(k);
 		close(sp[0]);
 		return NULL;
@@ -182,7 +196,8 @@ struct session *session_start(const char *key, size_t keylen, char **argv, const
 		argc++;
 	s = &helperd.s[helperd.n++];
 	memcpy(k, key, keylen);
-	*s = (struct session){.key = k, .keylen = keylen, .argc = argc, .pid = pid, .fd = sp[0], .used = clock_ns()};
+	*s = (struct session){.key = k, .keylen = keylen, .argc = argc, .pid = pid, .fd = sp[0], .used = clock_ns(),
+				   .stats = st};
 	return s;
 }
 

@@ -15,6 +15,9 @@
  * it, and one stamped earlier was made before. (A margin of 20 ms on the fine clock
  * instead refused the start checkpoint of every run started within 20 ms of a rebuild,
  * at the next call: up to 6 cold calls in a row after a `cc`.)
+ *
+ * The grant ends with its run (startck_end): when it exits, fails to exec, or registers
+ * a later checkpoint without having taken this one.
  */
 #include "serve.h"
 
@@ -37,11 +40,12 @@ struct startck_file {
 };
 
 static struct {
+	int grant;          /* the run's grant while it is pending (K.v), or -1 */
 	int64_t spawned_rt; /* CLOCK_REALTIME_COARSE right before its run was started */
 	pid_t pid;          /* the checkpoint whose files are below, 0 */
 	int nfiles;
 	struct startck_file files[STARTCK_MAX_FILES];
-} T;
+} T = {.grant = -1};
 
 static int64_t startck_realtime(void)
 {
@@ -60,9 +64,31 @@ static void startck_forget(void)
 
 void startck_grant(void)
 {
+	startck_end();
 	startck_forget();
 	T.spawned_rt = startck_realtime();
-	ckpt_new(0, -1); /* registered by the run's constructor, if it has our hook */
+	T.grant = ckpt_new(0, -1); /* registered by the run's constructor, if it has our hook */
+}
+
+/* The grant is only ever registered by its own run's constructor, before anything else
+ * of the run: once the run is gone, or failed to exec, or registered a later checkpoint
+ * (its constructor took none: a static binary, no hook, not a safe moment), it never
+ * will be. A pending grant left in the table would make the session look for its
+ * registration (an accept) on every turn of its loop, and each cold run would add one. */
+void startck_end(void)
+{
+	int k = T.grant;
+	T.grant = -1;
+	if (k >= 0 && k < K.n && K.v[k].state == CK_PENDING && K.v[k].seq == 0 && K.v[k].conn < 0)
+		ckpt_drop(k);
+}
+
+int startck_pending(void)
+{
+	int n = 0;
+	for (int k = 0; k < K.n; k++)
+		n += K.v[k].state == CK_PENDING && K.v[k].seq == 0;
+	return n;
 }
 
 /* The files the checkpoint (process pid) has mapped, from /proc/PID/maps: 0, or -1 when

@@ -227,6 +227,8 @@ static void conn_on_register(int i, const struct fm_ckpt_register *m)
 			c->kind = CONN_CKPT;
 			c->ckpt = k;
 			policy_checkpoint_add(S.pol, k, ck->seq);
+			if (ck->seq > 0 && S.o->serve_fd >= 0)
+				startck_end(); /* the run is past its start (helper/startck.c) */
 			return;
 		}
 	}

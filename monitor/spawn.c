@@ -2,6 +2,7 @@
  * monitor/spawn.c — the environment of the session's runs, and starting the command
  * from the beginning. Runs in the monitor; called by monitor.c (the first run), run.c
  * (restarts) and helper/serve.c (a client's run, with its descriptors and environment).
+ * A script without `#!` is run by /bin/sh, as execvp(3) and shells run it.
  */
 #include "session.h"
 
@@ -31,6 +32,7 @@ extern char **environ;
 
 static char **spawn_envp;
 static char spawn_exe[PATH_MAX]; /* found before the vfork: the child allocates nothing */
+static char **spawn_sh;          /* `/bin/sh spawn_exe ARG...`, for a script without `#!` */
 
 static char *spawn_var(const char *name, const char *value)
 {
@@ -171,6 +173,11 @@ static pid_t spawn_vfork(const int *fds, char **env)
 			stdfds_reclose(); /* closed when forkmon started: closed for the command too */
 		execve(spawn_exe, S.o->argv, env);
 		int e = errno;
+		if (e == ENOEXEC && spawn_sh) {
+			/* no executable format (a script without `#!`): as execvp and shells do */
+			execve(EXE_SHELL, spawn_sh, env);
+			e = ENOEXEC; /* the command's fault, not /bin/sh's */
+		}
 		ssize_t w = write(pfd[1], &e, sizeof e);
 		(void)w;
 		_exit(127);
@@ -183,11 +190,34 @@ static pid_t spawn_vfork(const int *fds, char **env)
 	return spawn_wait_exec(pid, pfd[0]);
 }
 
+/* The shell's argv for spawn_exe (spawn_sh), built before the vfork; NULL when there is
+ * no memory for it (then a script without `#!` fails as execve does). */
+static void spawn_shell_argv(void)
+{
+	static size_t cap;
+	size_t n = 0;
+	while (S.o->argv[n])
+		n++;
+	if (n + 3 > cap) {
+		char **v = realloc(spawn_sh, (n + 3) * sizeof *v);
+		if (!v) {
+			free(spawn_sh);
+			spawn_sh = NULL;
+			cap = 0;
+			return;
+		}
+		spawn_sh = v;
+		cap = n + 3;
+	}
+	exe_shell_argv(spawn_exe, S.o->argv, spawn_sh, cap);
+}
+
 pid_t spawn_run(const int *fds, char **env)
 {
 	int err = spawn_find_exe();
 	if (err < 0)
 		return err;
+	spawn_shell_argv();
 	return spawn_vfork(fds, env ? env : spawn_envp);
 }
 

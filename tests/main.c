@@ -63,6 +63,7 @@ static Suite *(*const system_suites[])(void) = {
 	helper_start_suite,
 	ring_suite,
 	helper_keep_suite,
+	helper_exec_suite,
 };
 
 int main(int argc, char **argv)

@@ -52,5 +52,6 @@ Suite *helper_shim_suite(void);
 Suite *helper_start_suite(void);
 Suite *ring_suite(void);
 Suite *helper_keep_suite(void);
+Suite *helper_exec_suite(void);
 
 #endif
