@@ -184,6 +184,11 @@ static void conn_on_read(int i, const struct fm_read *m)
 	}
 	if (!(m->flags & FM_READ_NO_REPLY))
 		conn_send(i, &r);
+	else if (c->ring.h)
+		/* more are likely to follow, through the ring: looked at every RING_NAP_NS, so
+		 * that they need no wake-up, without a processor spent spinning (on two, the
+		 * program's other one) */
+		loop_nap_until(S.loop, clock_ns() + RING_NAPS_NS, RING_NAP_NS);
 	else if (S.spin)
 		loop_spin_until(S.loop, clock_ns() + SPIN_NS); /* more are likely to follow */
 }

@@ -55,6 +55,10 @@ extern struct mon_session S;
 
 /* After a read its sender does not wait for, the loop polls this long before it sleeps. */
 #define SPIN_NS 200000ll
+/* After a read told through a ring: the rings are looked at every RING_NAP_NS for
+ * RING_NAPS_NS before the monitor sleeps (and a writer must wake it). */
+#define RING_NAP_NS 100000ll
+#define RING_NAPS_NS 5000000ll
 
 /* ---- conn.c: connections and their messages --------------------------------------------- */
 enum conn_kind { CONN_PROC, CONN_CKPT };
