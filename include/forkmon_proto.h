@@ -202,7 +202,10 @@ struct fm_read {
 
 /*
  * The ring of a connection: what the process says without waiting for an answer (READ
- * with FM_READ_NO_REPLY, READ_AGAIN), appended to shared memory without a system call.
+ * with FM_READ_NO_REPLY, READ_AGAIN, OWN, OWN_DONE, NOTE), appended to shared memory
+ * without a system call; only asks (READ waiting for its READ_REPLY), HELLO and RING_WAKE
+ * use the socket, and nothing is said after an ask before its answer, so the monitor
+ * hears everything in the order it was said.
  * Made by the monitor for each HELLO; written only by the process that said that HELLO
  * (its children of a fork, its checkpoints and their copies inherit the mapping, never
  * write it: each says HELLO on a connection of its own). The monitor reads the ring
