@@ -162,12 +162,15 @@ static char **serve_env(const struct serve_request *rq)
 	size_t k = 0;
 	while (env[k])
 		k++;
-	char **more = realloc(env, (k + 1 + SPAWN_UNBUFFERED_MAX) * sizeof *env);
+	char **more = realloc(env, (k + 2 + SPAWN_UNBUFFERED_MAX) * sizeof *env);
 	if (!more) {
 		free(env);
 		return NULL;
 	}
-	spawn_add_unbuffered(more, k);
+	k = spawn_add_unbuffered(more, k);
+	/* the hook takes a checkpoint before the program's code runs (hook/start.c) */
+	more[k++] = "FORKMON_START_CKPT=1";
+	more[k] = NULL;
 	return more;
 }
 
@@ -227,6 +230,10 @@ static int serve_from_checkpoint(const struct serve_request *rq)
 {
 	int best;
 	while ((best = ckpt_deepest()) >= 0) {
+		if (K.v[best].seq == 0 && startck_usable(best) < 0) {
+			ckpt_drop(best); /* a start checkpoint of an old executable */
+			continue;
+		}
 		ckpt_rollback(K.v[best].seq, 0);
 		if (serve_resume(best, rq) == 0) {
 			replace_resuming(&S.rep, best, clock_ns());
@@ -243,6 +250,8 @@ static int serve_from_start(const struct serve_request *rq)
 {
 	ckpt_rollback(0, 1);
 	char **env = serve_env(rq);
+	if (env)
+		startck_grant();
 	pid_t pid = env ? spawn_run(rq->fds, env) : -ENOMEM;
 	free(env);
 	if (pid < 0) {

@@ -41,6 +41,13 @@ void serve_seen(const int *files, int n);
 /* May the run, process pid, still be checkpointed for later clients? */
 int serve_may_checkpoint(pid_t pid);
 
+/* ---- startck.c: the start checkpoint (taken by the hook's constructor) ---- */
+
+/* A run is about to start: its start checkpoint is granted. */
+void startck_grant(void);
+/* May start checkpoint k serve? 0 yes; -1 never again (a file it mapped changed). */
+int startck_usable(int k);
+
 /* ---- streams.c: the client's streams during its call ---- */
 
 /* The call with these streams (the client's 0, 1, 2) starts: watch them. */

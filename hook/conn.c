@@ -237,3 +237,10 @@ int conn_tell(const void *m)
 		return -1;
 	return conn_send_socket(m);
 }
+
+void conn_drop_ring(void)
+{
+	if (hk.ring.h)
+		munmap(hk.ring.h, FM_RING_DATA + FM_RING_BYTES);
+	hk.ring.h = NULL;
+}

@@ -300,6 +300,9 @@ int conn_tell(const void *m);
 void conn_note(int kind, int value);
 /* Stays out of the way from now on. */
 void conn_give_up(void);
+/* Unmaps the ring (a checkpoint's: the run's ring is the run's, and a mapping of it would
+ * pin its memory and show in the checkpoint's maps). */
+void conn_drop_ring(void);
 
 /* ---- ckpt.c ---------------------------------------------------------------------------- */
 

@@ -7,6 +7,9 @@
  * it forks, the original process execs the monitor (so the shell keeps waiting on the
  * monitor, which is the pid it started) and the child continues as the program.
  * `forkmon run` sets FORKMON_SOCKET and execs the program: both paths are one path.
+ *
+ * Serve mode: a helper session's run takes a checkpoint here, before the program's code
+ * (start_serve_checkpoint; helper/startck.c decides when it may serve).
  */
 #include "hook.h"
 
@@ -255,6 +258,33 @@ static void start_bare(int argc, char **argv, char **envp)
 		hk.dead = 1;
 }
 
+/*
+ * Serve mode (a helper session sets FORKMON_START_CKPT in the environment of a run it
+ * starts): a checkpoint here, before any of the program's code ran, so that a command
+ * that reads no watched file (or any, before its first) is served without exec and
+ * dynamic loading. Clean by construction: nothing read, written or drawn yet. The
+ * session granted it in advance at seq 0 (helper/serve.c): before every read.
+ */
+static void start_serve_checkpoint(void)
+{
+	if (!getenv("FORKMON_START_CKPT"))
+		return;
+	unsetenv("FORKMON_START_CKPT"); /* the program and its children never see it */
+	if (!hk_enter())
+		return;
+	if (conn_ready(0) == 0 && (hk.cfg.flags & FM_CFG_SERVE) && hk.cfg.role == FM_ROLE_RUN) {
+		int safe = ckpt_safe();
+		clean_armed = 0; /* the program's own start-up draws (hash seeds) still come */
+		struct spacing keep = hk.spacing;
+		/* In a run resumed from it, environ is the client's (resume.c): glibc hands
+		 * main() environ as it is after the constructors, so main's third argument
+		 * is the client's too. */
+		if (!safe || ckpt_take(0) != 1)
+			hk.spacing = keep; /* the program's checkpoints are spaced by its own */
+	}
+	hk_leave();
+}
+
 __attribute__((constructor)) static void start_init(int argc, char **argv, char **envp)
 {
 	real_resolve();
@@ -264,8 +294,10 @@ __attribute__((constructor)) static void start_init(int argc, char **argv, char 
 		return;
 	const char *sock = getenv("FORKMON_SOCKET");
 	if (sock && *sock) {
-		if (start_set_addr(sock) == 0)
+		if (start_set_addr(sock) == 0) {
 			hk.active = 1;
+			start_serve_checkpoint();
+		}
 		return;
 	}
 	start_bare(argc, argv, envp);

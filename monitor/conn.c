@@ -252,7 +252,7 @@ static void conn_on_pid(int i, const struct fm_pid *m)
 		struct ckpt *ck = &K.v[k];
 		ck->pid = m->pid;
 		if (out_events_enabled()) {
-			const char *path = F.v[ck->file].named;
+			const char *path = files_name(ck->file); /* -1: a start checkpoint (helper/startck.c) */
 			json_t *f = json_pack("{s:I, s:i}", "seq", (json_int_t)ck->seq, "pid", (int)ck->pid);
 			events_set_text(f, "path", path, strlen(path));
 			out_event("checkpoint", f);

@@ -60,6 +60,7 @@ static Suite *(*const system_suites[])(void) = {
 	deletions_suite,
 	helper_daemon_suite,
 	helper_shim_suite,
+	helper_start_suite,
 	ring_suite,
 };
 

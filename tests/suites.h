@@ -49,6 +49,7 @@ Suite *harden_suite(void);
 Suite *deletions_suite(void);
 Suite *helper_daemon_suite(void);
 Suite *helper_shim_suite(void);
+Suite *helper_start_suite(void);
 Suite *ring_suite(void);
 
 #endif

@@ -131,3 +131,15 @@ int hx_key_call(struct h_session *s, char *const env[], char *const argv[], cons
 	close(m);
 	return ok;
 }
+
+int hx_log_count(const char *log, const char *needle)
+{
+	FILE *f = fopen(log, "r");
+	char line[8192];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}

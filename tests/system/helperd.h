@@ -35,4 +35,7 @@ void hx_stop(pid_t pid, const char *sock);
  * HX_WAIT. 1 when it did (else the call, a client, is killed: its command follows). */
 int hx_key_call(struct h_session *s, char *const env[], char *const argv[], const char *want);
 
+/* How many lines of the helper's log (path log) hold needle; 0 when there is no log. */
+int hx_log_count(const char *log, const char *needle);
+
 #endif

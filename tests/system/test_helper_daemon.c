@@ -102,18 +102,6 @@ static int hd_ctl(struct hd *h, const char *what)
 	return hd_run(h, NULL, argv);
 }
 
-static int hd_log_count(struct hd *h, const char *needle)
-{
-	FILE *f = fopen(h->log, "r");
-	char line[8192];
-	int n = 0;
-	while (f && fgets(line, sizeof line, f))
-		n += strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* Ends our helper (by pid), or one a client started (by `forkmon helper stop`); then
  * nothing of the test may be left, nor the socket. */
 static void hd_end(struct hd *h)
@@ -290,7 +278,7 @@ static int hd_masquerade(struct hd *h, const char *value)
 	ck_assert_int_eq(hd_run(h, extra, argv), 0);
 	ck_assert_int_eq(h_count(&h->s, "masq\n"), before + 1);
 	snprintf(want, sizeof want, "pid %d cwd %s: ", (int)h->last, h->s.dir);
-	return hd_log_count(h, want);
+	return hx_log_count(h->log, want);
 }
 
 START_TEST(test_forkmon_use_helper_decides_for_masquerade_links_and_each_request_is_logged)
@@ -319,7 +307,7 @@ START_TEST(test_forkmon_use_helper_decides_for_masquerade_links_and_each_request
 	ck_assert_int_eq(h_count(&h.s, "via subcommand\n"), 1);
 	char want[4400];
 	snprintf(want, sizeof want, "Z pid %d cwd %s: /bin/echo via subcommand\n", (int)h.last, h.s.dir);
-	ck_assert_msg(hd_log_count(&h, want) == 1, "no line '%s' in the log", want);
+	ck_assert_msg(hx_log_count(h.log, want) == 1, "no line '%s' in the log", want);
 	FILE *f = fopen(h.log, "r");
 	char line[8192];
 	int stamped = 0;
@@ -404,7 +392,7 @@ START_TEST(test_more_requests_than_a_session_socket_holds_are_all_served)
 	ck_assert_int_eq(hd_run(&h, NULL, argv), 0);
 	ck_assert_msg(h_count(&h.s, "served\n") == N, "%s", h_output(&h.s));
 	ck_assert_msg(h_count(&h.s, "forkmon:") == 0, "some ran directly:\n%s", h_output(&h.s));
-	ck_assert_int_eq(hd_log_count(&h, ": /bin/sh -c sleep 0.05; echo served\n"), N);
+	ck_assert_int_eq(hx_log_count(h.log, ": /bin/sh -c sleep 0.05; echo served\n"), N);
 	hd_end(&h);
 }
 END_TEST

@@ -76,18 +76,6 @@ static int hr_send(struct hr *h, const void *body, size_t len, char *why, size_t
 	return n >= (ssize_t)sizeof e.h ? e.h.type : 0;
 }
 
-static int hr_log_count(struct hr *h, const char *needle)
-{
-	FILE *f = fopen(h->log, "r");
-	char line[1024];
-	int n = 0;
-	while (f && fgets(line, sizeof line, f))
-		n += strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* A good call through the helper: `forkmon-client /bin/echo WORD`, with env added. */
 static void hr_call(struct hr *h, const char *word, char *extra)
 {
@@ -144,7 +132,7 @@ START_TEST(test_requests_whose_counts_lie_are_refused_and_the_helper_serves_on)
 	b.envc = 0;
 	memcpy(b.data, "/bin/echo", 9);
 	ck_assert_int_eq(hr_send(&h, &b, 16 + 9, why, sizeof why), FM_HELPER_ERROR); /* no NUL at its end */
-	ck_assert_int_ge(hr_log_count(&h, "forkmon: malformed request"), 5);
+	ck_assert_int_ge(hx_log_count(h.log, "forkmon: malformed request"), 5);
 	hr_call(&h, "after-bad-requests", NULL);
 	hr_end(&h);
 }
