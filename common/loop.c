@@ -50,6 +50,7 @@ struct loop {
 	loop_wait_fn *before_wait;
 	void *before_wait_arg;
 	int64_t spin_until;
+	int64_t nap_until, nap_ns;
 	int stopped, code;
 	struct ready *rd;
 	int cap_rd;
@@ -195,6 +196,22 @@ void loop_before_wait(struct loop *l, loop_wait_fn *fn, void *arg)
 	l->before_wait_arg = arg;
 }
 
+void loop_nap_until(struct loop *l, int64_t at, int64_t nap_ns)
+{
+	l->nap_until = at;
+	l->nap_ns = nap_ns;
+}
+
+/* One wait of at most nap_ns (epoll_wait counts in milliseconds). */
+static int loop_nap(struct loop *l, struct epoll_event *evs, int max, int64_t nap_ns)
+{
+	struct timespec ts = {(time_t)(nap_ns / 1000000000), (long)(nap_ns % 1000000000)};
+	int n = epoll_pwait2(l->ep, evs, max, &ts, NULL);
+	if (n < 0 && errno == ENOSYS)
+		n = epoll_wait(l->ep, evs, max, 1); /* before Linux 5.11 */
+	return n;
+}
+
 void loop_spin_until(struct loop *l, int64_t at)
 {
 	l->spin_until = at;
@@ -278,10 +295,16 @@ int loop_turn(struct loop *l, int64_t timeout_ns)
 		ms = 0;
 	else if (l->spin_until)
 		l->spin_until = 0;
+	int64_t nap = -1;
+	if (ms != 0 && l->nap_until && now < l->nap_until &&
+	    (ms < 0 || (int64_t)ms * 1000000 > l->nap_ns))
+		nap = l->nap_ns;
+	else if (l->nap_until && now >= l->nap_until)
+		l->nap_until = 0;
 	/* what the callback found (or did) may call for a turn without sleep */
-	if (l->before_wait && l->before_wait(l, ms != 0, l->before_wait_arg))
+	if (l->before_wait && l->before_wait(l, ms != 0 && nap < 0, l->before_wait_arg))
 		ms = 0;
-	int n = epoll_wait(l->ep, evs, MAXEV, ms);
+	int n = ms != 0 && nap >= 0 ? loop_nap(l, evs, MAXEV, nap) : epoll_wait(l->ep, evs, MAXEV, ms);
 	/* Spinning with nothing ready: a process waiting for our processor runs first. The
 	 * spin saves a sender on another processor its wake-up of us; on our own processor
 	 * it would take the processor from that sender (measured: a program reading a

@@ -64,6 +64,11 @@ void loop_after_turn(struct loop *l, loop_turn_fn *fn, void *arg);
  * shared memory). NULL: none. */
 void loop_before_wait(struct loop *l, loop_wait_fn *fn, void *arg);
 
+/* Until at (clock_ns()), a turn sleeps at most nap_ns at a time (and before_wait hears
+ * it will not sleep): for work that no descriptor shows, looked at often without a
+ * processor spent on it. 0 stops it. */
+void loop_nap_until(struct loop *l, int64_t at, int64_t nap_ns);
+
 /* Until at (clock_ns()), the loop looks for events without sleeping: an event for a
  * loop that is awake costs its sender no wake-up. 0 stops it. */
 void loop_spin_until(struct loop *l, int64_t at);

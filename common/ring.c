@@ -47,14 +47,21 @@ int ring_pending(const struct ring *r)
 	return __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE) != r->h->head;
 }
 
+/* What a ring carries: every message that gets no answer (an ask, HELLO and RING_WAKE
+ * go on the socket). All but NOTE end in a path. */
+static int ring_type_ok(int type)
+{
+	return type == FM_READ || type == FM_READ_AGAIN || type == FM_OWN || type == FM_OWN_DONE || type == FM_NOTE;
+}
+
 /* Is the record hd of n bytes (the room up to the end) one of ours? */
 static int ring_valid(const struct fm_header *hd, uint32_t room, size_t cap)
 {
 	size_t min, max;
 	if (hd->magic != FM_MAGIC || hd->version != FM_VERSION || hd->len > room || hd->len > cap ||
-	    (hd->type != FM_READ && hd->type != FM_READ_AGAIN) || peer_size_bounds(hd->type, &min, &max) < 0)
+	    !ring_type_ok(hd->type) || peer_size_bounds(hd->type, &min, &max) < 0)
 		return 0;
-	return hd->len >= min && hd->len <= max; /* and it ends in its path's NUL: ring_get */
+	return hd->len >= min && hd->len <= max; /* and a path ends in its NUL: ring_get */
 }
 
 long ring_get(const struct ring *r, void *out, size_t cap)
@@ -80,7 +87,7 @@ long ring_get(const struct ring *r, void *out, size_t cap)
 	if (!ring_valid(&hd, room, cap))
 		return -1;
 	memcpy(out, r->data + off, hd.len);
-	if (((const char *)out)[hd.len - 1] != '\0')
+	if (hd.type != FM_NOTE && ((const char *)out)[hd.len - 1] != '\0')
 		return -1;
 	__atomic_store_n(&r->h->head, head + ring_align(hd.len), __ATOMIC_RELEASE);
 	return (long)hd.len;

@@ -137,7 +137,7 @@ int conn_may_talk(void)
 	return getpid() == hk.pid && !hk.dead && conn_ready(0) == 0;
 }
 
-int conn_send(const void *m)
+static int conn_send_socket(const void *m)
 {
 	if (peer_send(hk.fd, m, NULL, 0, 0) < 0) {
 		conn_give_up();
@@ -146,13 +146,28 @@ int conn_send(const void *m)
 	return 0;
 }
 
+static int conn_ring_try(const void *m);
+
+/* Everything that gets no answer goes through the ring while there is one (the monitor
+ * reads the ring before each message of the socket: a message on the socket after a
+ * record in the ring would overtake it). */
+int conn_send(const void *m)
+{
+	const struct fm_read *r = m;
+	int ask = r->h.type == FM_READ && !(r->flags & FM_READ_NO_REPLY);
+	if (!ask && conn_ring_try(m) == 0)
+		return 0;
+	return conn_send_socket(m);
+}
+
 void conn_note(int kind, int value)
 {
 	struct fm_note n = {0};
 	fm_init(&n.h, FM_NOTE, sizeof n);
 	n.kind = kind;
 	n.value = value;
-	peer_send(hk.fd, &n, NULL, 0, 0); /* a note lost is no reason to stop watching */
+	if (conn_ring_try(&n) < 0)
+		peer_send(hk.fd, &n, NULL, 0, 0); /* a note lost is no reason to stop watching */
 }
 
 /* Is this process's ring there to write? (The monitor closes it with the connection.) */
@@ -176,7 +191,7 @@ static int conn_ring_wake(void)
 		return -1;
 	struct fm_header w;
 	fm_init(&w, FM_RING_WAKE, sizeof w);
-	return conn_send(&w);
+	return conn_send_socket(&w);
 }
 
 /* The ring is full: the monitor is behind (or asleep, or gone). Waits for room as a full
@@ -201,20 +216,31 @@ static int conn_ring_wait(const void *m, uint32_t len)
 	}
 }
 
-int conn_tell(const void *m)
+/* m into the ring: 0, or -1 when it must go on the socket (no ring, closed, or closed
+ * before the monitor could have read it: then said again, twice at worst, which costs
+ * nothing). */
+static int conn_ring_try(const void *m)
 {
 	uint32_t len = ((const struct fm_header *)m)->len;
-	if (conn_ring_usable()) {
-		if (ring_put(&hk.ring, m, len) == 0 || conn_ring_wait(m, len) == 0) {
-			if (ring_wake_wanted(&hk.ring) && conn_ring_wake() < 0)
-				return -1;
-			/* Closed before the monitor could have read it: said again on the socket
-			 * (twice at worst, which costs nothing). */
-			if (!__atomic_load_n(&hk.ring.h->closed, __ATOMIC_SEQ_CST))
-				return 0;
-		}
-	}
-	if (conn_ready(0) < 0)
+	if (!conn_ring_usable() || (ring_put(&hk.ring, m, len) < 0 && conn_ring_wait(m, len) < 0))
 		return -1;
-	return conn_send(m);
+	if (ring_wake_wanted(&hk.ring) && conn_ring_wake() < 0)
+		return 0; /* the hook gave up */
+	return __atomic_load_n(&hk.ring.h->closed, __ATOMIC_SEQ_CST) ? -1 : 0;
+}
+
+int conn_tell(const void *m)
+{
+	if (conn_ring_try(m) == 0)
+		return 0;
+	if (hk.dead || conn_ready(0) < 0)
+		return -1;
+	return conn_send_socket(m);
+}
+
+void conn_drop_ring(void)
+{
+	if (hk.ring.h)
+		munmap(hk.ring.h, FM_RING_DATA + FM_RING_BYTES);
+	hk.ring.h = NULL;
 }

@@ -276,7 +276,7 @@ struct cache_slot {
 	uint8_t used, verdict;
 };
 uint64_t cache_hash(const char *p, size_t n);
-/* The slot of p, or the free slot where it would go (s->used == 0). */
+/* The slot of p, or a free slot (s->used == 0) for cache_put, which places it. */
 struct cache_slot *cache_find(const char *p, size_t n, uint64_t h);
 void cache_put(struct cache_slot *s, const char *p, size_t n, uint64_t h, int verdict);
 
@@ -300,6 +300,9 @@ int conn_tell(const void *m);
 void conn_note(int kind, int value);
 /* Stays out of the way from now on. */
 void conn_give_up(void);
+/* Unmaps the ring (a checkpoint's: the run's ring is the run's, and a mapping of it would
+ * pin its memory and show in the checkpoint's maps). */
+void conn_drop_ring(void);
 
 /* ---- ckpt.c ---------------------------------------------------------------------------- */
 

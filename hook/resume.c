@@ -134,6 +134,7 @@ void resume_wait(int ctl, int runfd)
 	if (runfd >= 0)
 		close(runfd); /* the run's connection is the run's */
 	hk.fd = -1;
+	conn_drop_ring(); /* and so is its ring */
 	/* a helper session: the client whose run this was keeps none of its streams here
 	 * (its `$(...)` or pipe would wait for the whole life of the checkpoint) */
 	if (hk.cfg.flags & FM_CFG_SERVE)

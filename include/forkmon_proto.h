@@ -155,14 +155,25 @@ struct fm_hello_ok {
 	uint64_t hot[FM_MAX_HOT];
 };
 
-/* The hash that names a path in HELLO_OK's hot list (FNV-1a over its bytes, never 0). */
+/* The hash that names a path in HELLO_OK's hot list (never 0). Eight bytes at a time:
+ * the hook hashes every candidate name (Lua tries 8 per module), and a byte at a time
+ * (FNV-1a, version 4) was ~70 ns of the program's time for each. */
 static inline uint64_t fm_path_hash(const char *p, unsigned long n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (unsigned long i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ull;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	unsigned long i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__builtin_memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
 	}
+	w = 0;
+	for (unsigned k = 0; i < n; i++, k += 8)
+		w |= (uint64_t)(unsigned char)p[i] << k;
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 32;
 	return h | 1;
 }
 
@@ -192,7 +203,10 @@ struct fm_read {
 
 /*
  * The ring of a connection: what the process says without waiting for an answer (READ
- * with FM_READ_NO_REPLY, READ_AGAIN), appended to shared memory without a system call.
+ * with FM_READ_NO_REPLY, READ_AGAIN, OWN, OWN_DONE, NOTE), appended to shared memory
+ * without a system call; only asks (READ waiting for its READ_REPLY), HELLO and RING_WAKE
+ * use the socket, and nothing is said after an ask before its answer, so the monitor
+ * hears everything in the order it was said.
  * Made by the monitor for each HELLO; written only by the process that said that HELLO
  * (its children of a fork, its checkpoints and their copies inherit the mapping, never
  * write it: each says HELLO on a connection of its own). The monitor reads the ring

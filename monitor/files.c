@@ -232,6 +232,16 @@ int files_changed_since(int file, const struct fm_read *m)
 	       (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != m->ctime_ns;
 }
 
+int files_watched_since(int file)
+{
+	const struct wfile *f = &F.v[file];
+	if (f->polled || f->gone || F.no_watcher || strcmp(f->named, f->real) != 0)
+		return 0; /* polled, or through a symlink (two watches): compare */
+	char d[PATH_MAX];
+	files_dir_of(f->real, d, sizeof d);
+	return strmap_get(&F.dirs, d) == DIR_WATCHED;
+}
+
 void files_mark_hot(const int *ids, int n)
 {
 	for (int k = 0; k < n; k++)

@@ -55,6 +55,10 @@ extern struct mon_session S;
 
 /* After a read its sender does not wait for, the loop polls this long before it sleeps. */
 #define SPIN_NS 200000ll
+/* After a read told through a ring: the rings are looked at every RING_NAP_NS for
+ * RING_NAPS_NS before the monitor sleeps (and a writer must wake it). */
+#define RING_NAP_NS 500000ll
+#define RING_NAPS_NS 5000000ll
 
 /* ---- conn.c: connections and their messages --------------------------------------------- */
 enum conn_kind { CONN_PROC, CONN_CKPT };
@@ -172,6 +176,9 @@ int files_watch_if_there(const char *dir);
 /* Does the file differ from what the hook saw before the program read it? */
 int files_changed_since(int file, const struct fm_read *m);
 void files_mark_hot(const int *ids, int n);
+/* Is file's directory watched (not polled, no symlink in its name): then every change of
+ * it from now on is an event, and a read told needs no comparison (files_changed_since). */
+int files_watched_since(int file);
 /* Watched files a rollback to seq (restart: all) forgets that are missing now (ids into
  * *out, malloc'd); the rollback keeps them read at its point: their return is a change. */
 int files_missing_after(uint64_t seq, int restart, int **out);

@@ -118,6 +118,23 @@ START_TEST(test_dirlike_names_are_never_files)
 }
 END_TEST
 
+/* Absolute names that look normal but are not, next to ones that are (the shortcut of
+ * path_join for a normal name must not take the others). */
+START_TEST(test_absolute_names_near_normal_are_normalised_alike)
+{
+	static const char *const cases[][2] = {
+		{"/", "/"},           {"/a", "/a"},         {"/a/", "/a"},        {"/a//b", "/a/b"},
+		{"/a/./b", "/a/b"},   {"/a/../b", "/b"},    {"/a/.b", "/a/.b"},   {"/a/..b", "/a/..b"},
+		{"/a/b.", "/a/b."},   {"/.", "/"},          {"/..", "/"},         {"/a/.", "/a"},
+		{"/a/..", "/"},       {"/...", "/..."},     {"//a", "/a"},        {"/a/b/c.lua", "/a/b/c.lua"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		join_is(NULL, cases[i][0], cases[i][1]);
+	char out[8];
+	ck_assert_int_lt(path_join(NULL, "/abcdefgh", out, sizeof out), 0); /* no room */
+}
+END_TEST
+
 Suite *path_suite(void)
 {
 	Suite *s = suite_create("path");
@@ -129,6 +146,7 @@ Suite *path_suite(void)
 	tcase_add_test(tc, test_symlinked_dir_is_kept_lexically);
 	tcase_add_test(tc, test_too_long_path_is_refused);
 	tcase_add_test(tc, test_dirlike_names_are_never_files);
+	tcase_add_test(tc, test_absolute_names_near_normal_are_normalised_alike);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -116,7 +116,7 @@ START_TEST(test_a_record_not_of_ours_is_refused)
 	ck_assert_int_lt(ring_get(&r, &out, sizeof out), 0);
 	r = rt_ring(0);
 	len = rt_read(&m, "/x");
-	m.h.type = FM_HELLO; /* only reads go through a ring */
+	m.h.type = FM_HELLO; /* only what gets no answer goes through a ring */
 	ring_put(&r, &m, len);
 	ck_assert_int_lt(ring_get(&r, &out, sizeof out), 0);
 	r = rt_ring(0);
@@ -124,6 +124,15 @@ START_TEST(test_a_record_not_of_ours_is_refused)
 	m.path[4] = 'q'; /* no NUL at its end */
 	ring_put(&r, &m, len);
 	ck_assert_int_lt(ring_get(&r, &out, sizeof out), 0);
+	/* a note ends in no string: it comes out whole */
+	r = rt_ring(0);
+	struct fm_note note = {0};
+	fm_init(&note.h, FM_NOTE, sizeof note);
+	note.kind = FM_NOTE_THREADS;
+	note.value = 7;
+	ck_assert_int_eq(ring_put(&r, &note, sizeof note), 0);
+	ck_assert_int_eq(ring_get(&r, &out, sizeof out), (long)sizeof note);
+	ck_assert_int_eq(((struct fm_note *)&out)->value, 7);
 	/* a tail the writer could not have written */
 	r = rt_ring(0);
 	rt_h.tail = 3 * RT_SIZE;
