@@ -87,6 +87,7 @@ long ring_get(const struct ring *r, void *out, size_t cap)
 	if (!ring_valid(&hd, room, cap))
 		return -1;
 	memcpy(out, r->data + off, hd.len);
+	memcpy(out, &hd, sizeof hd); /* the writer may have changed it since: the header checked */
 	if (hd.type != FM_NOTE && ((const char *)out)[hd.len - 1] != '\0')
 		return -1;
 	__atomic_store_n(&r->h->head, head + ring_align(hd.len), __ATOMIC_RELEASE);
