@@ -242,6 +242,7 @@ FUZZ_ARGS ?=
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SRC_request := helper/wire.c common/peer.c
 FUZZ_SRC_peer := common/peer.c
+FUZZ_SRC_ring := common/ring.c common/peer.c
 FUZZ_SRC_path := common/path.c
 FUZZ_SRC_hints := $(wildcard filters/*.c) hook/candidate.c common/path.c
 FUZZ_SRC_filter := $(wildcard filters/*.c)

@@ -44,7 +44,7 @@ int ring_put(const struct ring *r, const void *msg, uint32_t len)
 
 int ring_pending(const struct ring *r)
 {
-	return __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE) != r->h->head;
+	return __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE) != __atomic_load_n(&r->h->head, __ATOMIC_RELAXED);
 }
 
 /* What a ring carries: every message that gets no answer (an ask, HELLO and RING_WAKE
@@ -66,7 +66,8 @@ static int ring_valid(const struct fm_header *hd, uint32_t room, size_t cap)
 
 long ring_get(const struct ring *r, void *out, size_t cap)
 {
-	uint64_t head = r->h->head; /* ours alone */
+	/* ours, but shared: the writer can store anything in it; read once, as the tail */
+	uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_RELAXED);
 	uint64_t tail = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
 	if (tail == head)
 		return 0;
@@ -87,6 +88,7 @@ long ring_get(const struct ring *r, void *out, size_t cap)
 	if (!ring_valid(&hd, room, cap))
 		return -1;
 	memcpy(out, r->data + off, hd.len);
+	memcpy(out, &hd, sizeof hd); /* the writer may have changed it since: the header checked */
 	if (hd.type != FM_NOTE && ((const char *)out)[hd.len - 1] != '\0')
 		return -1;
 	__atomic_store_n(&r->h->head, head + ring_align(hd.len), __ATOMIC_RELEASE);

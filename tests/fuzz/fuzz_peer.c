@@ -11,6 +11,7 @@
  * rest is the datagram.
  */
 #include "fuzz.h"
+#include "fuzz_msg.h"
 #include "peer.h"
 
 #include <string.h>
@@ -19,35 +20,6 @@
 
 static int sp[2] = {-1, -1};
 static char rbuf[FM_MSG_MAX];
-
-/* What a receiver relies on in a message peer_recv() returned. */
-static void fuzz_peer_check(const char *m, ssize_t n, size_t cap)
-{
-	const struct fm_header *h = (const void *)m;
-	size_t min, max;
-	FUZZ_CHECK((size_t)n <= cap && (size_t)n >= sizeof *h);
-	FUZZ_CHECK(h->magic == FM_MAGIC && h->version == FM_VERSION && h->len == (uint32_t)n);
-	FUZZ_CHECK(peer_size_bounds(h->type, &min, &max) == 0 && (size_t)n >= min && (size_t)n <= max);
-	switch (h->type) {
-	case FM_READ:
-	case FM_READ_AGAIN: {
-		/* monitor/conn.c: strlen(m->path), path[0] */
-		size_t off = offsetof(struct fm_read, path);
-		FUZZ_CHECK(strnlen(m + off, (size_t)n - off) < (size_t)n - off);
-		break;
-	}
-	case FM_HELPER_ERROR: {
-		size_t off = offsetof(struct fm_helper_error, message);
-		FUZZ_CHECK(strnlen(m + off, (size_t)n - off) < (size_t)n - off);
-		break;
-	}
-	case FM_HELPER_RUN:
-	case FM_RESUME:
-		if ((size_t)n > min)
-			FUZZ_CHECK(m[n - 1] == '\0');
-		break;
-	}
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

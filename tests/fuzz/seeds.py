@@ -54,7 +54,7 @@ def request_seeds():
         keep('request', bytes([(4 << 1) | 1]) + m)  # the whole datagram
 
 
-FM_MAGIC, FM_VERSION = 0x464b, 3
+FM_MAGIC, FM_VERSION = 0x464b, 5
 HELLO, HELLO_OK, READ, READ_REPLY, READ_AGAIN = 1, 2, 3, 4, 5
 
 
@@ -171,7 +171,46 @@ def conn_seeds(msgs):
     keep('conn', b''.join(rec(m) for m in hello + [header(7, 16) + struct.pack('<Q', 1)]))
 
 
+def ring_seeds():
+    """Rings as fuzz_ring.c reads them, filled as common/ring.c's ring_put fills them."""
+    def read(path, typ=READ):
+        body = struct.pack('<IIQQqqq', 1, 0, 2049, 77, 9, 10 ** 18, 10 ** 18) + path + b'\0'
+        return header(typ, 8 + len(body)) + body
+    def own(typ, ident, path):
+        body = struct.pack('<II', ident, 2) + path + b'\0'
+        return header(typ, 8 + len(body)) + body
+    note = header(6, 16) + struct.pack('<ii', 1, 3)
+    def ring(size, start, msgs, how, taken=0):
+        data, head, tail = bytearray(size), start, start
+        for m in msgs:
+            need = (len(m) + 7) & ~7
+            off, skip = tail % size, 0
+            if off + need > size:
+                skip = size - off  # a wrap marker (a zero header) there, the record at 0
+            if need > size // 2 or tail + skip + need - head > size:
+                break
+            if skip:
+                data[off:off + 8] = bytes(8)
+                off = 0
+            data[off:off + len(m)] = m
+            tail += skip + need
+        head += taken
+        keep('ring', struct.pack('<HB', size // 8 - 1, how) + struct.pack('<QQ', head, tail) + bytes(data))
+    mixed = [read(b'/srv/app/mod.lua'), read(b'/srv/app/mod.lua', READ_AGAIN), note,
+             own(15, 1, b'/srv/app/out.txt'), own(16, 1, b''), read(b'/usr/share/lua/5.4/x.lua')]
+    ring(1024, 0, mixed, 1)
+    ring(512, 448, mixed, 0)  # the second record wraps
+    ring(256, 0, [read(b'/ab.lua')] * 8, 2)  # full: 4 of 64 bytes
+    ring(512, 448, mixed, 4 | 1)  # near 2^32
+    ring(512, 448, mixed, 4 | 8)  # near 2^64's end
+    ring(4096, 8, [read(b'/p/%d.py' % i) for i in range(80)], 3)
+
+
 if __name__ == '__main__':
+    if sys.argv[1:] == ['ring']:  # only the ring's (no program runs)
+        ring_seeds()
+        sys.exit(0)
+    ring_seeds()
     request_seeds()
     msgs = hook_messages()
     peer_seeds(msgs)

@@ -2,12 +2,15 @@
  * tests/unit/test_ring.c — the indices of a connection's ring (common/ring.c): records
  * come out whole and in order, across the end of the data (a wrap marker) and across
  * counts past 32 bits; a full ring refuses, and takes again once read; what is not a
- * record of ours is refused; the sleeping flag wakes once per sleep. Check suite
+ * record of ours is refused; the sleeping flag wakes once per sleep; a record the writer
+ * changes while it is read comes out with the header that was checked. Check suite
  * "ring-unit", in the unit suite.
  */
 #include "ring.h"
 #include "suites.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +165,45 @@ START_TEST(test_the_sleeping_flag_wakes_once_per_sleep)
 }
 END_TEST
 
+/* The writer of a ring may be hostile: while the reader copies a record, its length
+ * flips between two a READ could have (both end in a NUL). */
+static int rt_stop, rt_flipping;
+
+static void *rt_flipper(void *arg)
+{
+	uint32_t *len = (uint32_t *)(rt_data + offsetof(struct fm_header, len));
+	for (uint32_t i = 0; !__atomic_load_n(&rt_stop, __ATOMIC_RELAXED); i++) {
+		__atomic_store_n(len, i & 1 ? 64u : 59u, __ATOMIC_RELAXED);
+		__atomic_store_n(&rt_flipping, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+START_TEST(test_a_record_changed_while_read_comes_out_as_checked)
+{
+	struct ring r = rt_ring(0);
+	struct fm_read m, out;
+	uint32_t len = rt_read(&m, "/a");
+	ck_assert_int_eq(len, 59);
+	ck_assert_int_eq(ring_put(&r, &m, 64), 0); /* its 64 bytes: zeros after the NUL */
+	rt_stop = rt_flipping = 0;
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, rt_flipper, NULL), 0);
+	while (!__atomic_load_n(&rt_flipping, __ATOMIC_RELAXED))
+		sched_yield(); /* reads while it flips (before the fix of ring_get: thousands bad) */
+	int bad = 0;
+	for (int i = 0; i < 200000 && !bad; i++) {
+		__atomic_store_n(&rt_h.head, 0, __ATOMIC_RELAXED);
+		long got = ring_get(&r, &out, sizeof out);
+		/* what a handler reads (m->h.len) is what was checked and returned */
+		bad = got != 59 && got != 64 ? 1 : out.h.len != (uint32_t)got ? 2 : 0;
+	}
+	__atomic_store_n(&rt_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 Suite *ring_unit_suite(void)
 {
 	Suite *s = suite_create("ring-unit");
@@ -171,6 +213,7 @@ Suite *ring_unit_suite(void)
 	tcase_add_test(tc, test_a_full_ring_refuses_and_takes_again_once_read);
 	tcase_add_test(tc, test_a_record_not_of_ours_is_refused);
 	tcase_add_test(tc, test_the_sleeping_flag_wakes_once_per_sleep);
+	tcase_add_test(tc, test_a_record_changed_while_read_comes_out_as_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }
