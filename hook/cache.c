@@ -10,20 +10,28 @@
 
 #include <string.h>
 
-enum { CACHE_SLOTS = 1 << 14, ARENA_SIZE = 1 << 20, CACHE_BITS = 1 << 16 };
+enum { CACHE_SLOTS = 1 << 14, ARENA_SIZE = 1 << 20, PAGE = 4096 };
 
 static struct cache_slot cache[CACHE_SLOTS];
-/* One bit per hash (its low bits, mixed): clear, the path is not in the table. Most
- * lookups are of names never reported (a search path's misses: 7 of Lua's 8 per module);
- * the table is 256 KiB, and each of them cost a miss of the processor's caches (~0.1 us,
- * 1 ms per 1000 modules); the 8 KiB of bits stay in them. */
-static uint64_t cache_bits[CACHE_BITS / 64];
-/* What cache_find returns for a path the bits rule out: free, its place found by
- * cache_put. (Under hk_lock(): one at a time.) */
+/*
+ * What each new path writes, but its slot and its bytes, in one page: one bit per hash
+ * (its low bits, mixed, modulo CACHE_BITS): clear, the path is not in the table. Most
+ * lookups are of names never reported (a search path's misses: 7 of Lua's 8 per
+ * module); the table is 256 KiB, and each of them cost a miss of the processor's caches
+ * (~0.1 us, 1 ms per 1000 modules); the bits stay in them. One page, because a run
+ * copies each page it writes after a checkpoint once more (the checkpoint keeps the
+ * old one): under --every, every page written per file is 4 kB per checkpoint.
+ */
+static struct {
+	size_t arena_used;
+	unsigned used;
+	uint64_t bits[(PAGE - 16) / 8];
+} cache_meta __attribute__((aligned(PAGE)));
+#define CACHE_BITS ((unsigned)(sizeof cache_meta.bits * 8))
+/* What cache_find returns for a path the bits rule out: always all zero (never written:
+ * cache_put finds the place of such a path itself). */
 static struct cache_slot cache_absent;
 static char arena[ARENA_SIZE];
-static size_t arena_used;
-static unsigned cache_used;
 
 /* The protocol's own hash (forkmon_proto.h): the same value names a path in HELLO_OK's
  * hot list. */
@@ -40,7 +48,7 @@ static unsigned cache_slot_of(uint64_t h)
 
 static unsigned cache_bit_of(uint64_t h)
 {
-	return (unsigned)(h >> 1) & (CACHE_BITS - 1);
+	return (unsigned)((h >> 1) % CACHE_BITS);
 }
 
 /* The slot of p, or the free one where it would go. */
@@ -59,10 +67,8 @@ static struct cache_slot *cache_probe(const char *p, size_t n, uint64_t h)
 struct cache_slot *cache_find(const char *p, size_t n, uint64_t h)
 {
 	unsigned b = cache_bit_of(h);
-	if (!(cache_bits[b / 64] & (1ull << (b % 64)))) {
-		cache_absent = (struct cache_slot){0};
+	if (!(cache_meta.bits[b / 64] & (1ull << (b % 64))))
 		return &cache_absent;
-	}
 	return cache_probe(p, n, h);
 }
 
@@ -74,16 +80,16 @@ void cache_put(struct cache_slot *s, const char *p, size_t n, uint64_t h, int ve
 		s->verdict = (uint8_t)verdict;
 		return;
 	}
-	if (cache_used >= CACHE_SLOTS / 2 || arena_used + n > ARENA_SIZE || n > UINT16_MAX)
+	if (cache_meta.used >= CACHE_SLOTS / 2 || cache_meta.arena_used + n > ARENA_SIZE || n > UINT16_MAX)
 		return;
-	memcpy(arena + arena_used, p, n);
-	s->off = (uint32_t)arena_used;
+	memcpy(arena + cache_meta.arena_used, p, n);
+	s->off = (uint32_t)cache_meta.arena_used;
 	s->len = (uint16_t)n;
 	s->hash = h;
 	s->verdict = (uint8_t)verdict;
 	s->used = 1;
 	unsigned b = cache_bit_of(h);
-	cache_bits[b / 64] |= 1ull << (b % 64);
-	arena_used += n;
-	cache_used++;
+	cache_meta.bits[b / 64] |= 1ull << (b % 64);
+	cache_meta.arena_used += n;
+	cache_meta.used++;
 }

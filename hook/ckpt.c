@@ -22,12 +22,10 @@ static long ckpt_faults(void)
 	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt + ru.ru_majflt : 0;
 }
 
-/* When the read that may take a checkpoint began asking (ckpt_wanted with consume):
- * a checkpoint's cost counts from there, the question to the monitor included. */
-static int64_t ckpt_asked_ns;
-/* Where the cost of the checkpoint being taken counts from (a static: a vfork child
- * shares our frame). */
-static int64_t ckpt_from_ns;
+/* hk.ckpt_asked_ns: when the read that may take a checkpoint began asking (ckpt_wanted
+ * with consume): a checkpoint's cost counts from there, the question to the monitor
+ * included. hk.ckpt_from_ns: where the cost of the checkpoint being taken counts from
+ * (not a local: a vfork child shares our frame). */
 
 /* The rule is pure (spacing.c); here it gets the monitor's numbers, the real clock and
  * the fault counter. A helper session's rule is the fork's alone (spacing.h): its
@@ -51,7 +49,7 @@ int ckpt_wanted(int64_t now, const char *path, int consume)
 	struct spacing_cfg c;
 	ckpt_cfg(&c);
 	if (consume)
-		ckpt_asked_ns = now;
+		hk.ckpt_asked_ns = now;
 	return spacing_wanted(&c, &hk.spacing, now, spacing_in_project(hk.cfg.project, path), consume);
 }
 
@@ -137,13 +135,11 @@ int ckpt_safe(void)
  * exits. Returns 1 in that child. A function of its own, so that nothing it does lands
  * in the caller's frame, which the suspended parent still owns.
  */
-pid_t ckpt_middle_pid;
-
 __attribute__((noinline)) int ckpt_middle(int ctl, int type)
 {
 	/* written into the suspended parent's memory too (vfork): only ever read by the
 	 * child forked below, from its own copy */
-	ckpt_middle_pid = getpid();
+	hk.middle_pid = getpid();
 	pid_t c = fork();
 	if (c == 0)
 		return 1;
@@ -190,10 +186,10 @@ static void ckpt_take_sigchld(int was_pending)
 
 int ckpt_take(uint64_t seq)
 {
-	int64_t asked = ckpt_asked_ns, t0 = hk_now_ns();
-	ckpt_asked_ns = 0;
+	int64_t asked = hk.ckpt_asked_ns, t0 = hk_now_ns();
+	hk.ckpt_asked_ns = 0;
 	/* granted unasked: the cost counts from here */
-	ckpt_from_ns = asked > 0 && asked <= t0 ? asked : t0;
+	hk.ckpt_from_ns = asked > 0 && asked <= t0 ? asked : t0;
 	int serve = (hk.cfg.flags & FM_CFG_SERVE) != 0;
 	fflush(NULL); /* or buffered output would be printed again by every resumed run */
 	int ctl = ckpt_register(seq);
@@ -212,7 +208,7 @@ int ckpt_take(uint64_t seq)
 
 	int runfd = hk.fd;
 	if (serve)
-		ckpt_from_ns = hk_now_ns(); /* a helper session's rule: the fork alone (spacing.h) */
+		hk.ckpt_from_ns = hk_now_ns(); /* a helper session's rule: the fork alone (spacing.h) */
 	ckpt_probe[0]++;          /* our page, private again before the fork */
 	/*
 	 * Double fork, so that the checkpoint is re-parented to the monitor and the program
@@ -224,7 +220,7 @@ int ckpt_take(uint64_t seq)
 	if (m == 0 && ckpt_middle(ctl, FM_CKPT_PID)) {
 		/* the checkpoint: what it cost so far is the measure of the runs resumed from
 		 * it, which count their faults from their own start */
-		hk.spacing.last_cost_ns = hk_now_ns() - ckpt_from_ns;
+		hk.spacing.last_cost_ns = hk_now_ns() - hk.ckpt_from_ns;
 		resume_wait(ctl, runfd);
 		spacing_faults_from(&hk.spacing, ckpt_faults());
 		return 1; /* a new run */
@@ -242,9 +238,11 @@ int ckpt_take(uint64_t seq)
 		conn_note(FM_NOTE_FORK_FAILED, err);
 		return -1;
 	}
-	if (!serve)
+	/* the first few checkpoints measure a fault, then one in 16: each probe is a page
+	 * more the run copies (4 kB per checkpoint under --every) */
+	if (!serve && (hk.spacing.count < 4 || hk.spacing.count % 16 == 0))
 		ckpt_probe_fault();
 	int64_t t1 = hk_now_ns();
-	spacing_forked(&hk.spacing, t1, t1 - ckpt_from_ns, serve ? 0 : ckpt_faults());
+	spacing_forked(&hk.spacing, t1, t1 - hk.ckpt_from_ns, serve ? 0 : ckpt_faults());
 	return 0;
 }

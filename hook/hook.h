@@ -61,6 +61,12 @@ struct hook_state {
 	struct ring ring; /* fd's ring (conn.c): ring.h NULL when none */
 	pid_t ring_pid;   /* the process that said the HELLO it came with: only it writes */
 	struct spacing spacing; /* this run's checkpoints (hook/spacing.h) */
+	/* ckpt.c, beside spacing: a run writes the pages it touches after each checkpoint
+	 * once more (a copy-on-write fault, and a page the checkpoint keeps), so what every
+	 * checkpoint writes lives together here */
+	int64_t ckpt_asked_ns; /* when the read that may take a checkpoint began asking */
+	int64_t ckpt_from_ns;  /* where the cost of the checkpoint being taken counts from */
+	pid_t middle_pid;      /* the last intermediate process, as its child sees it */
 	int noted_threads, noted_children;
 	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
 	/* look.c: 1 for each byte a path that may match can end with (from the hints) */
@@ -313,8 +319,6 @@ int ckpt_safe(void);
 int ckpt_take(uint64_t seq);
 /* The vfork child of a double fork (see ckpt.c): returns 1 in the grandchild. */
 int ckpt_middle(int ctl, int type);
-/* The pid of the last intermediate process, as its child (a copy of its memory) sees it. */
-extern pid_t ckpt_middle_pid;
 
 /* ---- offsets.c ------------------------------------------------------------------------- */
 

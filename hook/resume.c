@@ -69,7 +69,7 @@ static void resume_become_client(const struct fm_resume *r, const int *fds, int 
 static void resume_wait_reparent(void)
 {
 	struct timespec nap = {0, 20000};
-	for (int i = 0; getppid() == ckpt_middle_pid; i++) {
+	for (int i = 0; getppid() == hk.middle_pid; i++) {
 		if (i < 1000)
 			sched_yield();
 		else
