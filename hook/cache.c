@@ -10,24 +10,16 @@
 
 #include <string.h>
 
-enum { CACHE_SLOTS = 1 << 14, ARENA_SIZE = 1 << 20, PAGE = 4096 };
+enum { CACHE_SLOTS = 1 << 14, ARENA_SIZE = 1 << 20 };
 
 static struct cache_slot cache[CACHE_SLOTS];
-/*
- * What each new path writes, but its slot and its bytes, in one page: one bit per hash
- * (its low bits, mixed, modulo CACHE_BITS): clear, the path is not in the table. Most
- * lookups are of names never reported (a search path's misses: 7 of Lua's 8 per
- * module); the table is 256 KiB, and each of them cost a miss of the processor's caches
- * (~0.1 us, 1 ms per 1000 modules); the bits stay in them. One page, because a run
- * copies each page it writes after a checkpoint once more (the checkpoint keeps the
- * old one): under --every, every page written per file is 4 kB per checkpoint.
- */
-static struct {
-	size_t arena_used;
-	unsigned used;
-	uint64_t bits[(PAGE - 16) / 8];
-} cache_meta __attribute__((aligned(PAGE)));
-#define CACHE_BITS ((unsigned)(sizeof cache_meta.bits * 8))
+/* hk.cache_bits: one bit per hash (its low bits, mixed, modulo CACHE_BITS): clear, the
+ * path is not in the table. Most lookups are of names never reported (a search path's
+ * misses: 7 of Lua's 8 per module); the table is 256 KiB, and each of them cost a miss
+ * of the processor's caches (~0.1 us, 1 ms per 1000 modules); the bits stay in them.
+ * In hk, with the counters: a run copies each page it writes after a checkpoint once
+ * more (the checkpoint keeps the old one), and hk's is written at every watched read. */
+#define CACHE_BITS ((unsigned)(sizeof hk.cache_bits * 8))
 /* What cache_find returns for a path the bits rule out: always all zero (never written:
  * cache_put finds the place of such a path itself). */
 static struct cache_slot cache_absent;
@@ -67,7 +59,7 @@ static struct cache_slot *cache_probe(const char *p, size_t n, uint64_t h)
 struct cache_slot *cache_find(const char *p, size_t n, uint64_t h)
 {
 	unsigned b = cache_bit_of(h);
-	if (!(cache_meta.bits[b / 64] & (1ull << (b % 64))))
+	if (!(hk.cache_bits[b / 64] & (1ull << (b % 64))))
 		return &cache_absent;
 	return cache_probe(p, n, h);
 }
@@ -80,16 +72,16 @@ void cache_put(struct cache_slot *s, const char *p, size_t n, uint64_t h, int ve
 		s->verdict = (uint8_t)verdict;
 		return;
 	}
-	if (cache_meta.used >= CACHE_SLOTS / 2 || cache_meta.arena_used + n > ARENA_SIZE || n > UINT16_MAX)
+	if (hk.cache_used >= CACHE_SLOTS / 2 || hk.cache_arena_used + n > ARENA_SIZE || n > UINT16_MAX)
 		return;
-	memcpy(arena + cache_meta.arena_used, p, n);
-	s->off = (uint32_t)cache_meta.arena_used;
+	memcpy(arena + hk.cache_arena_used, p, n);
+	s->off = (uint32_t)hk.cache_arena_used;
 	s->len = (uint16_t)n;
 	s->hash = h;
 	s->verdict = (uint8_t)verdict;
 	s->used = 1;
 	unsigned b = cache_bit_of(h);
-	cache_meta.bits[b / 64] |= 1ull << (b % 64);
-	cache_meta.arena_used += n;
-	cache_meta.used++;
+	hk.cache_bits[b / 64] |= 1ull << (b % 64);
+	hk.cache_arena_used += n;
+	hk.cache_used++;
 }

@@ -67,6 +67,11 @@ struct hook_state {
 	int64_t ckpt_asked_ns; /* when the read that may take a checkpoint began asking */
 	int64_t ckpt_from_ns;  /* where the cost of the checkpoint being taken counts from */
 	pid_t middle_pid;      /* the last intermediate process, as its child sees it */
+	/* cache.c, on the same page for the same reason (every watched read writes
+	 * ckpt_asked_ns): what each newly reported path writes but its slot and its bytes */
+	size_t cache_arena_used;
+	unsigned cache_used;
+	uint64_t cache_bits[128]; /* one bit per hash: clear, the path is not in the table */
 	int noted_threads, noted_children;
 	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
 	/* look.c: 1 for each byte a path that may match can end with (from the hints) */
