@@ -143,3 +143,18 @@ int hx_log_count(const char *log, const char *needle)
 		fclose(f);
 	return n;
 }
+
+void hx_begin(struct hx *h)
+{
+	h_init(&h->s);
+	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
+		 sizeof h->logvar);
+	h->helper = hx_start(&h->s, h->sock, h->log, NULL, NULL);
+}
+
+void hx_end(struct hx *h)
+{
+	hx_stop(h->helper, h->sock);
+	ck_assert_msg(h_none_left(&h->s, 20), "%d processes left:\n%s", h_left(&h->s), h_describe(&h->s));
+	h_cleanup(&h->s);
+}

@@ -35,6 +35,17 @@ void hx_stop(pid_t pid, const char *sock);
  * HX_WAIT. 1 when it did (else the call, a client, is killed: its command follows). */
 int hx_key_call(struct h_session *s, char *const env[], char *const argv[], const char *want);
 
+/* A test's own helper, started in a fresh session (hx_begin: hx_paths, then hx_start
+ * with no log variable and the default sessions) and ended by hx_end: stopped by pid,
+ * nothing of the test left, the session cleaned up. */
+struct hx {
+	struct h_session s;
+	char sock[4096], sockvar[4200], log[4096], logvar[4200];
+	pid_t helper;
+};
+void hx_begin(struct hx *h);
+void hx_end(struct hx *h);
+
 /* How many lines of the helper's log (path log) hold needle; 0 when there is no log. */
 int hx_log_count(const char *log, const char *needle);
 

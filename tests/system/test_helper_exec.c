@@ -24,30 +24,9 @@
 
 #define WAIT 30.0
 
-struct hxe {
-	struct h_session s;
-	char sock[4096], sockvar[4200], log[4096], logvar[4200];
-	pid_t helper;
-};
-
-static void hxe_begin(struct hxe *h)
-{
-	h_init(&h->s);
-	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
-		 sizeof h->logvar);
-	h->helper = hx_start(&h->s, h->sock, h->log, NULL, NULL);
-}
-
-static void hxe_end(struct hxe *h)
-{
-	hx_stop(h->helper, h->sock);
-	ck_assert_msg(h_none_left(&h->s, 20), "%d processes left:\n%s", h_left(&h->s), h_describe(&h->s));
-	h_cleanup(&h->s);
-}
-
 /* Runs argv in the session's directory with env, its stdout and stderr into out (len
  * bytes); returns its wait status. */
-static int hxe_call(struct hxe *h, char *const argv[], char *const env[], char *out, size_t len)
+static int hxe_call(struct hx *h, char *const argv[], char *const env[], char *out, size_t len)
 {
 	static int seq;
 	char name[64];
@@ -66,7 +45,7 @@ static int hxe_call(struct hxe *h, char *const argv[], char *const env[], char *
 }
 
 /* argv through forkmon-client and the test's helper. */
-static int hxe_client(struct hxe *h, char *const argv[], char *out, size_t len)
+static int hxe_client(struct hx *h, char *const argv[], char *out, size_t len)
 {
 	char client[4096];
 	snprintf(client, sizeof client, "%s", h_path("build/forkmon-client"));
@@ -79,7 +58,7 @@ static int hxe_client(struct hxe *h, char *const argv[], char *out, size_t len)
 	return hxe_call(h, cargv, env, out, len);
 }
 
-static void hxe_script(struct hxe *h, const char *name, const char *text)
+static void hxe_script(struct hx *h, const char *name, const char *text)
 {
 	h_write(&h->s, name, text);
 	ck_assert_int_eq(chmod(h_file(&h->s, name), 0755), 0);
@@ -89,8 +68,8 @@ static const char noshebang[] = "echo \"no shebang $1\"; exit 5\n";
 
 START_TEST(test_a_script_without_shebang_runs_as_from_a_shell)
 {
-	struct hxe h;
-	hxe_begin(&h);
+	struct hx h;
+	hx_begin(&h);
 	hxe_script(&h, "script", noshebang);
 	char direct[4096], out[4096];
 	char *sh[] = {"/bin/sh", "-c", "./script", NULL};
@@ -116,7 +95,7 @@ START_TEST(test_a_script_without_shebang_runs_as_from_a_shell)
 	ck_assert_msg(strstr(out, "running the command directly") && strstr(out, "no shebang x\n") &&
 			      !strstr(out, "format"),
 		      "direct: %s", out);
-	hxe_end(&h);
+	hx_end(&h);
 }
 END_TEST
 
@@ -139,7 +118,7 @@ START_TEST(test_forkmon_run_runs_a_script_without_shebang)
 END_TEST
 
 /* `forkmon helper status`, into out. */
-static void hxe_status(struct hxe *h, char *out, size_t len)
+static void hxe_status(struct hx *h, char *out, size_t len)
 {
 	char fm[4096];
 	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
@@ -153,8 +132,8 @@ static void hxe_status(struct hxe *h, char *out, size_t len)
  * call left one grant pending, and the session accepted on every turn of its loop. */
 START_TEST(test_grants_of_runs_that_never_take_them_end_with_them)
 {
-	struct hxe h;
-	hxe_begin(&h);
+	struct hx h;
+	hx_begin(&h);
 	h_write(&h.s, "st.c", "#include <stdio.h>\nint main(void) { puts(\"static\"); return 0; }\n");
 	char *cc[] = {"cc", "-static", "-o", "st", "st.c", NULL};
 	int st = h_run(&h.s, cc);
@@ -177,7 +156,7 @@ START_TEST(test_grants_of_runs_that_never_take_them_end_with_them)
 	for (const char *p = out; (p = strstr(p, " 0 checkpoint grants pending")); p++)
 		zero++;
 	ck_assert_msg(zero == 2, "both sessions: 0 grants pending:\n%s", out);
-	hxe_end(&h);
+	hx_end(&h);
 }
 END_TEST
 

@@ -26,29 +26,8 @@
 
 #define WAIT 30.0
 
-struct hk_env {
-	struct h_session s;
-	char sock[4096], sockvar[4200], log[4096], logvar[4200];
-	pid_t helper;
-};
-
-static void hk_begin(struct hk_env *h)
-{
-	h_init(&h->s);
-	hx_paths(&h->s, h->sock, sizeof h->sock, h->sockvar, sizeof h->sockvar, h->log, sizeof h->log, h->logvar,
-		 sizeof h->logvar);
-	h->helper = hx_start(&h->s, h->sock, h->log, NULL, NULL);
-}
-
-static void hk_end(struct hk_env *h)
-{
-	hx_stop(h->helper, h->sock);
-	ck_assert_msg(h_none_left(&h->s, 20), "%d processes left:\n%s", h_left(&h->s), h_describe(&h->s));
-	h_cleanup(&h->s);
-}
-
 /* One call of argv through forkmon-client, its output (stdout and stderr) into out. */
-static void hk_call(struct hk_env *h, char *const argv[], char *out, size_t len)
+static void hk_call(struct hx *h, char *const argv[], char *out, size_t len)
 {
 	char name[64];
 	static int seq;
@@ -75,7 +54,7 @@ static void hk_call(struct hk_env *h, char *const argv[], char *out, size_t len)
 }
 
 /* Calls argv n times: every call after the first prints what the first printed. */
-static void hk_calls_stay_warm(struct hk_env *h, char *const argv[], int n, const char *want)
+static void hk_calls_stay_warm(struct hx *h, char *const argv[], int n, const char *want)
 {
 	char first[4096], out[4096];
 	hk_call(h, argv, first, sizeof first);
@@ -92,13 +71,13 @@ static void hk_calls_stay_warm(struct hk_env *h, char *const argv[], int n, cons
  * every call, and every call ran cold. */
 START_TEST(test_the_start_checkpoint_serves_every_later_call)
 {
-	struct hk_env h;
-	hk_begin(&h);
+	struct hx h;
+	hx_begin(&h);
 	char prog[4096];
 	snprintf(prog, sizeof prog, "%s", h_path("build/progs/startid"));
 	char *argv[] = {prog, NULL};
 	hk_calls_stay_warm(&h, argv, 6, "exec ");
-	hk_end(&h);
+	hx_end(&h);
 }
 END_TEST
 
@@ -126,8 +105,8 @@ static void hk_wait_clock_past(const char *path)
  * call (a margin on the file's ctime): a few cold calls in a row. */
 START_TEST(test_a_program_built_just_before_stays_warm)
 {
-	struct hk_env h;
-	hk_begin(&h);
+	struct hx h;
+	hx_begin(&h);
 	char prog[4096];
 	snprintf(prog, sizeof prog, "%s", h_file(&h.s, "startid"));
 	char src[4096];
@@ -138,17 +117,17 @@ START_TEST(test_a_program_built_just_before_stays_warm)
 	hk_wait_clock_past(prog);
 	char *argv[] = {prog, NULL};
 	hk_calls_stay_warm(&h, argv, 4, "exec ");
-	hk_end(&h);
+	hx_end(&h);
 }
 END_TEST
 
 START_TEST(test_python_checkpoints_serve_every_later_call)
 {
-	struct hk_env h;
-	hk_begin(&h);
+	struct hx h;
+	hx_begin(&h);
 	char *argv[] = {"/usr/bin/python3", "-c", "import sys; print('module', hex(id(sys)))", NULL};
 	hk_calls_stay_warm(&h, argv, 4, "module 0x");
-	hk_end(&h);
+	hx_end(&h);
 }
 END_TEST
 
