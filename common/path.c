@@ -98,3 +98,12 @@ int path_join(const char *base, const char *rel, char *out, size_t outlen)
 		return -1;
 	return (int)n;
 }
+
+int path_append(char *out, size_t outlen, size_t n, const char *rel)
+{
+	if (n == 0 || n >= outlen || out[0] != '/')
+		return -1;
+	if (path_push(out, outlen, &n, rel) < 0)
+		return -1;
+	return (int)n;
+}

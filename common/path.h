@@ -17,6 +17,11 @@
  * Returns the length, or -1 when out is too small or base is not absolute. */
 int path_join(const char *base, const char *rel, char *out, size_t outlen);
 
+/* Appends rel to out, which holds an absolute, normal path of length n (what getcwd()
+ * gives), in place and normalised: path_join without a second buffer. Returns the new
+ * length, or -1 when out is too small or does not hold an absolute path. */
+int path_append(char *out, size_t outlen, size_t n, const char *rel);
+
 /* The last component of p ("" when p ends with '/'). */
 const char *path_last(const char *p);
 

@@ -62,21 +62,25 @@ int candidate_name_rejected(const char *rel)
 
 int candidate_absolute(int dirfd, const char *path, char *out, size_t outlen)
 {
-	char base[FM_PATH_MAX];
 	if (path[0] == '/')
 		return path_join(NULL, path, out, outlen);
+	/* The directory's name straight into out, then path joined onto it there: no
+	 * buffer of its own on the stack, whose page a checkpoint would make one more to
+	 * copy (the stack the hook writes at every watched read). */
+	long n;
 	if (dirfd == AT_FDCWD) {
-		if (syscall(SYS_getcwd, base, sizeof base) < 0)
-			return -1;
+		n = syscall(SYS_getcwd, out, outlen);
+		n = n > 0 ? (long)strnlen(out, outlen) : -1; /* the raw call counts the NUL */
 	} else {
 		char link[64];
 		snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
-		ssize_t n = readlink(link, base, sizeof base - 1);
-		if (n <= 0)
-			return -1;
-		base[n] = '\0';
+		n = readlink(link, out, outlen - 1);
+		if (n > 0)
+			out[n] = '\0';
 	}
-	return path_join(base, path, out, outlen);
+	if (n <= 0)
+		return -1;
+	return path_append(out, outlen, (size_t)n, path);
 }
 
 /*

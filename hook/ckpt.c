@@ -209,7 +209,12 @@ int ckpt_take(uint64_t seq)
 	int runfd = hk.fd;
 	if (serve)
 		hk.ckpt_from_ns = hk_now_ns(); /* a helper session's rule: the fork alone (spacing.h) */
-	ckpt_probe[0]++;          /* our page, private again before the fork */
+	/* the first few checkpoints measure a fault, then one in 16: the probe's page is
+	 * made private before those forks only, so that between them it stays shared with
+	 * the checkpoints (written before every fork, it cost each checkpoint a page) */
+	int probe = !serve && (hk.spacing.count < 4 || hk.spacing.count % 16 == 0);
+	if (probe)
+		ckpt_probe[0]++;
 	/*
 	 * Double fork, so that the checkpoint is re-parented to the monitor and the program
 	 * never sees a child of ours in wait(). The intermediate process is a vfork child:
@@ -238,9 +243,7 @@ int ckpt_take(uint64_t seq)
 		conn_note(FM_NOTE_FORK_FAILED, err);
 		return -1;
 	}
-	/* the first few checkpoints measure a fault, then one in 16: each probe is a page
-	 * more the run copies (4 kB per checkpoint under --every) */
-	if (!serve && (hk.spacing.count < 4 || hk.spacing.count % 16 == 0))
+	if (probe)
 		ckpt_probe_fault();
 	int64_t t1 = hk_now_ns();
 	spacing_forked(&hk.spacing, t1, t1 - hk.ckpt_from_ns, serve ? 0 : ckpt_faults());

@@ -27,7 +27,7 @@ static struct {
 	pthread_t owner; /* 0: free */
 	size_t n;
 	uint64_t hash;
-	char path[FM_PATH_MAX];
+	struct fm_read m; /* its path; the rest is filled when it is told */
 } pend;
 
 void decide_fill(struct fm_read *m, int type, const char *p, size_t n, uint32_t flags)
@@ -37,7 +37,8 @@ void decide_fill(struct fm_read *m, int type, const char *p, size_t n, uint32_t 
 	m->pad = 0;
 	m->dev = m->ino = 0;
 	m->size = m->mtime_ns = m->ctime_ns = 0;
-	memcpy(m->path, p, n + 1);
+	if (p != m->path)
+		memcpy(m->path, p, n + 1);
 }
 
 void decide_fill_stat(struct fm_read *m, const struct stat *st)
@@ -49,27 +50,32 @@ void decide_fill_stat(struct fm_read *m, const struct stat *st)
 	m->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
-/* Tells the monitor of a first read without waiting for its answer, and remembers the
- * path (slot s, hash h) as watched. */
-static void decide_tell(struct cache_slot *s, const char *p, size_t n, uint64_t h, const struct stat *st)
+/*
+ * Every message below is built in the one struct fm_read whose path the caller made
+ * (decide_before's, or for a deferred read pend's): a message of 4 kB on the stack is
+ * a page more that the hook writes at every watched read, and so a page more that each
+ * checkpoint keeps a copy of.
+ */
+
+/* Tells the monitor of a first read of m->path (length n) without waiting for its
+ * answer, and remembers the path (slot s, hash h) as watched. */
+static void decide_tell(struct cache_slot *s, struct fm_read *m, size_t n, uint64_t h, const struct stat *st)
 {
-	struct fm_read m;
-	decide_fill(&m, FM_READ, p, n, FM_READ_NO_REPLY);
-	decide_fill_stat(&m, st);
-	if (conn_tell(&m) == 0)
-		cache_put(s, p, n, h, FM_WATCHED);
+	decide_fill(m, FM_READ, m->path, n, FM_READ_NO_REPLY);
+	decide_fill_stat(m, st);
+	if (conn_tell(m) == 0)
+		cache_put(s, m->path, n, h, FM_WATCHED);
 }
 
 /* A read of a path this process already reported: never checkpointed (a change of it
  * resumes from before its first read; Lua opens every module twice), and said only when
  * the monitor keeps an events file. */
-static void decide_reread(const struct cache_slot *s, const char *p, size_t n)
+static void decide_reread(const struct cache_slot *s, struct fm_read *m, size_t n)
 {
 	if (s->verdict == FM_IGNORED || !(hk.cfg.flags & FM_CFG_REREADS) || !conn_may_tell())
 		return;
-	struct fm_read m;
-	decide_fill(&m, FM_READ_AGAIN, p, n, 0);
-	conn_tell(&m);
+	decide_fill(m, FM_READ_AGAIN, m->path, n, 0);
+	conn_tell(m);
 }
 
 /* No checkpoint wanted here, and nothing to ask: the program opens first, and we report
@@ -77,7 +83,7 @@ static void decide_reread(const struct cache_slot *s, const char *p, size_t n)
  * then costs no system call of ours. */
 static void decide_defer(const char *p, size_t n, uint64_t h)
 {
-	memcpy(pend.path, p, n + 1);
+	memcpy(pend.m.path, p, n + 1);
 	pend.n = n;
 	pend.hash = h;
 	pend.owner = pthread_self();
@@ -123,12 +129,13 @@ static int decide_hot(uint64_t h)
 /* A candidate's read, under hk_lock(). Returns 1 in a run just resumed from a checkpoint
  * taken before this read, else 0. defer: the read may be reported after the open
  * (decide_after), when no checkpoint is wanted. */
-static int decide_read(const char *p, size_t n, int defer)
+static int decide_read(struct fm_read *m, size_t n, int defer)
 {
+	const char *p = m->path;
 	uint64_t h = cache_hash(p, n);
 	struct cache_slot *s = cache_find(p, n, h);
 	if (s->used && s->verdict != HOOK_LOOKED) { /* a look is no read: this is the first */
-		decide_reread(s, p, n);
+		decide_reread(s, m, n);
 		return 0;
 	}
 	int64_t now = hk_now_ns();
@@ -150,20 +157,19 @@ static int decide_read(const char *p, size_t n, int defer)
 	 * between our stat() and the watch is still seen: the monitor compares the file
 	 * with what we saw. */
 	if (!want && !ask) {
-		decide_tell(s, p, n, h, &st);
+		decide_tell(s, m, n, h, &st);
 		return 0;
 	}
-	struct fm_read m;
-	decide_fill(&m, FM_READ, p, n, want ? FM_READ_WANT_CKPT : 0);
-	decide_fill_stat(&m, &st);
+	decide_fill(m, FM_READ, p, n, want ? FM_READ_WANT_CKPT : 0);
+	decide_fill_stat(m, &st);
 	struct fm_read_reply r;
-	if (decide_ask(&m, s, p, n, h, &r) < 0 || r.verdict != FM_WATCHED || !r.grant)
+	if (decide_ask(m, s, p, n, h, &r) < 0 || r.verdict != FM_WATCHED || !r.grant)
 		return 0;
 	/* The monitor may grant one unasked (a file that changed before): check then. */
 	if (!want && !ckpt_safe())
 		return 0;
 	if (ckpt_take(r.seq) == 1) {
-		decide_resumed(&m);
+		decide_resumed(m);
 		return 1;
 	}
 	return 0;
@@ -194,20 +200,20 @@ int decide_before(int dirfd, const char *path, int flags)
 	hk_busy = 1; /* before the lock, always (see hk_enter) */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	int saved = errno, fail = 0;
-	char abs[FM_PATH_MAX];
-	int n = candidate_absolute(dirfd, path, abs, sizeof abs), pyc = 0;
+	struct fm_read m; /* its path: the absolute name; the rest if it is said */
+	int n = candidate_absolute(dirfd, path, m.path, sizeof m.path), pyc = 0;
 	if (n > 0) {
-		int m = candidate_pyc_source(abs, n);
-		pyc = m != n;
-		n = m;
+		int k = candidate_pyc_source(m.path, n);
+		pyc = k != n;
+		n = k;
 	}
 	int known = hk.configured; /* the monitor's hints are known: check them here */
-	if (n > 0 && (!known || candidate_hints_allow(abs, (size_t)n))) {
+	if (n > 0 && (!known || candidate_hints_allow(m.path, (size_t)n))) {
 		hk_lock();
 		/* The first time, the hints come with the monitor's answer to HELLO. (In a vfork
 		 * child, conn_may_talk() and decide_read() do nothing: see there.) */
-		if (known || (conn_may_talk() && candidate_hints_allow(abs, (size_t)n)))
-			fail = decide_read(abs, (size_t)n, known && !pyc) && pyc;
+		if (known || (conn_may_talk() && candidate_hints_allow(m.path, (size_t)n)))
+			fail = decide_read(&m, (size_t)n, known && !pyc) && pyc;
 		hk_unlock();
 	}
 	errno = saved;
@@ -228,10 +234,10 @@ void decide_after(int fd)
 		pend.owner = 0;
 		struct stat st;
 		uint64_t h = pend.hash;
-		struct cache_slot *s = cache_find(pend.path, n, h);
+		struct cache_slot *s = cache_find(pend.m.path, n, h);
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (!s->used || s->verdict == HOOK_LOOKED) &&
 		    conn_may_tell())
-			decide_tell(s, pend.path, n, h, &st);
+			decide_tell(s, &pend.m, n, h, &st);
 	}
 	hk_leave();
 	errno = saved;

@@ -90,7 +90,9 @@ void offsets_save(int skip)
 	int d = real_raw_open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
 	if (d < 0)
 		return;
-	char buf[4096];
+	/* small: a page of stack written at each checkpoint is a page every checkpoint
+	 * keeps a copy of; a few more getdents calls cost less */
+	char buf[512] __attribute__((aligned(8)));
 	for (;;) {
 		long n = syscall(SYS_getdents64, d, buf, sizeof buf);
 		if (n <= 0)

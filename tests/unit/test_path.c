@@ -135,6 +135,30 @@ START_TEST(test_absolute_names_near_normal_are_normalised_alike)
 }
 END_TEST
 
+/* path_append: what the hook uses for a relative name, the directory's name already in
+ * the buffer (getcwd into it): the same result as path_join, in place. */
+START_TEST(test_append_in_place_equals_join)
+{
+	static const char *const cases[][2] = {
+		{"/home/u/proj", "foo.lua"}, {"/home/u/proj", "./lib/foo.lua"}, {"/", "foo.lua"},
+		{"/a/b", "../c/./d.lua"},    {"/a/b", "../../../../x.lua"},     {"/", ".."},
+		{"/a", "."},                 {"/a", "b//c/"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char joined[PATH_MAX], out[PATH_MAX];
+		int j = path_join(cases[i][0], cases[i][1], joined, sizeof joined);
+		snprintf(out, sizeof out, "%s", cases[i][0]);
+		ck_assert_int_eq(path_append(out, sizeof out, strlen(out), cases[i][1]), j);
+		ck_assert_str_eq(out, joined);
+	}
+	char small[16] = "/aaaaaaaa";
+	ck_assert_int_eq(path_append(small, sizeof small, strlen(small), "bbbbbbbbbbbb"), -1);
+	char rel[16] = "(unreachable)";
+	ck_assert_int_eq(path_append(rel, sizeof rel, strlen(rel), "x"), -1); /* not absolute */
+	ck_assert_int_eq(path_append(rel, sizeof rel, 0, "x"), -1);
+}
+END_TEST
+
 Suite *path_suite(void)
 {
 	Suite *s = suite_create("path");
@@ -147,6 +171,7 @@ Suite *path_suite(void)
 	tcase_add_test(tc, test_too_long_path_is_refused);
 	tcase_add_test(tc, test_dirlike_names_are_never_files);
 	tcase_add_test(tc, test_absolute_names_near_normal_are_normalised_alike);
+	tcase_add_test(tc, test_append_in_place_equals_join);
 	suite_add_tcase(s, tc);
 	return s;
 }
