@@ -64,17 +64,33 @@ static void resume_become_client(const struct fm_resume *r, const int *fds, int 
 	resume_client_env(r);
 }
 
-/* Until the intermediate process has exited: yields first (it is about to), then naps,
- * so that a long wait on a loaded machine does not take a core from it. */
+/*
+ * Until the intermediate process has exited and we are the monitor's child. Usually it
+ * has already. Else we sleep until its exit re-parents us: the kernel sends the signal
+ * asked by PR_SET_PDEATHSIG once it has given us our new parent. No spin and no
+ * sched_yield(): on a loaded machine a yield gives the core to whatever else is
+ * runnable, busy loops included, and the save we were resumed for waits behind them.
+ * The signal is one whose default is to be ignored (every signal is blocked here, and
+ * the one sent is taken below), in case one ever came late. The timed wait is a
+ * safety net: should the exit and our prctl() cross, no signal comes, and looking at
+ * the parent again ends the wait.
+ */
+#define RESUME_REPARENT_SIG SIGURG
+
 static void resume_wait_reparent(void)
 {
-	struct timespec nap = {0, 20000};
-	for (int i = 0; getppid() == hk.middle_pid; i++) {
-		if (i < 1000)
-			sched_yield();
-		else
-			nanosleep(&nap, NULL);
-	}
+	if (getppid() != hk.middle_pid)
+		return;
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, RESUME_REPARENT_SIG);
+	prctl(PR_SET_PDEATHSIG, RESUME_REPARENT_SIG);
+	struct timespec look = {0, 2000000}, late = {0, 100000};
+	int got = 0;
+	while (!got && getppid() == hk.middle_pid)
+		got = sigtimedwait(&s, NULL, &look) == RESUME_REPARENT_SIG;
+	if (!got) /* re-parented without it: one on its way is taken here */
+		sigtimedwait(&s, NULL, &late);
 }
 
 /* In the grandchild of the checkpoint: from here on, the run. */
