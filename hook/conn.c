@@ -38,6 +38,30 @@ int conn_open(void)
 	return real_raw_high(s, 1); /* a low limit of descriptors: at least not 0-2 */
 }
 
+void conn_adopt(int fd)
+{
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, CONN_FD_MIN);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	hk.given_fd = real_raw_high(fd, 1);
+	hk.given_pid = getpid();
+}
+
+/* The connection given by RESUME, when this process is the one it was given to (a
+ * child forked since shares it with us: not its to read). */
+static int conn_take_given(void)
+{
+	int fd = hk.given_fd;
+	hk.given_fd = -1;
+	if (fd >= 0 && hk.given_pid != getpid()) {
+		close(fd); /* our copy of the descriptor only */
+		fd = -1;
+	}
+	return fd;
+}
+
 void conn_give_up(void)
 {
 	if (hk.fd >= 0)
@@ -62,13 +86,13 @@ static void conn_map_ring(int memfd, struct ring *r)
 /* HELLO on a new connection fd: 0 with the monitor's answer in *ok and its ring in *r
  * (r->h NULL: none), or -1. A monitor of another version says so in its answer's header
  * (PEER_VERSION) or in its status. */
-static int conn_hello(int fd, uint32_t hello_flags, struct fm_hello_ok *ok, struct ring *r)
+static int conn_hello(int fd, uint32_t hello_flags, int answered, struct fm_hello_ok *ok, struct ring *r)
 {
 	struct fm_hello m = {0};
 	fm_init(&m.h, FM_HELLO, sizeof m);
 	m.flags = hello_flags;
 	r->h = NULL;
-	if (peer_send(fd, &m, NULL, 0, 0) < 0)
+	if (!answered && peer_send(fd, &m, NULL, 0, 0) < 0)
 		return -1;
 	int fds[PEER_MAX_FDS], nfds = 0;
 	ssize_t n = peer_recv(fd, ok, sizeof *ok, fds, &nfds, 0);
@@ -100,7 +124,8 @@ int conn_ready(uint32_t hello_flags)
 			return 0;
 		hk.fd = -1; /* the program closed or reused it: not ours to close */
 	}
-	int fd = conn_open();
+	int given = conn_take_given();
+	int fd = given >= 0 ? given : conn_open();
 	if (fd < 0) {
 		conn_give_up();
 		return -1;
@@ -108,7 +133,7 @@ int conn_ready(uint32_t hello_flags)
 	struct fm_hello_ok ok;
 	struct stat st;
 	struct ring r;
-	if (conn_hello(fd, hello_flags, &ok, &r) < 0 || fstat(fd, &st) < 0) {
+	if (conn_hello(fd, hello_flags, given >= 0, &ok, &r) < 0 || fstat(fd, &st) < 0) {
 		if (r.h)
 			munmap(r.h, FM_RING_DATA + FM_RING_BYTES);
 		close(fd);

@@ -56,6 +56,8 @@ struct hook_state {
 	ino_t fd_ino;  /* to notice a program that closed or reused our descriptor */
 	pid_t pid;     /* this process; a vfork child still sees its parent's */
 	pid_t fd_pid;  /* the process that opened fd */
+	int given_fd;  /* a connection RESUME brought, HELLO_OK waiting on it (conn_adopt), or -1 */
+	pid_t given_pid; /* the process it was given to */
 	int configured; /* cfg holds the monitor's HELLO_OK */
 	struct fm_hello_ok cfg;
 	struct ring ring; /* fd's ring (conn.c): ring.h NULL when none */
@@ -298,6 +300,9 @@ int conn_open(void);
 /* Makes sure this process has its own live connection hk.fd, introduced with HELLO
  * (hello_flags: FM_HELLO_*). 0, or -1 when the hook gave up. */
 int conn_ready(uint32_t hello_flags);
+/* The connection a RESUME brought this new run (FM_RESUME_CONN): conn_ready() takes it
+ * and reads the HELLO_OK already on it, instead of connecting and asking. */
+void conn_adopt(int fd);
 /* May this process talk to the monitor now (then hk.fd is ready)? */
 int conn_may_talk(void);
 /* Sends the message m on hk.fd: 0, or -1 when the hook gave up. */

@@ -97,6 +97,8 @@ static void resume_wait_reparent(void)
 static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds)
 {
 	close(ctl);
+	if ((r->flags & FM_RESUME_CONN) && nfds >= 1)
+		conn_adopt(fds[--nfds]); /* always the last one */
 	if (r->flags & FM_RESUME_CLIENT)
 		resume_become_client(r, fds, nfds);
 	else if ((r->flags & FM_RESUME_STDIN) && nfds == 1) {

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct hook_state hk = {.fd = -1};
+struct hook_state hk = {.fd = -1, .given_fd = -1};
 volatile int hk_lock_word;
 /* Thread-local, initial-exec (HOOK_CFLAGS): no allocation, no lock on first use. */
 __thread int hk_busy;

@@ -52,7 +52,7 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 5
+#define FM_VERSION 6
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
@@ -280,6 +280,10 @@ struct fm_pid {
 #define FM_RESUME_CLIENT 1u /* SCM_RIGHTS carry cwd, 0, 1, 2; data holds envc "K=V" strings */
 #define FM_RESUME_STDIN 2u  /* SCM_RIGHTS carry the new run's fd 0 (forkmon run's stdin, fed
 			       by the monitor from where the checkpoint stood) */
+#define FM_RESUME_CONN 4u   /* the last descriptor SCM_RIGHTS carry is the new run's
+			       connection to the session, the monitor's HELLO_OK already on it:
+			       the run reads it instead of connecting and asking (a round trip
+			       through the monitor, ~0.1 ms, off the path of every save) */
 
 struct fm_resume {
 	struct fm_header h;

@@ -70,7 +70,7 @@ static int conn_add(int fd, pid_t pid)
 		free(c);
 		return -1;
 	}
-	*c = (struct conn){.fd = fd, .pid = pid, .kind = CONN_PROC, .ckpt = -1};
+	*c = (struct conn){.fd = fd, .pid = pid, .kind = CONN_PROC, .ckpt = -1, .resumed_from = -1};
 	C.v[i] = c;
 	return i;
 }
@@ -111,24 +111,67 @@ static void conn_hot_list(struct fm_hello_ok *ok)
 	}
 }
 
-static void conn_on_hello(int i, const struct fm_hello *m)
+/* HELLO_OK to connection i, with a ring of its own. */
+static void conn_answer_hello(int i)
 {
 	struct conn *c = C.v[i];
 	struct fm_hello_ok ok = S.cfg;
 	int memfd = c->ring.h ? -1 : conn_ring_make(&c->ring);
 	if (memfd >= 0)
 		ok.flags |= FM_CFG_RING;
-	if ((m->flags & FM_HELLO_RESUMED) && S.rep.phase == REPLACE_RESUMING && R.pid == 0)
-		run_set(c->pid);
-	c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;
 	ok.role = c->role;
 	conn_hot_list(&ok);
-	if (c->role == FM_ROLE_SUB && S.o->serve_fd >= 0 && R.pid)
-		serve_sub_seen(); /* a strict call takes no checkpoint past it (serve.c) */
 	if (peer_send(c->fd, &ok, &memfd, memfd >= 0, MSG_DONTWAIT) < 0)
 		conn_close(i);
 	if (memfd >= 0)
 		close(memfd);
+}
+
+static void conn_on_hello(int i, const struct fm_hello *m)
+{
+	struct conn *c = C.v[i];
+	if ((m->flags & FM_HELLO_RESUMED) && S.rep.phase == REPLACE_RESUMING && R.pid == 0)
+		run_set(c->pid);
+	c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;
+	if (c->role == FM_ROLE_SUB && S.o->serve_fd >= 0 && R.pid)
+		serve_sub_seen(); /* a strict call takes no checkpoint past it (serve.c) */
+	conn_answer_hello(i);
+}
+
+void conn_add_resumed(int fd, int ck)
+{
+	int i = conn_add(fd, 0);
+	if (i < 0) {
+		close(fd);
+		return;
+	}
+	C.v[i]->resumed_from = ck;
+	C.v[i]->role = FM_ROLE_RUN; /* the run to be: R.pid is 0 until its pid comes */
+	conn_answer_hello(i);
+}
+
+/* A new run's connection made by RESUME learns its pid from the checkpoint's, which
+ * the run's first word always follows (the run waits for the intermediate process that
+ * reported it to end): that is read first. */
+static void conn_learn_pid(int i)
+{
+	int k = C.v[i]->resumed_from;
+	if (k < 0 || C.v[i]->pid != 0)
+		return;
+	if (K.v[k].conn >= 0 && C.v[K.v[k].conn])
+		conn_read(K.v[k].conn);
+	if (C.v[i])
+		C.v[i]->resumed_from = -1; /* said or not, only once */
+}
+
+/* FM_RESUMED of checkpoint k: the connection its RESUME made is that run's. */
+static void conn_resumed_pid(int k, pid_t pid)
+{
+	for (int i = 0; i < C.n; i++)
+		if (C.v[i] && C.v[i]->resumed_from == k && C.v[i]->pid == 0) {
+			C.v[i]->pid = pid;
+			C.v[i]->resumed_from = -1;
+		}
 }
 
 /* A hook of another version: it hears so, and stays out of the way. */
@@ -262,6 +305,8 @@ static void conn_on_pid(int i, const struct fm_pid *m)
 		return;
 	}
 	/* FM_RESUMED */
+	if (m->pid > 0)
+		conn_resumed_pid(k, m->pid);
 	if (!replace_waits_for(&S.rep, k))
 		return;
 	if (m->pid > 0) {
@@ -326,6 +371,8 @@ static void conn_dispatch(int i, const union conn_msg *m)
 static int conn_drain(int i)
 {
 	union conn_msg m;
+	if (C.v[i] && C.v[i]->resumed_from >= 0)
+		conn_learn_pid(i);
 	while (C.v[i] && C.v[i]->ring.h) {
 		long n = ring_get(&C.v[i]->ring, &m, sizeof m);
 		if (n == 0)

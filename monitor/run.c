@@ -202,11 +202,30 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 	r.job_pgid = S.pgid;
 	if (S.o->clear)
 		out_clear_screen();
-	int in = feed_active() ? feed_pipe(ck->stdin_off) : -1;
-	if (in >= 0)
+	int in = feed_active() ? feed_pipe(ck->stdin_off) : -1, fds[2], nfds = 0;
+	if (in >= 0) {
 		r.flags |= FM_RESUME_STDIN; /* the new run's stdin, from where the checkpoint was */
-	if (ck->conn >= 0 && C.v[ck->conn] && peer_send(C.v[ck->conn]->fd, &r, &in, in >= 0, MSG_DONTWAIT) < 0)
+		fds[nfds++] = in;
+	}
+	/* the new run's connection, answered below while the copy forks */
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		sv[0] = sv[1] = -1;
+	else {
+		r.flags |= FM_RESUME_CONN;
+		fds[nfds++] = sv[1];
+	}
+	int sent = ck->conn >= 0 && C.v[ck->conn];
+	if (sent && peer_send(C.v[ck->conn]->fd, &r, fds, nfds, MSG_DONTWAIT) < 0) {
 		conn_close(ck->conn);
+		sent = 0;
+	}
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (sv[0] >= 0 && sent)
+		conn_add_resumed(sv[0], d->ckpt);
+	else if (sv[0] >= 0)
+		close(sv[0]);
 	/* The history after it goes once the checkpoint is on its way: the rollback (the
 	 * files missing now, the later checkpoints) takes its time while the copy forks;
 	 * nothing the copy says is read before it is done. */

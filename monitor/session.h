@@ -70,6 +70,8 @@ struct conn {
 	int ckpt; /* CONN_CKPT: index in K.v */
 	int role;
 	struct ring ring; /* what it says without waiting (ring.h); ring.h NULL: none */
+	int resumed_from; /* a new run's connection made by RESUME (pid 0 until its
+			     checkpoint says it): that checkpoint's index in K.v, else -1 */
 };
 
 struct conn_table {
@@ -94,6 +96,9 @@ void conn_read_all(void);
 /* The events file's "watch" record of file read (or looked at) at seq by pid. */
 void conn_event_watch(int file, uint64_t seq, pid_t pid);
 void conn_turn_end(void);
+/* The session's end of the connection a RESUME of checkpoint ck hands to the new run:
+ * added, and HELLO_OK sent on it, as if the run had connected and said HELLO. */
+void conn_add_resumed(int fd, int ck);
 /* rings.c: a new connection's ring, mapped into *r: the memfd for HELLO_OK (the caller
  * closes it), or -1 (then none). conn_ring_free: closed for the writer, unmapped. */
 int conn_ring_make(struct ring *r);
