@@ -45,19 +45,26 @@ void conn_adopt(int fd)
 		close(fd);
 		fd = hi;
 	}
-	hk.given_fd = real_raw_high(fd, 1);
+	struct stat st;
+	hk.given_fd = fstat(fd, &st) == 0 ? real_raw_high(fd, 1) : -1;
+	hk.given_ino = st.st_ino;
 	hk.given_pid = getpid();
 }
 
 /* The connection given by RESUME, when this process is the one it was given to (a
- * child forked since shares it with us: not its to read). */
+ * child forked since shares it with us: not its to read) and it is still ours (a
+ * helper's program may close every descriptor it did not open before its first read:
+ * the number may be one of its own files by now). */
 static int conn_take_given(void)
 {
 	int fd = hk.given_fd;
 	hk.given_fd = -1;
-	if (fd >= 0 && hk.given_pid != getpid()) {
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != hk.given_ino)
+		return -1; /* not ours any more: nothing of ours to close */
+	if (hk.given_pid != getpid()) {
 		close(fd); /* our copy of the descriptor only */
-		fd = -1;
+		return -1;
 	}
 	return fd;
 }

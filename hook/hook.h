@@ -58,6 +58,7 @@ struct hook_state {
 	pid_t fd_pid;  /* the process that opened fd */
 	int given_fd;  /* a connection RESUME brought, HELLO_OK waiting on it (conn_adopt), or -1 */
 	pid_t given_pid; /* the process it was given to */
+	ino_t given_ino; /* and its inode: the program may have closed or reused the number */
 	int configured; /* cfg holds the monitor's HELLO_OK */
 	struct fm_hello_ok cfg;
 	struct ring ring; /* fd's ring (conn.c): ring.h NULL when none */
