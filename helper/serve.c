@@ -162,13 +162,14 @@ static int serve_resume(int k, const struct serve_request *rq)
 	r->flags = FM_RESUME_CLIENT;
 	r->envc = rq->envc;
 	memcpy(r->data, rq->env, rq->envlen);
-	/* and the new run's connection, its HELLO_OK sent below (FM_RESUME_CONN) */
-	int fds[5] = {rq->fds[0], rq->fds[1], rq->fds[2], rq->fds[3], -1}, sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+	/* and, resumed at a read, the new run's connection, its HELLO_OK sent below
+	 * (FM_RESUME_CONN): such a run talks at once. A run from the start checkpoint may
+	 * never talk (a C program that reads no watched file): it connects if it does. */
+	int fds[5] = {rq->fds[0], rq->fds[1], rq->fds[2], rq->fds[3], -1}, sv[2] = {-1, -1};
+	if (ck->seq > 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
 		r->flags |= FM_RESUME_CONN;
 		fds[4] = sv[1];
-	} else
-		sv[0] = sv[1] = -1;
+	}
 	int w = peer_send(C.v[ck->conn]->fd, r, fds, fds[4] >= 0 ? 5 : 4, 0);
 	free(r);
 	if (sv[1] >= 0)
