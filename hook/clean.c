@@ -12,6 +12,13 @@
  * the same "random" value). CPython is the exception for randomness: it draws its hash
  * seed before running anything, and a copy runs its after-fork handlers (clean_after_fork),
  * which reseed `random` as after os.fork().
+ *
+ * A helper's copy of CPython also freezes the objects it inherited (gc.freeze(), what
+ * Python's documentation advises in a child of fork()): its cyclic collections, the last
+ * one at exit included, then do not write into every inherited object's header, which
+ * copies every page of the checkpoint's heap (a whole Python call with heavy imports:
+ * 35 -> 21 ms here). What remains: a reference cycle among inherited objects that becomes
+ * garbage during the call is not collected by that call (README, "Helper").
  */
 #include "hook.h"
 
@@ -31,6 +38,9 @@ static int clean_nalias;
 typedef void (*clean_void_fn)(void);
 typedef int (*clean_int_fn)(void);
 typedef void (*clean_release_fn)(int);
+typedef void *(*clean_import_fn)(const char *);
+typedef void *(*clean_call_fn)(void *, const char *, const char *, ...);
+typedef void (*clean_decref_fn)(void *);
 
 /* The interpreter's own after-fork support (CPython), when the program has it. */
 static int clean_has_python_afterfork(void)
@@ -124,6 +134,26 @@ void clean_client_fds(const int *std)
 			_exit(126);
 }
 
+/* gc.freeze() through the C API (the GIL held); an error is cleared, not raised later in
+ * the program's own code. */
+static void clean_python_freeze(void)
+{
+	clean_import_fn import = (clean_import_fn)dlsym(RTLD_DEFAULT, "PyImport_ImportModule");
+	clean_call_fn call = (clean_call_fn)dlsym(RTLD_DEFAULT, "PyObject_CallMethod");
+	clean_decref_fn decref = (clean_decref_fn)dlsym(RTLD_DEFAULT, "Py_DecRef");
+	clean_void_fn clear = (clean_void_fn)dlsym(RTLD_DEFAULT, "PyErr_Clear");
+	if (!import || !call || !decref || !clear)
+		return;
+	void *gc = import("gc");
+	void *r = gc ? call(gc, "freeze", NULL) : NULL;
+	if (r)
+		decref(r);
+	else
+		clear();
+	if (gc)
+		decref(gc);
+}
+
 void clean_after_fork(void)
 {
 	if (!clean_has_python_afterfork())
@@ -139,5 +169,7 @@ void clean_after_fork(void)
 	 * leaves it held by this thread, and the release gives it back as it was. */
 	int g = ensure();
 	after();
+	if (hk.cfg.flags & FM_CFG_SERVE)
+		clean_python_freeze();
 	release(g);
 }

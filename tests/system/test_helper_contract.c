@@ -195,6 +195,39 @@ START_TEST(test_warm_python_draws_new_random_numbers)
 }
 END_TEST
 
+/* A warm Python call freezes what it inherited (hook/clean.c): the cycles the call itself
+ * makes are still collected, by gc.collect() and at exit, their __del__ run, as in a
+ * direct run. */
+START_TEST(test_warm_python_collects_the_cycles_it_makes)
+{
+	struct hc h;
+	hc_init(&h);
+	h_write(&h.s, "prog.py",
+		"import sys, time, gc\n"
+		"import startup\n"
+		"while time.process_time() < 0.3: pass\n"
+		"import mod\n"
+		"class D:\n"
+		"    def __init__(self, w): self.w = w; self.me = self\n"
+		"    def __del__(self): print(self.w)\n"
+		"D('collected'); print('found', gc.collect() > 0)\n"
+		"D('at exit')\n"
+		"print(mod.x, 'warm' if time.process_time() < 0.3 else 'cold')\n");
+	hc_helper(&h);
+	hc_until_warm(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py");
+	for (int i = 0; i < 3; i++) {
+		int st = hc_call(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py", NULL);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "call %d: status 0x%x", i, st);
+	}
+	/* every warm call printed the whole block, in a direct run's order */
+	int warm = h_count(&h.s, "M1 warm\n");
+	ck_assert_msg(warm >= 3, "%d warm calls:\n%s", warm, h_output(&h.s));
+	ck_assert_msg(h_count(&h.s, "collected\nfound True\nM1 warm\nat exit\n") == warm, "output:\n%s",
+		      h_output(&h.s));
+	hc_end(&h);
+}
+END_TEST
+
 /* A program that reads its stdin before its imports: each call gets its own line, as
  * a direct run does (a checkpoint after the read would replay the first call's). */
 START_TEST(test_stdin_read_before_a_checkpoint_is_the_callers)
@@ -386,6 +419,7 @@ Suite *helper_contract_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_dollar_paren_and_pipes_end_with_the_call);
 	tcase_add_test(tc, test_warm_python_draws_new_random_numbers);
+	tcase_add_test(tc, test_warm_python_collects_the_cycles_it_makes);
 	tcase_add_test(tc, test_stdin_read_before_a_checkpoint_is_the_callers);
 	tcase_add_test(tc, test_warm_perl_runs_to_its_end);
 	tcase_add_test(tc, test_a_call_right_after_a_save_runs_the_saved_module);
