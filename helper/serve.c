@@ -43,7 +43,13 @@ static struct {
 	int sub_seen;    /* a subprocess of the run said hello */
 	int64_t idle_since;
 	int64_t kill_at; /* the client died: its command gets SIGKILL then, if still there */
-} V = {.client = -1};
+	int tail;        /* the run's last read that could have had a checkpoint, -1 */
+	int tails;       /* files made hot for being one (serve_done), at most SERVE_TAILS */
+} V = {.client = -1, .tail = -1};
+
+/* Files made hot as a call's tail, per session: a program that reads the same files
+ * every call needs one; past a few the hook's hot list would fill (every read asked). */
+#define SERVE_TAILS 8
 
 struct serve_stats *serve_stats;
 
@@ -86,6 +92,31 @@ static int serve_proc_clean(pid_t pid)
 	return wchar == 0;
 }
 
+void serve_clean_read(int file)
+{
+	V.tail = file;
+}
+
+/*
+ * The call's last read that could have had a checkpoint becomes hot: the next call
+ * asks at it, and is granted one there (monitor/conn.c), unless one is there already.
+ * Spacing alone leaves up to ten forks' worth of work between the deepest checkpoint
+ * and the end of the call (helper mode, monitor.c), which every warm call would redo;
+ * a program that reads the same files each call is served from its last read on.
+ */
+static void serve_mark_tail(void)
+{
+	int f = V.tail;
+	V.tail = -1;
+	if (f < 0 || f >= F.n || F.v[f].hot || V.tails >= SERVE_TAILS)
+		return;
+	for (int k = 0; k < K.n; k++)
+		if (K.v[k].file == f)
+			return;
+	files_mark_hot(&f, 1);
+	V.tails++;
+}
+
 void serve_taint(void)
 {
 	V.run_tainted = 1;
@@ -122,6 +153,7 @@ static void serve_client_close(void)
 void serve_done(int st)
 {
 	V.kill_at = 0;
+	serve_mark_tail();
 	startck_end(); /* registered by now, if ever (the accept before the reap: monitor.c) */
 	serve_publish(); /* before the client hears of the end: its status is current */
 	if (V.client >= 0) {
@@ -321,6 +353,7 @@ void serve_next(void)
 		V.client = rq.conn;
 		loop_add(S.loop, V.client, LOOP_IN, PRIO_CONN, serve_on_client, NULL);
 		V.run_tainted = V.sub_seen = 0;
+		V.tail = -1;
 		streams_begin(rq.fds + 1); /* before anything of the command runs */
 		serve_check_files();
 		int ok = serve_from_checkpoint(&rq) == 0 || serve_from_start(&rq) == 0;

@@ -192,6 +192,8 @@ static int conn_grant(const struct conn *c, const struct fm_read *m, int file, u
 	int wanted = (m->flags & FM_READ_WANT_CKPT) || F.v[file].hot;
 	if (m->flags & FM_READ_NO_REPLY)
 		wanted = 0; /* no answer: the run would never hear of the grant */
+	if (S.o->serve_fd >= 0 && clean && c->role == FM_ROLE_RUN && S.rep.phase == REPLACE_IDLE)
+		serve_clean_read(file);
 	int k;
 	if (!wanted || c->role != FM_ROLE_RUN || S.rep.phase != REPLACE_IDLE || !clean ||
 	    policy_checkpoint_count(S.pol) >= S.o->max_checkpoints || (k = ckpt_new(seq, file)) < 0)

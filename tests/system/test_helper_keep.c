@@ -131,6 +131,58 @@ START_TEST(test_python_checkpoints_serve_every_later_call)
 }
 END_TEST
 
+/* Lines in the session's file name (0 when there is none). */
+static int hk_lines(struct hx *h, const char *name)
+{
+	FILE *f = fopen(h_file(&h->s, name), "r");
+	if (!f)
+		return 0;
+	int n = 0, c;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/*
+ * A call's last read is where the next calls start: spacing gives no checkpoint at
+ * tail.py, read right after m4.py, but once a call has ended there the next asks for
+ * one and the later calls resume from it. Proven by what they skip: the line each run
+ * appends to log.txt between m4 and tail comes from the first calls only (a file the
+ * command writes before its checkpoint is written by the calls that ran that part,
+ * README "Helper"), while every call prints the same.
+ */
+START_TEST(test_later_calls_start_at_the_last_read)
+{
+	struct hx h;
+	hx_begin(&h);
+	h_write(&h.s, "prog.py", "import sys\n"
+				 "sys.dont_write_bytecode = True\n"
+				 "import m1, m2, m3, m4\n"
+				 "with open('log.txt', 'a') as f: f.write('ran\\n')\n"
+				 "import tail\n"
+				 "print('tail', tail.x)\n");
+	for (int i = 1; i <= 4; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "m%d.py", i);
+		h_write(&h.s, name, "v = 1\n");
+	}
+	h_write(&h.s, "tail.py", "x = 'T1'\n");
+	char *argv[] = {"/usr/bin/python3", "prog.py", NULL};
+	int lines[8];
+	char out[4096];
+	for (int i = 0; i < 8; i++) {
+		hk_call(&h, argv, out, sizeof out);
+		ck_assert_msg(!strcmp(out, "tail T1\n"), "call %d printed: %s", i + 1, out);
+		lines[i] = hk_lines(&h, "log.txt");
+	}
+	/* the last calls came from the checkpoint at tail.py's read: none appended */
+	ck_assert_msg(lines[7] == lines[4] && lines[7] < 8, "log.txt after each call: %d %d %d %d %d %d %d %d",
+		      lines[0], lines[1], lines[2], lines[3], lines[4], lines[5], lines[6], lines[7]);
+	hx_end(&h);
+}
+END_TEST
+
 Suite *helper_keep_suite(void)
 {
 	Suite *s = suite_create("helper-keep");
@@ -139,6 +191,7 @@ Suite *helper_keep_suite(void)
 	tcase_add_test(tc, test_the_start_checkpoint_serves_every_later_call);
 	tcase_add_test(tc, test_a_program_built_just_before_stays_warm);
 	tcase_add_test(tc, test_python_checkpoints_serve_every_later_call);
+	tcase_add_test(tc, test_later_calls_start_at_the_last_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
