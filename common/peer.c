@@ -42,6 +42,7 @@ int peer_size_bounds(int type, size_t *min, size_t *max)
 		break;
 	case FM_CKPT_PID:
 	case FM_RESUMED:
+	case FM_SPARE_PID:
 	case FM_HELPER_STARTED:
 		lo = hi = sizeof(struct fm_pid);
 		break;

@@ -102,10 +102,11 @@ static size_t ctl_session_line(const struct session *s, const struct ctl_proc *v
 {
 	int procs = 0, copies = 0;
 	long kb = 0;
+	int spare = s->stats ? __atomic_load_n(&s->stats->spare_pid, __ATOMIC_RELAXED) : 0;
 	for (int i = 0; i < n; i++)
 		if (ctl_under(v, n, i, s->pid)) {
 			procs++;
-			copies += !v[i].forkmon;
+			copies += !v[i].forkmon && v[i].pid != spare; /* the spare is no depth */
 			kb += ctl_pss_kb(v[i].pid);
 		}
 	char esc[4 * 1024 + 1];
@@ -124,12 +125,16 @@ static size_t ctl_session_line(const struct session *s, const struct ctl_proc *v
 			len += (size_t)snprintf(out + len, cap - len, " %s", esc);
 	}
 	int grants = s->stats ? __atomic_load_n(&s->stats->grants_pending, __ATOMIC_RELAXED) : 0;
+	char spare_note[64] = "";
+	if (spare > 0)
+		snprintf(spare_note, sizeof spare_note, ", the next call's copy ready (pid %d)", spare);
 	if (len < cap)
 		len += (size_t)snprintf(out + len, cap - len,
 					"\n  warm depth %d, %d processes, %ld kB (PSS), used %.1f s ago, %d environment "
-					"variables, %d checkpoint grant%s pending%s%s\n",
+					"variables, %d checkpoint grant%s pending%s%s%s\n",
 					copies, procs, kb, (double)(clock_ns() - s->used) / 1e9, envc, grants,
-					grants == 1 ? "" : "s", s->ending ? ", ending" : "", s->nq ? ", requests queued" : "");
+					grants == 1 ? "" : "s", spare_note, s->ending ? ", ending" : "",
+					s->nq ? ", requests queued" : "");
 	return len < cap ? len : cap - 1;
 }
 

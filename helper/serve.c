@@ -62,6 +62,9 @@ static void serve_publish(void)
 	for (int i = 0; i < K.n; i++)
 		n += K.v[i].state == CK_PENDING;
 	__atomic_store_n(&serve_stats->grants_pending, n, __ATOMIC_RELAXED);
+	pid_t spare = 0;
+	spare_pids(&spare, 1);
+	__atomic_store_n(&serve_stats->spare_pid, (int)spare, __ATOMIC_RELAXED);
 }
 
 static void serve_request_free(struct serve_request *rq)
@@ -154,6 +157,7 @@ void serve_done(int st)
 {
 	V.kill_at = 0;
 	serve_mark_tail();
+	spare_make(ckpt_deepest()); /* after a cold call, or of a deeper checkpoint this one took */
 	startck_end(); /* registered by now, if ever (the accept before the reap: monitor.c) */
 	serve_publish(); /* before the client hears of the end: its status is current */
 	if (V.client >= 0) {
@@ -176,8 +180,9 @@ void serve_lost(void)
 	V.idle_since = clock_ns();
 }
 
-/* Resumes checkpoint k for rq: its descriptors and environment go with RESUME. */
-static int serve_resume(int k, const struct serve_request *rq)
+/* Resumes checkpoint k for rq: its descriptors and environment go with RESUME, to the
+ * checkpoint, or to its spare (spare.c) when there is one: then the run's pid is known. */
+static int serve_resume(int k, const struct serve_request *rq, pid_t *spare)
 {
 	struct ckpt *ck = &K.v[k];
 	if (ck->conn < 0 || !C.v[ck->conn])
@@ -202,14 +207,23 @@ static int serve_resume(int k, const struct serve_request *rq)
 		r->flags |= FM_RESUME_CONN;
 		fds[4] = sv[1];
 	}
-	int w = peer_send(C.v[ck->conn]->fd, r, fds, fds[4] >= 0 ? 5 : 4, 0);
+	int to = spare_take(k, spare);
+	int w = peer_send(to >= 0 ? to : C.v[ck->conn]->fd, r, fds, fds[4] >= 0 ? 5 : 4, 0);
+	if (to >= 0)
+		close(to); /* the spare has its RESUME, or is no use: either way, ours no more */
+	if (to < 0 || w < 0)
+		*spare = 0;
 	free(r);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (sv[0] >= 0 && w == 0)
-		conn_add_resumed(sv[0], k);
+		conn_add_resumed(sv[0], k, *spare);
 	else if (sv[0] >= 0)
 		close(sv[0]);
+	if (w < 0 && to >= 0) {
+		/* the spare died before its call: the checkpoint itself, at once */
+		return serve_resume(k, rq, spare);
+	}
 	return w;
 }
 
@@ -296,9 +310,12 @@ static int serve_from_checkpoint(const struct serve_request *rq)
 			continue;
 		}
 		ckpt_rollback(K.v[best].seq, 0);
-		if (serve_resume(best, rq) == 0) {
+		pid_t spare = 0;
+		if (serve_resume(best, rq, &spare) == 0) {
 			replace_resuming(&S.rep, best, clock_ns());
 			run_resumed(best);
+			if (spare > 0)
+				run_set(spare); /* as the checkpoint's FM_RESUMED would */
 			return 0;
 		}
 		ckpt_drop(best); /* gone: try the next one */

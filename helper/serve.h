@@ -49,6 +49,7 @@ int serve_may_checkpoint(pid_t pid);
  * Written by the session only, read by the helper: plain ints, relaxed atomics. */
 struct serve_stats {
 	int grants_pending; /* checkpoints granted and not registered (yet) */
+	int spare_pid;      /* the spare (spare.c), 0: none */
 };
 extern struct serve_stats *serve_stats;
 
@@ -63,6 +64,23 @@ void startck_end(void);
 int startck_pending(void);
 /* May start checkpoint k serve? 0 yes; -1 never again (a file it mapped changed). */
 int startck_usable(int k);
+
+/* ---- spare.c: the copy the next call will be, made before it comes ---- */
+
+/* A spare of checkpoint k (K.v), unless one is there or k cannot make one. */
+void spare_make(int k);
+/* Checkpoint k said the pid of the spare it forked (FM_SPARE_PID; -errno: none). */
+void spare_forked(int k, pid_t pid);
+/* For a call served from checkpoint k: the spare's socket (the caller sends it the
+ * RESUME, then closes it) and its pid in *pid; -1 when there is no spare of k (one of
+ * another checkpoint is dropped). */
+int spare_take(int k, pid_t *pid);
+/* Ends the spare, if any. */
+void spare_drop(void);
+/* Process pid ended: 1 when it was the spare. */
+int spare_reaped(pid_t pid);
+/* The spare's pid into out (for the processes a kill or a signal leaves alone): 0 or 1. */
+int spare_pids(pid_t *out, int max);
 
 /* ---- streams.c: the client's streams during its call ---- */
 

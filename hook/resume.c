@@ -10,7 +10,9 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -93,10 +95,125 @@ static void resume_wait_reparent(void)
 		sigtimedwait(&s, NULL, &late);
 }
 
+static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds);
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* A spare makes at most so much of its memory its own (a larger program's spare still
+ * saves its call the fork, and the faults of what it wrote first). */
+#define RESUME_PREFAULT_MAX (64L << 20)
+
+/*
+ * Makes the resident pages of one private writable mapping this process's own, as if it
+ * wrote each (MADV_POPULATE_WRITE: the copy-on-write copies, made now instead of one
+ * fault at a time during the call). Never a page that is not there: a reserved heap
+ * that was never touched stays unallocated (mincore). Between chunks, a waiting call
+ * ends it. Returns 0 to go on, 1 when the call came or the budget is spent, -1 when
+ * the kernel cannot (before Linux 5.14).
+ */
+static int resume_prefault_range(uintptr_t a, uintptr_t end, int sfd, long *budget)
+{
+	enum { CHUNK = 512 }; /* pages: 2 MB, then a look at the socket */
+	unsigned char vec[CHUNK];
+	long page = 4096;
+	for (; a < end; a += CHUNK * page) {
+		uintptr_t e = a + CHUNK * page < end ? a + CHUNK * page : end;
+		if (mincore((void *)a, e - a, vec) < 0)
+			return 0; /* not ours to touch (a guard, a gap): the next mapping */
+		size_t n = (e - a) / page;
+		for (size_t i = 0; i < n;) {
+			if (!(vec[i] & 1)) {
+				i++;
+				continue;
+			}
+			size_t j = i;
+			while (j < n && (vec[j] & 1))
+				j++;
+			if (madvise((void *)(a + i * page), (j - i) * page, MADV_POPULATE_WRITE) < 0 && errno == EINVAL)
+				return -1;
+			*budget -= (long)(j - i) * page;
+			i = j;
+		}
+		struct pollfd p = {.fd = sfd, .events = POLLIN};
+		if (*budget <= 0 || poll(&p, 1, 0) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Every private writable mapping of /proc/self/maps, in order, through a small buffer. */
+static void resume_prefault(int sfd)
+{
+	int fd = real_raw_open("/proc/self/maps", O_RDONLY);
+	if (fd < 0)
+		return;
+	char buf[2048];
+	size_t have = 0;
+	long budget = RESUME_PREFAULT_MAX;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		int stop = 0;
+		while (!stop && (nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			unsigned long lo, hi;
+			char perms[8];
+			/* "lo-hi perms offset dev inode path": private and writable only (a shared
+			 * mapping, the connection's ring, is the same pages in every process) */
+			if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && perms[0] == 'r' && perms[1] == 'w' &&
+			    perms[3] == 'p')
+				stop = resume_prefault_range(lo, hi, sfd, &budget) != 0;
+			line = nl + 1;
+		}
+		if (stop)
+			break;
+		have = (size_t)(buf + have - line);
+		memmove(buf, line, have);
+		if (have >= sizeof buf - 1)
+			have = 0; /* a line longer than the buffer (a long path): skipped */
+	}
+	close(fd);
+}
+
+/*
+ * A helper session's spare (FM_RESUME_SPARE): a copy forked before its call comes. Once
+ * the session's child, it copies the pages it shares with its checkpoint, which the call
+ * would otherwise fault in one at a time (an interpreter's exit frees every object: a
+ * warm Python call spent some 6 ms there), then waits on its own socket for the call's
+ * RESUME and becomes that run. The session's end (EOF, or its death) ends it.
+ */
+static void resume_as_spare(int sfd, pid_t monitor)
+{
+	resume_wait_reparent();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != monitor)
+		_exit(1);
+	resume_prefault(sfd);
+	int fds[PEER_MAX_FDS], nfds = 0;
+	ssize_t n = peer_recv(sfd, &resume_msg, sizeof resume_msg, fds, &nfds, 0);
+	if (n <= 0 || resume_msg.r.h.type != FM_RESUME || (resume_msg.r.flags & FM_RESUME_SPARE))
+		_exit(0); /* the session is gone, or dropped us */
+	close(sfd);
+	resume_become_run(-1, &resume_msg.r, fds, nfds);
+}
+
 /* In the grandchild of the checkpoint: from here on, the run. */
 static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds, int nfds)
 {
-	close(ctl);
+	if (ctl >= 0)
+		close(ctl);
+	if (r->flags & FM_RESUME_SPARE) {
+		if (nfds != 1)
+			_exit(1);
+		resume_as_spare(fds[0], r->monitor_pid);
+		return;
+	}
 	if ((r->flags & FM_RESUME_CONN) && nfds >= 1)
 		conn_adopt(fds[--nfds]); /* always the last one */
 	if (r->flags & FM_RESUME_CLIENT)
@@ -129,11 +246,17 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
 	clean_after_fork(); /* what the interpreter does in a child of its own fork() */
 }
 
-/* Tells the monitor that no new run came of its RESUME. */
-static void resume_failed(int ctl, int err)
+/* What the message telling the pid of the RESUME's copy is (a spare's, or a run's). */
+static int resume_pid_type(void)
+{
+	return (resume_msg.r.flags & FM_RESUME_SPARE) ? FM_SPARE_PID : FM_RESUMED;
+}
+
+/* Tells the monitor that no new run (or spare: type) came of its RESUME. */
+static void resume_failed(int ctl, int type, int err)
 {
 	struct fm_pid p = {0};
-	fm_init(&p.h, FM_RESUMED, sizeof p);
+	fm_init(&p.h, (enum fm_type)type, sizeof p);
 	p.pid = -err;
 	peer_send(ctl, &p, NULL, 0, 0);
 }
@@ -165,7 +288,7 @@ void resume_wait(int ctl, int runfd)
 		/* vfork: the intermediate process borrows our memory instead of copying it
 		 * (every signal is blocked here, so no handler runs in it) */
 		pid_t m = vfork();
-		if (m == 0 && ckpt_middle(ctl, FM_RESUMED)) {
+		if (m == 0 && ckpt_middle(ctl, resume_pid_type())) {
 			resume_become_run(ctl, &resume_msg.r, fds, nfds);
 			return;
 		}
@@ -173,7 +296,7 @@ void resume_wait(int ctl, int runfd)
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]); /* they went to the new run (or, failed, to nobody) */
 		if (m < 0) {
-			resume_failed(ctl, e);
+			resume_failed(ctl, resume_pid_type(), e);
 			continue;
 		}
 		while (waitpid(m, NULL, 0) < 0 && errno == EINTR)

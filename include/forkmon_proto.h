@@ -52,7 +52,7 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 6
+#define FM_VERSION 7
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
@@ -79,6 +79,7 @@ enum fm_type {
 	FM_HELPER_CTL,
 	FM_HELPER_TEXT,
 	FM_RING_WAKE, /* the ring has records, and the monitor slept (no body, no answer) */
+	FM_SPARE_PID, /* a checkpoint forked a spare (FM_RESUME_SPARE): its pid, or -errno */
 };
 
 /* The largest message: a helper request or a resume with a client's environment. */
@@ -271,7 +272,7 @@ struct fm_ckpt_register {
 };
 
 struct fm_pid {
-	struct fm_header h; /* FM_CKPT_PID or FM_RESUMED */
+	struct fm_header h; /* FM_CKPT_PID, FM_RESUMED or FM_SPARE_PID */
 	int32_t pid;
 	int32_t pad;
 };
@@ -284,6 +285,9 @@ struct fm_pid {
 			       connection to the session, the monitor's HELLO_OK already on it:
 			       the run reads it instead of connecting and asking (a round trip
 			       through the monitor, ~0.1 ms, off the path of every save) */
+#define FM_RESUME_SPARE 8u  /* a helper session's spare: the one descriptor is its own
+			       socket; the copy makes the pages it shares with the checkpoint
+			       its own, then waits there for the RESUME of its call (helper/spare.c) */
 
 struct fm_resume {
 	struct fm_header h;

@@ -138,14 +138,15 @@ static void conn_on_hello(int i, const struct fm_hello *m)
 	conn_answer_hello(i);
 }
 
-void conn_add_resumed(int fd, int ck)
+void conn_add_resumed(int fd, int ck, pid_t pid)
 {
 	int i = conn_add(fd, 0);
 	if (i < 0) {
 		close(fd);
 		return;
 	}
-	C.v[i]->resumed_from = ck;
+	C.v[i]->pid = pid;
+	C.v[i]->resumed_from = pid ? -1 : ck; /* a spare's pid is known (helper/spare.c) */
 	C.v[i]->role = FM_ROLE_RUN; /* the run to be: R.pid is 0 until its pid comes */
 	conn_answer_hello(i);
 }
@@ -306,6 +307,10 @@ static void conn_on_pid(int i, const struct fm_pid *m)
 		}
 		return;
 	}
+	if (m->h.type == FM_SPARE_PID) {
+		spare_forked(k, m->pid);
+		return;
+	}
 	/* FM_RESUMED */
 	if (m->pid > 0)
 		conn_resumed_pid(k, m->pid);
@@ -359,6 +364,7 @@ static void conn_dispatch(int i, const union conn_msg *m)
 		break;
 	case FM_CKPT_PID:
 	case FM_RESUMED:
+	case FM_SPARE_PID:
 		conn_on_pid(i, &m->pid);
 		break;
 	case FM_RING_WAKE:

@@ -9,6 +9,7 @@
 
 #include "inotify.h"
 #include "out.h"
+#include "serve.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@ static void end_wait(int64_t deadline)
 static void end_processes(void)
 {
 	ckpt_drop_all();
+	spare_drop(); /* every signal blocked, like a checkpoint: SIGKILL, not the grace period */
 	int64_t deadline = clock_ns() + (guard_gone() ? 0 : S.o->grace_ns);
 	int hard = 0;
 	for (;;) {

@@ -82,7 +82,8 @@ static int run_pids_wrapped(void)
 int run_find_victims(void)
 {
 	static pid_t keep[4096];
-	int nkeep = ckpt_pids(keep, 4096);
+	int nkeep = ckpt_pids(keep, 4095);
+	nkeep += spare_pids(keep + nkeep, 4096 - nkeep); /* a helper session's next copy */
 	/* The walk goes down from us: the run's subtree and orphans re-parented to us */
 	pid_t from = proc_walkable() || !run_pids_wrapped() ? S.self : 0;
 	return proc_descendants(S.self, from, keep, nkeep, &R.victims);
@@ -223,7 +224,7 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (sv[0] >= 0 && sent)
-		conn_add_resumed(sv[0], d->ckpt);
+		conn_add_resumed(sv[0], d->ckpt, 0);
 	else if (sv[0] >= 0)
 		close(sv[0]);
 	/* The history after it goes once the checkpoint is on its way: the rollback (the
@@ -326,6 +327,8 @@ void run_reap(void)
 			run_exited(st);
 			continue;
 		}
+		if (spare_reaped(pid))
+			continue;
 		int known = 0;
 		for (int i = 0; i < K.n; i++)
 			if (K.v[i].state != CK_FREE && K.v[i].pid == pid) {

@@ -98,7 +98,7 @@ void conn_event_watch(int file, uint64_t seq, pid_t pid);
 void conn_turn_end(void);
 /* The session's end of the connection a RESUME of checkpoint ck hands to the new run:
  * added, and HELLO_OK sent on it, as if the run had connected and said HELLO. */
-void conn_add_resumed(int fd, int ck);
+void conn_add_resumed(int fd, int ck, pid_t pid);
 /* rings.c: a new connection's ring, mapped into *r: the memfd for HELLO_OK (the caller
  * closes it), or -1 (then none). conn_ring_free: closed for the writer, unmapped. */
 int conn_ring_make(struct ring *r);

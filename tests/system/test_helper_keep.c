@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,8 +27,8 @@
 
 #define WAIT 30.0
 
-/* One call of argv through forkmon-client, its output (stdout and stderr) into out. */
-static void hk_call(struct hx *h, char *const argv[], char *out, size_t len)
+/* Runs argv (a path) to its end, its output (stdout and stderr) into out; its status 0. */
+static void hk_run_to(struct hx *h, char *const argv[], char *out, size_t len)
 {
 	char name[64];
 	static int seq;
@@ -35,22 +36,28 @@ static void hk_call(struct hx *h, char *const argv[], char *out, size_t len)
 	int fd = open(h_file(&h->s, name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	ck_assert_int_ge(fd, 0);
 	char *env[] = {h->sockvar, NULL};
+	h_start_io(&h->s, argv, env, -1, fd);
+	close(fd);
+	ck_assert_msg(h_wait_exit(&h->s, WAIT), "the call of %s did not end", argv[0]);
+	FILE *f = fopen(h_file(&h->s, name), "r");
+	ck_assert(f != NULL);
+	size_t got = fread(out, 1, len - 1, f);
+	out[got] = '\0';
+	fclose(f);
+	ck_assert_msg(WIFEXITED(h->s.status) && WEXITSTATUS(h->s.status) == 0, "%s: status 0x%x: %s", argv[0],
+		      h->s.status, out);
+}
+
+/* One call of argv through forkmon-client, its output (stdout and stderr) into out. */
+static void hk_call(struct hx *h, char *const argv[], char *out, size_t len)
+{
 	char *cargv[16];
 	int n = 0;
 	cargv[n++] = (char *)h_path("build/forkmon-client");
 	for (int i = 0; argv[i] && n < 15; i++)
 		cargv[n++] = argv[i];
 	cargv[n] = NULL;
-	h_start_io(&h->s, cargv, env, -1, fd);
-	close(fd);
-	ck_assert_msg(h_wait_exit(&h->s, WAIT), "the call of %s did not end", argv[0]);
-	ck_assert_msg(WIFEXITED(h->s.status) && WEXITSTATUS(h->s.status) == 0, "%s: status 0x%x", argv[0],
-		      h->s.status);
-	FILE *f = fopen(h_file(&h->s, name), "r");
-	ck_assert(f != NULL);
-	size_t got = fread(out, 1, len - 1, f);
-	out[got] = '\0';
-	fclose(f);
+	hk_run_to(h, cargv, out, len);
 }
 
 /* Calls argv n times: every call after the first prints what the first printed. */
@@ -183,6 +190,48 @@ START_TEST(test_later_calls_start_at_the_last_read)
 }
 END_TEST
 
+/*
+ * Between calls, the session forks the next call's copy from its deepest checkpoint (a
+ * spare, helper/spare.c): `forkmon helper status` names it, and the next call is that
+ * process, made before the call came. Its output is a warm call's as ever.
+ */
+START_TEST(test_the_next_call_is_the_copy_made_before_it)
+{
+	struct hx h;
+	hx_begin(&h);
+	h_write(&h.s, "prog.py", "import sys, os\n"
+				 "sys.dont_write_bytecode = True\n"
+				 "import mod\n"
+				 "print('pid', os.getpid(), mod.x)\n");
+	h_write(&h.s, "mod.py", "x = 'M1'\n");
+	char *argv[] = {"/usr/bin/python3", "prog.py", NULL};
+	char fm[4096];
+	snprintf(fm, sizeof fm, "%s", h_path("build/forkmon"));
+	char *status[] = {fm, "helper", "status", "-s", h.sock, NULL};
+	char out[4096], st[8192];
+	hk_call(&h, argv, out, sizeof out);
+	for (int i = 0; i < 3; i++) {
+		/* the spare is forked after the call ended: until the status names it */
+		int spare = 0;
+		double end = h_clock() + WAIT;
+		while (!spare && h_clock() < end) {
+			hk_run_to(&h, status, st, sizeof st);
+			const char *p = strstr(st, "the next call's copy ready (pid ");
+			if (p)
+				spare = atoi(p + strlen("the next call's copy ready (pid "));
+			else
+				h_sleep_ms(20); /* polling */
+		}
+		ck_assert_msg(spare > 0, "no spare in the status:\n%s", st);
+		hk_call(&h, argv, out, sizeof out);
+		char want[64];
+		snprintf(want, sizeof want, "pid %d M1\n", spare);
+		ck_assert_msg(!strcmp(out, want), "call %d printed %s, the spare was %d:\n%s", i + 2, out, spare, st);
+	}
+	hx_end(&h);
+}
+END_TEST
+
 Suite *helper_keep_suite(void)
 {
 	Suite *s = suite_create("helper-keep");
@@ -192,6 +241,7 @@ Suite *helper_keep_suite(void)
 	tcase_add_test(tc, test_a_program_built_just_before_stays_warm);
 	tcase_add_test(tc, test_python_checkpoints_serve_every_later_call);
 	tcase_add_test(tc, test_later_calls_start_at_the_last_read);
+	tcase_add_test(tc, test_the_next_call_is_the_copy_made_before_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
