@@ -114,9 +114,12 @@ $(B)/obj/%.o: %.c $(HEADERS) | $(PKG_LIB)
 $(B)/forkmon: $(MON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MON_OBJ) $(MON_LIBS)
 
-# The helper's client: small and quick to start (libc only).
+# The helper's client: small and quick to start (libc only), linked statically (a PIE
+# still): it is on the path of every warm call, and the dynamic loader's work at its
+# start was 0.15-0.2 ms of a 1.5 ms round trip. CLIENT_LDFLAGS= links it dynamically.
+CLIENT_LDFLAGS ?= -static-pie
 $(B)/forkmon-client: $(CLIENT_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLIENT_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(CLIENT_LDFLAGS) -o $@ $(CLIENT_OBJ)
 
 # ---- tests ----------------------------------------------------------------------------------
 # Test programs, built the way distributions build C: -O2, fortified, 64-bit offsets
@@ -210,7 +213,7 @@ SAN := $(B)/san
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_RT = $(shell readlink -f "$$($(CC) -print-file-name=libasan.so)")
 sanitize: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) B=$(SAN) CFLAGS='$(SAN_FLAGS)' \
+	@$(MAKE) --no-print-directory -j$(JOBS) B=$(SAN) CFLAGS='$(SAN_FLAGS)' CLIENT_LDFLAGS= \
 		CPPFLAGS='-DFORKMON_SAN_RUNTIME="\"$(SAN_RT)\""' tests
 	@scripts/sanitize $(SAN) $(SAN_RT)
 
