@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "defaults.h"
 #include "filter.h"
+#include "slice.h"
 #include "loop.h"
 #include "optname.h"
 #include "out.h"
@@ -361,6 +362,7 @@ int helper_main(int argc, char **argv)
 	int rc = helper_options(argc, argv, &a);
 	if (rc >= 0)
 		return rc;
+	slice_short(); /* it hands every call on (common/slice.h) */
 	helperd.idle_ns = (int64_t)a.timeout * 1000000000;
 	helperd.max_sessions = helper_max_sessions(a.max_sessions);
 	char why[PATH_MAX + 128];

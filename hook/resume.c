@@ -8,6 +8,7 @@
  */
 #include "hook.h"
 #include "peer.h"
+#include "slice.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -242,6 +243,7 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
 	hk.fd = -1;
 	spacing_resumed(&hk.spacing, hk_now_ns());
 	offsets_restore();
+	slice_default(); /* the program's own again (common/slice.h) */
 	sigprocmask(SIG_SETMASK, &hk.saved_mask, NULL);
 	clean_after_fork(); /* what the interpreter does in a child of its own fork() */
 }
@@ -269,6 +271,7 @@ static void resume_failed(int ctl, int type, int err)
 void resume_wait(int ctl, int runfd)
 {
 	setpgid(0, 0);
+	slice_short(); /* its wake-up, its fork and its copy's first steps: forkmon's hops */
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);

@@ -26,6 +26,7 @@
 #include "out.h"
 #include "policy.h"
 #include "serve.h"
+#include "slice.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -273,6 +274,7 @@ void monitor_run(struct monitor_opts *o)
 	S.self = getpid();
 	S.pgid = getpgrp();
 	R.pid = o->first_run;
+	slice_short(); /* a hop on the path of every save; the watcher thread inherits it */
 	feed_init(); /* before any descriptor of ours could take a closed stdin's place */
 	mon_loop_setup(); /* signals blocked: before the watcher thread exists */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -8,6 +8,7 @@
 
 #include "exe.h"
 #include "out.h"
+#include "slice.h"
 #include "stdfds.h"
 
 #include <errno.h>
@@ -165,6 +166,7 @@ static pid_t spawn_vfork(const int *fds, char **env)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != S.self)
 			_exit(127);
+		slice_default(); /* the program runs as the kernel would run it (common/slice.h) */
 		if (fds && (fchdir(fds[0]) < 0 || dup2(fds[1], 0) < 0 || dup2(fds[2], 1) < 0 || dup2(fds[3], 2) < 0))
 			_exit(126);
 		if (in >= 0 && dup2(in, 0) < 0)

@@ -212,6 +212,45 @@ START_TEST(test_c_openat_and_fopen_are_seen)
 }
 END_TEST
 
+/* forkmon's processes ask the scheduler for short slices (common/slice.h); the program
+ * runs with the one it would have had directly, in its first run and in a resumed copy. */
+START_TEST(test_the_program_keeps_its_own_scheduler_slice)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "data.txt", "one\n");
+	char path[4096], cmd[8192], line[256];
+	snprintf(path, sizeof path, "%s", h_path("build/progs/slice"));
+	/* directly: the kernel's default (popen waits for it) */
+	snprintf(cmd, sizeof cmd, "'%s' '%s'", path, h_file(&s, "data.txt"));
+	FILE *f = popen(cmd, "r");
+	ck_assert(f != NULL);
+	unsigned long long def = 0, start = 0, first = 0, copy = 0;
+	if (fgets(line, sizeof line, f))
+		sscanf(line, "start %llu", &def);
+	pclose(f);
+	char *argv[] = {lv_forkmon(), "run", "-q", "-f", "%.txt$", "--", path, "data.txt", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "after ", 1);
+	h_write(&s, "data.txt", "two\n");
+	lv_expect(&s, " two\n", 1);
+	const char *o = h_output(&s), *p;
+	if ((p = strstr(o, "start ")))
+		start = strtoull(p + 6, NULL, 10);
+	if ((p = strstr(o, "after ")))
+		first = strtoull(p + 6, NULL, 10);
+	if ((p = strstr(o, " two\n"))) {
+		while (p > o && p[-1] != ' ')
+			p--;
+		copy = strtoull(p, NULL, 10);
+	}
+	ck_assert_msg(def > 0 && start == def && first == def && copy == def,
+		      "slice directly %llu; under forkmon: at start %llu, after the read %llu, in the copy %llu:\n%s", def,
+		      start, first, copy, o);
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 START_TEST(test_ctrl_c_ends_everything_the_program_started)
 {
 	struct h_session s;
@@ -480,6 +519,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_deleted_cwd_still_runs_the_program);
 	tcase_add_test(tc, test_nothing_matched_exits_with_the_program_status);
 	tcase_add_test(tc, test_a_hook_that_cannot_be_read_is_named_and_nothing_runs);
+	tcase_add_test(tc, test_the_program_keeps_its_own_scheduler_slice);
 	suite_add_tcase(s, tc);
 	return s;
 }
