@@ -13,6 +13,13 @@
 /* The default ignores, `;`-separated Lua patterns for filter_add(). */
 const char *filter_default_ignores(void);
 
+/* The helper's: the same but for the caches tools read back (.pytest_cache, .mypy_cache).
+ * A helper session serves a command from checkpoints taken after its reads: what it
+ * read there is its input like any other (pytest's last failures, mypy's cache), and a
+ * rewrite of it with the same bytes (mypy rewrites its plugins snapshot every run) is
+ * no change (helper/serve.c). Live sessions would resume at each such write. */
+const char *filter_helper_ignores(void);
+
 /* 1 unless the environment turns the default ignores off (FORKMON_NO_DEFAULT_IGNORES set,
  * not empty and not "0"). */
 int filter_default_ignores_wanted(void);

@@ -73,8 +73,9 @@ void helper_help(void)
 	       "                        long unused (300)\n"
 	       "  -f, --filter PATTERN  files whose change invalidates checkpoints (default: all)\n"
 	       "  -i, --ignore PATTERN  files that never do (always: /proc, /sys, /dev, /run)\n"
-	       "      --no-default-ignores  VCS directories (.git...), tools' caches and editors'\n"
-	       "                        swap and backup files count too [FORKMON_NO_DEFAULT_IGNORES]\n"
+	       "      --no-default-ignores  VCS directories (.git...), Python's bytecode and\n"
+	       "                        editors' swap and backup files count too (tools' caches\n"
+	       "                        always do here) [FORKMON_NO_DEFAULT_IGNORES]\n"
 	       "  -n, --max-sessions N  commands kept warm at once, the least recently used\n"
 	       "                        ending first (default and most: a quarter of\n"
 	       "                        fs.inotify.max_user_instances; each holds one)\n"
@@ -162,7 +163,7 @@ static int helper_options(int argc, char **argv, struct helper_args *a)
 		filter_add(helperd.filter, ".", err, sizeof err);
 	filter_add(helperd.ignore, "^/proc/;^/sys/;^/dev/;^/run/", err, sizeof err);
 	if (defaults)
-		filter_add(helperd.ignore, filter_default_ignores(), err, sizeof err);
+		filter_add(helperd.ignore, filter_helper_ignores(), err, sizeof err);
 	return -1;
 }
 

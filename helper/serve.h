@@ -14,6 +14,7 @@
 #define FORKMON_SERVE_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Watches the serve socket (S.o->serve_fd) and starts the idle clock. */
@@ -36,6 +37,10 @@ void serve_taint(void);
 /* A subprocess of the run said hello (monitor/conn.c): what it does to the client's
  * streams is seen there (streams.c); only a strict call takes it as a taint. */
 void serve_sub_seen(void);
+/* A digest of the file at path if it is still the version st describes (a regular file
+ * of at most SERVE_DIGEST_MAX bytes): 0, or -1. */
+#define SERVE_DIGEST_MAX (256 * 1024)
+int serve_digest(const char *path, const struct stat *st, uint64_t *out);
 /* These files' changes were taken in (run.c): what they are now is what is known. */
 void serve_seen(const int *files, int n);
 /* The run read file where it could have been granted a checkpoint (monitor/conn.c):

@@ -149,6 +149,9 @@ struct wfile {
 	int hot;     /* it changed once: likely to change again, so its reads get checkpoints */
 	struct stat seen;
 	int gone;
+	/* helper mode: a digest of its content as read (helper/serve.c), when it had one */
+	int digested;
+	uint64_t digest;
 };
 
 struct file_table {

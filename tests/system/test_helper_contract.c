@@ -228,6 +228,45 @@ START_TEST(test_warm_python_collects_the_cycles_it_makes)
 }
 END_TEST
 
+/*
+ * A tool's cache is the command's input under the helper (filters/defaults.h): a new
+ * .pytest_cache/ file is seen by the next call, as a direct run sees it; and the
+ * command's own rewrite of it with the same bytes (as mypy rewrites its plugins
+ * snapshot every run) keeps the checkpoints after its read: the calls stay warm.
+ */
+START_TEST(test_a_tools_cache_is_an_input_and_a_same_bytes_rewrite_no_change)
+{
+	struct hc h;
+	hc_init(&h);
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", h_file(&h.s, ".pytest_cache"));
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	h_write(&h.s, ".pytest_cache/lastfailed", "A\n");
+	h_write(&h.s, "prog.py", "import sys, time, os\n"
+				 "data = open('.pytest_cache/lastfailed').read().strip()\n"
+				 "while time.process_time() < 0.3: pass\n"
+				 "import mod\n"
+				 "with open('.pytest_cache/lastfailed.tmp', 'w') as f: f.write(data + '\\n')\n"
+				 "os.replace('.pytest_cache/lastfailed.tmp', '.pytest_cache/lastfailed')\n"
+				 "print('got', data, mod.x, 'warm' if time.process_time() < 0.3 else 'cold')\n");
+	hc_helper(&h);
+	hc_until_warm(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py");
+	int warm0 = h_count(&h.s, "got A M1 warm");
+	for (int i = 0; i < 3; i++)
+		hc_call(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py", NULL);
+	ck_assert_msg(h_count(&h.s, "got A M1 warm") == warm0 + 3, "the calls after the rewrites:\n%s",
+		      h_output(&h.s));
+	/* someone else's change of the cache: the next calls read it, and stay warm */
+	int a = h_count(&h.s, "got A");
+	h_write_rename(&h.s, ".pytest_cache/lastfailed", "B\n");
+	for (int i = 0; i < 3; i++)
+		hc_call(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py", NULL);
+	ck_assert_msg(h_count(&h.s, "got A") == a && h_count(&h.s, "got B M1") == 3 && h_count(&h.s, "got B M1 warm") >= 1,
+		      "after the change:\n%s", h_output(&h.s));
+	hc_end(&h);
+}
+END_TEST
+
 /* A program that reads its stdin before its imports: each call gets its own line, as
  * a direct run does (a checkpoint after the read would replay the first call's). */
 START_TEST(test_stdin_read_before_a_checkpoint_is_the_callers)
@@ -420,6 +459,7 @@ Suite *helper_contract_suite(void)
 	tcase_add_test(tc, test_dollar_paren_and_pipes_end_with_the_call);
 	tcase_add_test(tc, test_warm_python_draws_new_random_numbers);
 	tcase_add_test(tc, test_warm_python_collects_the_cycles_it_makes);
+	tcase_add_test(tc, test_a_tools_cache_is_an_input_and_a_same_bytes_rewrite_no_change);
 	tcase_add_test(tc, test_stdin_read_before_a_checkpoint_is_the_callers);
 	tcase_add_test(tc, test_warm_perl_runs_to_its_end);
 	tcase_add_test(tc, test_a_call_right_after_a_save_runs_the_saved_module);
