@@ -272,6 +272,28 @@ void serve_seen(const int *files, int n)
 		}
 }
 
+/* Was watched file f written again with the bytes it had (its digest), now being st? */
+static int serve_same_bytes(struct wfile *f, const struct stat *st)
+{
+	uint64_t d;
+	return f->digested && serve_digest(f->real, st, &d) == 0 && d == f->digest;
+}
+
+int serve_keep_changed(int *files, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		int f = files[i];
+		if (f >= 0 && f < F.n && stat(F.v[f].real, &st) == 0 && serve_same_bytes(&F.v[f], &st)) {
+			F.v[f].seen = st;
+			continue;
+		}
+		files[k++] = f;
+	}
+	return k;
+}
+
 /* Is a regular file st the same file (identity, size, times) as o? */
 static int serve_same_version(const struct stat *st, const struct stat *o)
 {
@@ -330,8 +352,7 @@ static void serve_check_files(void)
 		int gone = stat(F.v[i].real, &st) < 0;
 		if (gone ? F.v[i].gone : !serve_differs(&F.v[i], &st))
 			continue; /* as the session knew it (still missing, or the same) */
-		uint64_t d;
-		if (!gone && F.v[i].digested && serve_digest(F.v[i].real, &st, &d) == 0 && d == F.v[i].digest) {
+		if (!gone && serve_same_bytes(&F.v[i], &st)) {
 			F.v[i].seen = st; /* written again with the same bytes (mypy's snapshot) */
 			continue;
 		}

@@ -41,6 +41,10 @@ void serve_sub_seen(void);
  * of at most SERVE_DIGEST_MAX bytes): 0, or -1. */
 #define SERVE_DIGEST_MAX (256 * 1024)
 int serve_digest(const char *path, const struct stat *st, uint64_t *out);
+/* Of these changed files, keeps (in place, in order) those whose content changed: one
+ * written again with the bytes it had at its read is not, and is known as it is now.
+ * Returns how many are kept. */
+int serve_keep_changed(int *files, int n);
 /* These files' changes were taken in (run.c): what they are now is what is known. */
 void serve_seen(const int *files, int n);
 /* The run read file where it could have been granted a checkpoint (monitor/conn.c):

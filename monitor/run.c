@@ -159,6 +159,8 @@ static int run_decide(void *ctx, const int *changed, int nchanged, struct policy
 	/* a directory listed whose entries are back as they were did not change (looks.c) */
 	int *kept = malloc((size_t)(nchanged > 0 ? nchanged : 1) * sizeof *kept);
 	int n = kept ? looks_keep(changed, nchanged, kept) : nchanged;
+	if (kept && S.o->serve_fd >= 0)
+		n = serve_keep_changed(kept, n); /* helper mode: a rewrite with the same bytes is none */
 	const int *files = kept ? kept : changed;
 	int go = run_decide_files(files, n, d);
 	free(kept);

@@ -263,6 +263,12 @@ START_TEST(test_a_tools_cache_is_an_input_and_a_same_bytes_rewrite_no_change)
 		hc_call(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py", NULL);
 	ck_assert_msg(h_count(&h.s, "got A") == a && h_count(&h.s, "got B M1") == 3 && h_count(&h.s, "got B M1 warm") >= 1,
 		      "after the change:\n%s", h_output(&h.s));
+	/* an editor's save of the same bytes (a new file renamed over it): still warm */
+	int bw = h_count(&h.s, "got B M1 warm");
+	h_write_rename(&h.s, ".pytest_cache/lastfailed", "B\n");
+	for (int i = 0; i < 2; i++)
+		hc_call(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py", NULL);
+	ck_assert_msg(h_count(&h.s, "got B M1 warm") == bw + 2, "after a save of the same bytes:\n%s", h_output(&h.s));
 	hc_end(&h);
 }
 END_TEST
