@@ -272,11 +272,13 @@ void serve_seen(const int *files, int n)
 		}
 }
 
-/* Was watched file f written again with the bytes it had (its digest), now being st? */
+/* Was watched file f written again with the bytes it had (its digest), now being st?
+ * Only for a file the command read and never stat()ed by name: one it looked at may
+ * matter for its times (make compares them, CPython checks its bytecode by them). */
 static int serve_same_bytes(struct wfile *f, const struct stat *st)
 {
 	uint64_t d;
-	return f->digested && serve_digest(f->real, st, &d) == 0 && d == f->digest;
+	return f->digested && !f->looked && serve_digest(f->real, st, &d) == 0 && d == f->digest;
 }
 
 int serve_keep_changed(int *files, int n)

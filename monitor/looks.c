@@ -137,6 +137,8 @@ void looks_on_read(int conn, const struct fm_read *m)
 		file = looks_absent(m->path);
 	} else {
 		file = files_for(m->path, &verdict);
+		if (file >= 0)
+			F.v[file].looked = 1; /* its times were seen (serve.c: no same-bytes rule) */
 		if (file >= 0 && files_changed_since(file, m))
 			own_defer_change(file); /* before our watch */
 	}

@@ -149,8 +149,9 @@ struct wfile {
 	int hot;     /* it changed once: likely to change again, so its reads get checkpoints */
 	struct stat seen;
 	int gone;
-	/* helper mode: a digest of its content as read (helper/serve.c), when it had one */
-	int digested;
+	/* helper mode: a digest of its content as read (helper/serve.c), when it had one;
+	 * looked: stat()ed by name too (looks.c), so its times were seen, not only its bytes */
+	int digested, looked;
 	uint64_t digest;
 };
 

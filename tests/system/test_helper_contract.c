@@ -273,6 +273,32 @@ START_TEST(test_a_tools_cache_is_an_input_and_a_same_bytes_rewrite_no_change)
 }
 END_TEST
 
+/* A file the command stat()ed by name is different: its times were seen, so a rewrite
+ * with the same bytes is a change, as for a direct run, which sees the new mtime (make
+ * goes by them). */
+START_TEST(test_a_same_bytes_rewrite_of_a_file_stated_is_a_change)
+{
+	struct hc h;
+	hc_init(&h);
+	h_write(&h.s, "stamp.txt", "S\n");
+	h_write(&h.s, "prog.py", "import os, time\n"
+				 "seen = os.stat('stamp.txt').st_mtime_ns\n"
+				 "while time.process_time() < 0.3: pass\n"
+				 "import mod\n"
+				 "print('stamp', seen == os.stat('stamp.txt').st_mtime_ns)\n");
+	hc_helper(&h);
+	for (int i = 0; i < 3; i++)
+		hc_call(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py", NULL);
+	for (int i = 0; i < 2; i++) {
+		h_sleep_ms(20); /* a user's later save: the file clock has moved on */
+		h_write_rename(&h.s, "stamp.txt", "S\n");
+		hc_call(&h, PYCLEAN "exec $CLIENT /usr/bin/python3 prog.py", NULL);
+	}
+	ck_assert_msg(h_count(&h.s, "stamp True") == 5 && h_count(&h.s, "False") == 0, "output:\n%s", h_output(&h.s));
+	hc_end(&h);
+}
+END_TEST
+
 /* A program that reads its stdin before its imports: each call gets its own line, as
  * a direct run does (a checkpoint after the read would replay the first call's). */
 START_TEST(test_stdin_read_before_a_checkpoint_is_the_callers)
@@ -466,6 +492,7 @@ Suite *helper_contract_suite(void)
 	tcase_add_test(tc, test_warm_python_draws_new_random_numbers);
 	tcase_add_test(tc, test_warm_python_collects_the_cycles_it_makes);
 	tcase_add_test(tc, test_a_tools_cache_is_an_input_and_a_same_bytes_rewrite_no_change);
+	tcase_add_test(tc, test_a_same_bytes_rewrite_of_a_file_stated_is_a_change);
 	tcase_add_test(tc, test_stdin_read_before_a_checkpoint_is_the_callers);
 	tcase_add_test(tc, test_warm_perl_runs_to_its_end);
 	tcase_add_test(tc, test_a_call_right_after_a_save_runs_the_saved_module);
