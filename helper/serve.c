@@ -115,7 +115,7 @@ static void serve_mark_tail(void)
 	if (f < 0 || f >= F.n || F.v[f].hot || V.tails >= SERVE_TAILS)
 		return;
 	for (int k = 0; k < K.n; k++)
-		if (K.v[k].file == f)
+		if (K.v[k].state != CK_FREE && K.v[k].file == f)
 			return;
 	files_mark_hot(&f, 1);
 	V.tails++;
@@ -296,6 +296,22 @@ int serve_keep_changed(int *files, int n)
 	return k;
 }
 
+void serve_digest_read(int file, const struct fm_read *m)
+{
+	struct wfile *f = &F.v[file];
+	struct stat st;
+	memset(&st, 0, sizeof st);
+	st.st_mode = S_IFREG;
+	st.st_dev = (dev_t)m->dev;
+	st.st_ino = (ino_t)m->ino;
+	st.st_size = (off_t)m->size;
+	st.st_mtim.tv_sec = (time_t)(m->mtime_ns / 1000000000);
+	st.st_mtim.tv_nsec = (long)(m->mtime_ns % 1000000000);
+	st.st_ctim.tv_sec = (time_t)(m->ctime_ns / 1000000000);
+	st.st_ctim.tv_nsec = (long)(m->ctime_ns % 1000000000);
+	f->digested = m->ino && serve_digest(f->real, &st, &f->digest) == 0;
+}
+
 /* Is a regular file st the same file (identity, size, times) as o? */
 static int serve_same_version(const struct stat *st, const struct stat *o)
 {
@@ -453,6 +469,7 @@ void serve_next(void)
 		serve_request_free(&rq);
 		if (ok) {
 			peer_started(V.client, R.pid); /* the client no longer runs it itself */
+			serve_publish(); /* the spare it took is no longer one */
 			return;
 		}
 	}

@@ -41,6 +41,11 @@ void serve_sub_seen(void);
  * of at most SERVE_DIGEST_MAX bytes): 0, or -1. */
 #define SERVE_DIGEST_MAX (256 * 1024)
 int serve_digest(const char *path, const struct stat *st, uint64_t *out);
+/* The first read of watched file `file`, as the hook saw it (m's identity, size, times):
+ * its digest, if the file is still that version (else it has none, and any change of it
+ * counts). */
+struct fm_read;
+void serve_digest_read(int file, const struct fm_read *m);
 /* Of these changed files, keeps (in place, in order) those whose content changed: one
  * written again with the bytes it had at its read is not, and is known as it is now.
  * Returns how many are kept. */

@@ -37,6 +37,11 @@ static struct {
 	pid_t pid;     /* the spare, 0 until the checkpoint says */
 } P = {.fd = -1, .ck = -1};
 
+/* The last children reaped that were not the spare (nor the run, nor a checkpoint). */
+#define SPARE_REAPED 16
+static pid_t reaped[SPARE_REAPED];
+static unsigned nreaped;
+
 void spare_drop(void)
 {
 	if (P.fd < 0)
@@ -50,8 +55,8 @@ void spare_drop(void)
 
 void spare_make(int k)
 {
-	if (P.fd >= 0 && P.ck != k)
-		spare_drop(); /* of a checkpoint no longer the deepest */
+	if (P.fd >= 0 && (P.ck != k || k < 0 || k >= K.n || K.v[k].pid != P.ck_pid || K.v[k].seq != P.seq))
+		spare_drop(); /* of a checkpoint no longer the deepest (its slot may hold another) */
 	if (P.fd >= 0 || k < 0 || k >= K.n || K.v[k].state != CK_READY || K.v[k].pid <= 0)
 		return;
 	const struct ckpt *ck = &K.v[k];
@@ -82,10 +87,15 @@ void spare_forked(int k, pid_t pid)
 {
 	if (P.fd < 0 || k != P.ck || P.pid != 0)
 		return;
-	if (pid > 0)
+	/* it may have died, and been reaped, before this word came: then its pid is no
+	 * longer ours to signal */
+	int dead = 0;
+	for (int i = 0; i < SPARE_REAPED; i++)
+		dead |= pid > 0 && reaped[i] == pid;
+	if (pid > 0 && !dead)
 		P.pid = pid;
 	else
-		spare_drop(); /* the checkpoint could not fork */
+		spare_drop(); /* the checkpoint could not fork, or the spare is gone */
 }
 
 int spare_take(int k, pid_t *pid)
@@ -105,7 +115,11 @@ int spare_take(int k, pid_t *pid)
 
 int spare_reaped(pid_t pid)
 {
-	if (pid <= 0 || pid != P.pid)
+	if (pid > 0 && pid != P.pid) {
+		reaped[nreaped++ % SPARE_REAPED] = pid; /* perhaps a spare whose pid is yet to come */
+		return 0;
+	}
+	if (pid <= 0)
 		return 0;
 	P.pid = 0; /* dead before its call: a new one is made after the next */
 	spare_drop();

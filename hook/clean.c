@@ -41,6 +41,8 @@ typedef void (*clean_release_fn)(int);
 typedef void *(*clean_import_fn)(const char *);
 typedef void *(*clean_call_fn)(void *, const char *, const char *, ...);
 typedef void (*clean_decref_fn)(void *);
+typedef void (*clean_fetch_fn)(void **, void **, void **);
+typedef void (*clean_restore_fn)(void *, void *, void *);
 
 /* The interpreter's own after-fork support (CPython), when the program has it. */
 static int clean_has_python_afterfork(void)
@@ -142,8 +144,12 @@ static void clean_python_freeze(void)
 	clean_call_fn call = (clean_call_fn)dlsym(RTLD_DEFAULT, "PyObject_CallMethod");
 	clean_decref_fn decref = (clean_decref_fn)dlsym(RTLD_DEFAULT, "Py_DecRef");
 	clean_void_fn clear = (clean_void_fn)dlsym(RTLD_DEFAULT, "PyErr_Clear");
-	if (!import || !call || !decref || !clear)
+	clean_fetch_fn fetch = (clean_fetch_fn)dlsym(RTLD_DEFAULT, "PyErr_Fetch");
+	clean_restore_fn restore = (clean_restore_fn)dlsym(RTLD_DEFAULT, "PyErr_Restore");
+	if (!import || !call || !decref || !clear || !fetch || !restore)
 		return;
+	void *type, *value, *tb; /* an exception pending in the thread stays as it was */
+	fetch(&type, &value, &tb);
 	void *gc = import("gc");
 	void *r = gc ? call(gc, "freeze", NULL) : NULL;
 	if (r)
@@ -152,6 +158,7 @@ static void clean_python_freeze(void)
 		clear();
 	if (gc)
 		decref(gc);
+	restore(type, value, tb);
 }
 
 void clean_after_fork(void)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,24 +107,30 @@ static void resume_become_run(int ctl, const struct fm_resume *r, const int *fds
  * saves its call the fork, and the faults of what it wrote first). */
 #define RESUME_PREFAULT_MAX (64L << 20)
 
+/* A mapping larger than this is not looked at: a reservation (an allocator's arena, a
+ * sanitizer's shadow) would cost a mincore() per 2 MB of address space for nothing. */
+#define RESUME_PREFAULT_SPAN (1L << 30)
+
 /*
  * Makes the resident pages of one private writable mapping this process's own, as if it
  * wrote each (MADV_POPULATE_WRITE: the copy-on-write copies, made now instead of one
  * fault at a time during the call). Never a page that is not there: a reserved heap
  * that was never touched stays unallocated (mincore). Between chunks, a waiting call
  * ends it. Returns 0 to go on, 1 when the call came or the budget is spent, -1 when
- * the kernel cannot (before Linux 5.14).
+ * the kernel cannot (before Linux 5.14: its first use fails).
  */
-static int resume_prefault_range(uintptr_t a, uintptr_t end, int sfd, long *budget)
+static int resume_prefault_range(uintptr_t a, uintptr_t end, int sfd, long *budget, int *works)
 {
-	enum { CHUNK = 512 }; /* pages: 2 MB, then a look at the socket */
+	enum { CHUNK = 512 }; /* pages, then a look at the socket */
 	unsigned char vec[CHUNK];
-	long page = 4096;
-	for (; a < end; a += CHUNK * page) {
-		uintptr_t e = a + CHUNK * page < end ? a + CHUNK * page : end;
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0 || end - a > (uintptr_t)RESUME_PREFAULT_SPAN)
+		return 0;
+	for (; a < end; a += (uintptr_t)CHUNK * (uintptr_t)page) {
+		uintptr_t e = end - a > (uintptr_t)CHUNK * (uintptr_t)page ? a + (uintptr_t)CHUNK * (uintptr_t)page : end;
 		if (mincore((void *)a, e - a, vec) < 0)
 			return 0; /* not ours to touch (a guard, a gap): the next mapping */
-		size_t n = (e - a) / page;
+		size_t n = (e - a + (uintptr_t)page - 1) / (uintptr_t)page;
 		for (size_t i = 0; i < n;) {
 			if (!(vec[i] & 1)) {
 				i++;
@@ -132,8 +139,12 @@ static int resume_prefault_range(uintptr_t a, uintptr_t end, int sfd, long *budg
 			size_t j = i;
 			while (j < n && (vec[j] & 1))
 				j++;
-			if (madvise((void *)(a + i * page), (j - i) * page, MADV_POPULATE_WRITE) < 0 && errno == EINVAL)
-				return -1;
+			if (madvise((void *)(a + i * (uintptr_t)page), (j - i) * (uintptr_t)page, MADV_POPULATE_WRITE) == 0)
+				*works = 1;
+			else if (errno == EINVAL && !*works)
+				return -1; /* no such advice here */
+			else if (errno == EINVAL)
+				return 0; /* this mapping takes none (a device's): the next one */
 			*budget -= (long)(j - i) * page;
 			i = j;
 		}
@@ -144,7 +155,9 @@ static int resume_prefault_range(uintptr_t a, uintptr_t end, int sfd, long *budg
 	return 0;
 }
 
-/* Every private writable mapping of /proc/self/maps, in order, through a small buffer. */
+/* Every private writable mapping of /proc/self/maps, in order, through a small buffer
+ * (read with the system call itself: the hook's read() would take fd 0's place for the
+ * program's stdin, were 0 the descriptor opened). */
 static void resume_prefault(int sfd)
 {
 	int fd = real_raw_open("/proc/self/maps", O_RDONLY);
@@ -153,31 +166,32 @@ static void resume_prefault(int sfd)
 	char buf[2048];
 	size_t have = 0;
 	long budget = RESUME_PREFAULT_MAX;
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+	int skip = 0, works = 0, stop = 0;
+	while (!stop) {
+		ssize_t n = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
 		if (n <= 0)
 			break;
 		have += (size_t)n;
 		buf[have] = '\0';
 		char *line = buf, *nl;
-		int stop = 0;
 		while (!stop && (nl = strchr(line, '\n'))) {
 			*nl = '\0';
 			unsigned long lo, hi;
 			char perms[8];
 			/* "lo-hi perms offset dev inode path": private and writable only (a shared
 			 * mapping, the connection's ring, is the same pages in every process) */
-			if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && perms[0] == 'r' && perms[1] == 'w' &&
-			    perms[3] == 'p')
-				stop = resume_prefault_range(lo, hi, sfd, &budget) != 0;
+			if (!skip && sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && perms[0] == 'r' &&
+			    perms[1] == 'w' && perms[3] == 'p')
+				stop = resume_prefault_range(lo, hi, sfd, &budget, &works) != 0;
+			skip = 0;
 			line = nl + 1;
 		}
-		if (stop)
-			break;
 		have = (size_t)(buf + have - line);
 		memmove(buf, line, have);
-		if (have >= sizeof buf - 1)
-			have = 0; /* a line longer than the buffer (a long path): skipped */
+		if (have >= sizeof buf - 1) {
+			have = 0; /* a line longer than the buffer (a long path): up to its end, skipped */
+			skip = 1;
+		}
 	}
 	close(fd);
 }

@@ -226,6 +226,8 @@ static void conn_on_read(int i, const struct fm_read *m)
 	if (file >= 0 && (m->flags & FM_READ_NO_REPLY) && !(known && files_watched_since(file)) &&
 	    files_changed_since(file, m))
 		own_defer_change(file); /* before our watch, unless the session's own (own.c) */
+	if (file >= 0 && !known && S.o->serve_fd >= 0)
+		serve_digest_read(file, m); /* the version this read saw, before a later one */
 	if (file >= 0) {
 		r.seq = policy_read(S.pol, file);
 		c->role = c->pid == R.pid ? FM_ROLE_RUN : FM_ROLE_SUB;

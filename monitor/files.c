@@ -169,8 +169,6 @@ int files_add(const char *named, const char *real, const struct stat *st)
 	}
 	int id = F.n++;
 	F.v[id] = (struct wfile){.named = strdup(named), .real = strdup(real), .seen = *st};
-	if (S.o->serve_fd >= 0)
-		F.v[id].digested = serve_digest(real, st, &F.v[id].digest) == 0;
 	if (polled)
 		files_poll_one(&F.v[id]);
 	strmap_put(&F.keys, real, id);
