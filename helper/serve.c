@@ -44,7 +44,7 @@ static struct {
 	int sub_seen;    /* a subprocess of the run said hello */
 	int64_t idle_since;
 	int64_t kill_at; /* the client died: its command gets SIGKILL then, if still there */
-	int tail;        /* the run's last read that could have had a checkpoint, -1 */
+	int tail;        /* the run's last read (while it was untainted), -1 */
 	int tails;       /* files made hot for being one (serve_done), at most SERVE_TAILS */
 } V = {.client = -1, .tail = -1};
 
@@ -96,14 +96,16 @@ static int serve_proc_clean(pid_t pid)
 	return wchar == 0;
 }
 
-void serve_clean_read(int file)
+void serve_run_read(int file)
 {
-	V.tail = file;
+	if (!V.run_tainted) /* a run that read a file changed since gives no checkpoint */
+		V.tail = file;
 }
 
 /*
- * The call's last read that could have had a checkpoint becomes hot: the next call
- * asks at it, and is granted one there (monitor/conn.c), unless one is there already.
+ * The call's last read becomes hot: the next call asks at it, and is granted one there
+ * (monitor/conn.c) if nothing of the call's streams was touched by then, unless one is
+ * there already.
  * Spacing alone leaves up to ten forks' worth of work between the deepest checkpoint
  * and the end of the call (helper mode, monitor.c), which every warm call would redo;
  * a program that reads the same files each call is served from its last read on.

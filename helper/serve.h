@@ -52,9 +52,9 @@ void serve_digest_read(int file, const struct fm_read *m);
 int serve_keep_changed(int *files, int n);
 /* These files' changes were taken in (run.c): what they are now is what is known. */
 void serve_seen(const int *files, int n);
-/* The run read file where it could have been granted a checkpoint (monitor/conn.c):
- * the last one becomes hot when the call ends (serve_done). */
-void serve_clean_read(int file);
+/* The run read file (monitor/conn.c): the last one becomes hot when the call ends
+ * (serve_done). */
+void serve_run_read(int file);
 /* May the run, process pid, still be checkpointed for later clients? */
 int serve_may_checkpoint(pid_t pid);
 

@@ -291,6 +291,10 @@ void run_init(void)
 
 static void run_exited(int st)
 {
+	/* a helper session: what the run said before it ended, told through its ring and
+	 * not read yet, is still the run's (its last read is the next call's tail: serve.c) */
+	if (S.o->serve_fd >= 0)
+		conn_read_all();
 	R.pid = 0;
 	ckpt_end_dropped(); /* the run's start is past: nothing to wait for */
 	int replaced = S.rep.phase != REPLACE_IDLE;
