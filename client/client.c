@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -144,7 +145,9 @@ static void client_start_helper(const char *sock, int ready)
 		dup2(null, 1);
 		dup2(err >= 0 ? err : null, 2);
 		dup2(keep, 3);
-		closefrom(4);
+		if (syscall(SYS_close_range, 4, ~0U, 0) < 0) /* no closefrom() in musl */
+			for (int fd = 4; fd < 1024; fd++)
+				close(fd);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		sigset_t none;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,7 +207,11 @@ void loop_nap_until(struct loop *l, int64_t at, int64_t nap_ns)
 static int loop_nap(struct loop *l, struct epoll_event *evs, int max, int64_t nap_ns)
 {
 	struct timespec ts = {(time_t)(nap_ns / 1000000000), (long)(nap_ns % 1000000000)};
+#ifdef __GLIBC__
 	int n = epoll_pwait2(l->ep, evs, max, &ts, NULL);
+#else /* musl (the client, see the Makefile) has no wrapper: the system call itself */
+	int n = (int)syscall(SYS_epoll_pwait2, l->ep, evs, max, &ts, NULL, 0);
+#endif
 	if (n < 0 && errno == ENOSYS)
 		n = epoll_wait(l->ep, evs, max, 1); /* before Linux 5.11 */
 	return n;
