@@ -112,7 +112,7 @@ $(B)/forkmon: $(MON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(MON_OBJ) $(MON_LIBS)
 
 # The helper's client: small and quick to start (libc only, common/), since it starts on
-# every warm call. Before main, glibc asks the processor what it is (CPUID, dozens of
+# every warm call. Before main, glibc asks the processor what it is (CPUID, 68
 # times, to choose its string functions); in a virtual machine every CPUID traps to the
 # hypervisor (7 us each on our CI machines), and an empty main took 0.77 ms to start
 # and end, 0.19 ms with musl. So the client is built with musl-gcc (Debian's musl-tools)
