@@ -116,17 +116,28 @@ $(B)/forkmon: $(MON_OBJ)
 # times, to choose its string functions); in a virtual machine every CPUID traps to the
 # hypervisor (7 us each on our CI machines), and an empty main took 0.77 ms to start
 # and end, 0.19 ms with musl. So the client is built with musl-gcc (Debian's musl-tools)
-# when it is there, linked statically (musl-gcc cannot make a static PIE); else with
-# $(CC), statically too (a PIE) where glibc has the archive for it, dynamically where
-# not. CLIENT_CC=cc picks glibc; CLIENT_LDFLAGS= links dynamically.
+# when it is there and no other compiler was asked for (CC), linked statically (musl-gcc
+# cannot make a static PIE); else with $(CC), statically too (a PIE) where glibc has the
+# archive for it, dynamically where not. CLIENT_CC=cc picks glibc; CLIENT_LDFLAGS= links
+# dynamically. Both are asked once per make; the client is linked again when they change.
 links = $(shell printf 'int main(void){return 0;}\n' | $(1) $(2) -x c -o /dev/null - 2>/dev/null && echo $(2))
-CLIENT_CC ?= $(if $(shell command -v musl-gcc 2>/dev/null),$(if $(call links,musl-gcc,-static),musl-gcc,$(CC)),$(CC))
-CLIENT_LDFLAGS ?= $(if $(filter musl-gcc,$(notdir $(firstword $(CLIENT_CC)))),-static,$(call links,$(CLIENT_CC),-static-pie))
+ifeq ($(origin CLIENT_CC),undefined)
+CLIENT_CC := $(if $(filter default,$(origin CC)),$(if $(shell command -v musl-gcc 2>/dev/null),$(if $(call links,musl-gcc,-static),musl-gcc)))
+CLIENT_CC := $(or $(CLIENT_CC),$(CC))
+endif
+ifeq ($(origin CLIENT_LDFLAGS),undefined)
+CLIENT_LDFLAGS := $(if $(filter musl-gcc,$(notdir $(firstword $(CLIENT_CC)))),-static,$(call links,$(CLIENT_CC),-static-pie))
+endif
 $(B)/obj/client-$(notdir $(firstword $(CLIENT_CC)))/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CLIENT_CC) $(CPPFLAGS) $(DEFS) $(INC_client) $(CFLAGS) $(WARN) -c -o $@ $<
-$(B)/forkmon-client: $(CLIENT_OBJ)
+# what the client was last linked with: a change links it again
+$(B)/.client-link: FORCE
+	@mkdir -p $(B)
+	@echo '$(CLIENT_CC) $(CLIENT_LDFLAGS)' | cmp -s - $@ 2>/dev/null || echo '$(CLIENT_CC) $(CLIENT_LDFLAGS)' >$@
+$(B)/forkmon-client: $(CLIENT_OBJ) $(B)/.client-link
 	$(CLIENT_CC) $(CFLAGS) $(LDFLAGS) $(CLIENT_LDFLAGS) -o $@ $(CLIENT_OBJ)
+FORCE:
 
 # ---- tests ----------------------------------------------------------------------------------
 # Test programs, built the way distributions build C: -O2, fortified, 64-bit offsets
@@ -220,7 +231,7 @@ SAN := $(B)/san
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_RT = $(shell readlink -f "$$($(CC) -print-file-name=libasan.so)")
 sanitize: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) B=$(SAN) CFLAGS='$(SAN_FLAGS)' CLIENT_CC=$(CC) CLIENT_LDFLAGS= \
+	@$(MAKE) --no-print-directory -j$(JOBS) B=$(SAN) CFLAGS='$(SAN_FLAGS)' CLIENT_CC='$(CC)' CLIENT_LDFLAGS= \
 		CPPFLAGS='-DFORKMON_SAN_RUNTIME="\"$(SAN_RT)\""' tests
 	@scripts/sanitize $(SAN) $(SAN_RT)
 
@@ -231,7 +242,7 @@ valgrind: deps
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps tests check check-unit demo bench install uninstall deb clean sanitize valgrind
+.PHONY: FORCE all deps tests check check-unit demo bench install uninstall deb clean sanitize valgrind
 
 # ---- fuzz
 # libFuzzer targets for every decoder of input forkmon does not control (tests/fuzz/):

@@ -25,6 +25,7 @@
 #include "sockpath.h"
 #include "stdfds.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -66,7 +68,61 @@ static void client_say(const char *fmt, const char *a, const char *b)
 	if (n < 0)
 		return;
 	escape_line(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1, line, sizeof line);
-	fprintf(stderr, "forkmon: %s\n", line);
+	/* one write, so that the line comes whole among other processes' output (musl's
+	 * unbuffered stderr would write a long one in pieces) */
+	char out[sizeof line + 16];
+	int len = snprintf(out, sizeof out, "forkmon: %s\n", line);
+	if (len < 0)
+		return;
+	size_t left = (size_t)len < sizeof out ? (size_t)len : sizeof out - 1;
+	for (const char *p = out; left > 0;) {
+		ssize_t w = write(2, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		left -= (size_t)w;
+	}
+}
+
+/* The signal mask through the system call itself: musl's sigprocmask() leaves the
+ * signals it keeps for itself (32-34) out of the old mask it returns, so a command run
+ * here would get them unblocked where the client's parent had them blocked. */
+static void client_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	(void)syscall(SYS_rt_sigprocmask, how, set, old, (size_t)(_NSIG / 8));
+}
+
+/* Closes every descriptor from lo on (closefrom(), which musl lacks): close_range, else
+ * each one /proc/self/fd lists, else up to the limit. */
+static void client_close_from(int lo)
+{
+	if (syscall(SYS_close_range, (unsigned)lo, ~0U, 0) == 0)
+		return;
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		int fds[1024], n = 0, more = 1;
+		while (more) { /* a batch, then closed: closing while reading would skip some */
+			struct dirent *e;
+			n = 0;
+			rewinddir(d);
+			while (n < 1024 && (e = readdir(d))) {
+				int fd = atoi(e->d_name);
+				if (fd >= lo && fd != dirfd(d))
+					fds[n++] = fd;
+			}
+			more = n == 1024;
+			for (int i = 0; i < n; i++)
+				close(fds[i]);
+		}
+		closedir(d);
+		return;
+	}
+	struct rlimit r;
+	long max = getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY ? (long)r.rlim_cur : 65536;
+	for (long fd = lo; fd < max; fd++)
+		close((int)fd);
 }
 
 /* The executable for cmd: a name with a '/' as it is (execv then reports what is wrong
@@ -145,9 +201,7 @@ static void client_start_helper(const char *sock, int ready)
 		dup2(null, 1);
 		dup2(err >= 0 ? err : null, 2);
 		dup2(keep, 3);
-		if (syscall(SYS_close_range, 4, ~0U, 0) < 0) /* no closefrom() in musl */
-			for (int fd = 4; fd < 1024; fd++)
-				close(fd);
+		client_close_from(4);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		sigset_t none;
@@ -359,7 +413,7 @@ static __attribute__((noreturn)) void client_fall_back(char **cmd, const char *e
 {
 	if (why)
 		client_say(why, arg, "");
-	sigprocmask(SIG_SETMASK, old, NULL);
+	client_sigmask(SIG_SETMASK, old, NULL);
 	client_run_directly(cmd, exe);
 }
 
@@ -386,7 +440,8 @@ static int client_run(char **cmd, const char *exe, const char *sock_opt)
 	for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
 		sigaddset(&sigs, fwd[i]);
 	/* blocked from here: a signal during the start-up goes to the command */
-	sigprocmask(SIG_BLOCK, &sigs, &old);
+	sigemptyset(&old);
+	client_sigmask(SIG_BLOCK, &sigs, &old);
 	struct fm_helper_run *req = client_request(cmd);
 	struct loop *l = req ? loop_new() : NULL;
 	if (!l)

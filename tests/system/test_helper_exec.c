@@ -99,6 +99,41 @@ START_TEST(test_a_script_without_shebang_runs_as_from_a_shell)
 }
 END_TEST
 
+/* The SigBlk line of what argv printed, or "" */
+static void hxe_sigblk(const char *out, char *line, size_t len)
+{
+	const char *p = strstr(out, "SigBlk:");
+	size_t n = p ? strcspn(p, "\n") : 0;
+	snprintf(line, len, "%.*s", (int)n, p ? p : "");
+}
+
+/* A command the client runs itself (here: its socket's directory is not private) gets
+ * the signal mask the client was given, signal 34 too (the C library may keep it for
+ * itself, and leave it out of the mask it reports). */
+START_TEST(test_a_command_run_directly_keeps_the_clients_signal_mask)
+{
+	struct hx h;
+	hx_begin(&h);
+	ck_assert_int_eq(mkdir(h_file(&h.s, "open"), 0755), 0);
+	char sockvar[4200], client[4096], out[4096], direct[256], through[256];
+	snprintf(sockvar, sizeof sockvar, "FORKMON_HELPER_SOCKET=%s/open/h.sock", h.s.dir);
+	snprintf(client, sizeof client, "%s", h_path("build/forkmon-client"));
+	static char block[] = "use POSIX; sigprocmask(SIG_BLOCK, POSIX::SigSet->new(10, 34)) or die; exec @ARGV";
+	char *dargv[] = {"perl", "-e", block, "/bin/grep", "SigBlk", "/proc/self/status", NULL};
+	char *cargv[] = {"perl", "-e", block, client, "/bin/grep", "SigBlk", "/proc/self/status", NULL};
+	char *env[] = {sockvar, NULL};
+	int st = hxe_call(&h, dargv, env, out, sizeof out);
+	hxe_sigblk(out, direct, sizeof direct);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(direct, "200000200"), "direct: 0x%x %s", st, out);
+	st = hxe_call(&h, cargv, env, out, sizeof out);
+	hxe_sigblk(out, through, sizeof through);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, "running the command directly"),
+		      "client: 0x%x %s", st, out);
+	ck_assert_msg(!strcmp(through, direct), "the command's mask '%s', directly '%s'", through, direct);
+	hx_end(&h);
+}
+END_TEST
+
 START_TEST(test_forkmon_run_runs_a_script_without_shebang)
 {
 	struct h_session s;
@@ -166,6 +201,7 @@ Suite *helper_exec_suite(void)
 	TCase *t = tcase_create("exec");
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_a_script_without_shebang_runs_as_from_a_shell);
+	tcase_add_test(t, test_a_command_run_directly_keeps_the_clients_signal_mask);
 	tcase_add_test(t, test_forkmon_run_runs_a_script_without_shebang);
 	tcase_add_test(t, test_grants_of_runs_that_never_take_them_end_with_them);
 	suite_add_tcase(s, t);
