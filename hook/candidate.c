@@ -60,6 +60,56 @@ int candidate_name_rejected(const char *rel)
 	return 1;
 }
 
+/*
+ * The working directory as getcwd() last gave it, kept until a chdir() or fchdir()
+ * (their interposers: candidate_cwd_changed) makes it stale: a relative name costs no
+ * system call of ours. Lua's `./?.lua` is two such names per module, and a getcwd()
+ * is ~0.5 us here. Its own lock, only ever tried: a thread that finds it taken asks the
+ * kernel instead, and a child forked while another thread held it (reset at fork,
+ * start.c) loses nothing but the cache.
+ */
+static struct {
+	int lock;
+	unsigned gen; /* cwd_gen when name was asked; 0: empty */
+	size_t n;
+	char name[FM_PATH_MAX];
+} cwd;
+static unsigned cwd_gen = 1;
+
+void candidate_cwd_changed(void)
+{
+	__atomic_add_fetch(&cwd_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+void candidate_cwd_reset_lock(void)
+{
+	__atomic_store_n(&cwd.lock, 0, __ATOMIC_RELEASE);
+}
+
+static long candidate_cwd(char *out, size_t outlen)
+{
+	unsigned g = __atomic_load_n(&cwd_gen, __ATOMIC_ACQUIRE);
+	if (!__atomic_exchange_n(&cwd.lock, 1, __ATOMIC_ACQUIRE)) {
+		long n = cwd.gen == g && cwd.n < outlen ? (long)cwd.n : -1;
+		if (n > 0)
+			memcpy(out, cwd.name, (size_t)n + 1);
+		__atomic_store_n(&cwd.lock, 0, __ATOMIC_RELEASE);
+		if (n > 0)
+			return n;
+	}
+	long n = syscall(SYS_getcwd, out, outlen);
+	n = n > 0 ? (long)strnlen(out, outlen) : -1; /* the raw call counts the NUL */
+	/* Only a name asked after g was read is kept under g: a chdir() since has moved
+	 * cwd_gen on, and the entry is stale at once. */
+	if (n > 0 && (size_t)n < sizeof cwd.name && !__atomic_exchange_n(&cwd.lock, 1, __ATOMIC_ACQUIRE)) {
+		memcpy(cwd.name, out, (size_t)n + 1);
+		cwd.n = (size_t)n;
+		cwd.gen = g;
+		__atomic_store_n(&cwd.lock, 0, __ATOMIC_RELEASE);
+	}
+	return n;
+}
+
 int candidate_absolute(int dirfd, const char *path, char *out, size_t outlen)
 {
 	if (path[0] == '/')
@@ -69,8 +119,7 @@ int candidate_absolute(int dirfd, const char *path, char *out, size_t outlen)
 	 * copy (the stack the hook writes at every watched read). */
 	long n;
 	if (dirfd == AT_FDCWD) {
-		n = syscall(SYS_getcwd, out, outlen);
-		n = n > 0 ? (long)strnlen(out, outlen) : -1; /* the raw call counts the NUL */
+		n = candidate_cwd(out, outlen);
 	} else {
 		char link[64];
 		snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);

@@ -53,6 +53,14 @@ int ckpt_wanted(int64_t now, const char *path, int consume)
 	return spacing_wanted(&c, &hk.spacing, now, spacing_in_project(hk.cfg.project, path), consume);
 }
 
+int ckpt_may_want(int64_t now)
+{
+	struct spacing_cfg c;
+	ckpt_cfg(&c);
+	/* a path in the project may get a free one: the widest answer, changing nothing */
+	return spacing_wanted(&c, &hk.spacing, now, hk.cfg.project[0] != 0, 0);
+}
+
 /*
  * What a copy-on-write fault costs here and now: a page of our own, written before the
  * fork, is written again after it (the checkpoint shares it: the write copies it). One

@@ -12,6 +12,7 @@
  * opened, and a name that does not exist costs nothing of ours.
  */
 #include "hook.h"
+#include "path.h"
 #include "peer.h"
 
 #include <errno.h>
@@ -25,6 +26,10 @@
  * run writes after a fork is a page more per checkpoint. */
 static struct {
 	pthread_t owner; /* 0: free */
+	/* raw: only the name as the program gave it (rel, against dirfd) is known yet; its
+	 * absolute path and hash are made after the open, and only if it opened */
+	int raw, dirfd;
+	const char *rel;
 	size_t n;
 	uint64_t hash;
 	struct fm_read m; /* its path; the rest is filled when it is told */
@@ -84,9 +89,56 @@ static void decide_reread(const struct cache_slot *s, struct fm_read *m, size_t 
 static void decide_defer(const char *p, size_t n, uint64_t h)
 {
 	memcpy(pend.m.path, p, n + 1);
+	pend.raw = 0;
 	pend.n = n;
 	pend.hash = h;
 	pend.owner = pthread_self();
+}
+
+/*
+ * The cheapest deferral, decided from the name alone: no checkpoint can be wanted now
+ * whatever the path (spacing), the name is in no hot list (its last component is not
+ * among HELLO_OK's hot_names), and the monitor does not want every new path asked.
+ * Then nothing of ours runs before the open: the path is made and reported after it,
+ * and only if the open worked. A search path's misses (7 of Lua's 8 names per module)
+ * cost the name checks alone. Python bytecode is never deferred so (its name is not
+ * its source's). Under hk_lock(); 1 when deferred.
+ */
+static int decide_raw(int dirfd, const char *path)
+{
+	if (hk.cfg.flags & FM_CFG_ASK || pend.owner)
+		return 0;
+	const char *last = path_last(path);
+	size_t n = strlen(last);
+	if (n >= 4 && memcmp(last + n - 4, ".pyc", 4) == 0)
+		return 0;
+	if (hk.cfg.nhot && fm_name_in(hk.cfg.hot_names, last, n))
+		return 0;
+	if (ckpt_may_want(hk_now_ns()))
+		return 0;
+	pend.raw = 1;
+	pend.dirfd = dirfd;
+	pend.rel = path;
+	pend.owner = pthread_self();
+	return 1;
+}
+
+/* After the open of a raw deferral (fd >= 0): the path now, then as any deferred read. */
+static void decide_after_raw(int fd)
+{
+	struct fm_read *m = &pend.m;
+	int n = candidate_absolute(pend.dirfd, pend.rel, m->path, sizeof m->path);
+	if (n <= 0 || !candidate_hints_allow(m->path, (size_t)n))
+		return;
+	uint64_t h = cache_hash(m->path, (size_t)n);
+	struct cache_slot *s = cache_find(m->path, (size_t)n, h);
+	if (s->used && s->verdict != HOOK_LOOKED) {
+		decide_reread(s, m, (size_t)n);
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && conn_may_tell())
+		decide_tell(s, m, (size_t)n, h, &st);
 }
 
 /* Asks about the read m of p (slot s, hash h) and waits for the answer: 0, or -1 when
@@ -200,6 +252,17 @@ int decide_before(int dirfd, const char *path, int flags)
 	hk_busy = 1; /* before the lock, always (see hk_enter) */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	int saved = errno, fail = 0;
+	if (hk.configured) {
+		hk_lock();
+		int raw = decide_raw(dirfd, path);
+		hk_unlock();
+		if (raw) {
+			errno = saved;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			hk_busy = 0;
+			return 0;
+		}
+	}
 	struct fm_read m; /* its path: the absolute name; the rest if it is said */
 	int n = candidate_absolute(dirfd, path, m.path, sizeof m.path), pyc = 0;
 	if (n > 0) {
@@ -229,7 +292,12 @@ void decide_after(int fd)
 	int saved = errno;
 	if (!hk_enter())
 		return;
-	if (pthread_equal(pend.owner, pthread_self())) {
+	if (pthread_equal(pend.owner, pthread_self()) && pend.raw) {
+		pend.owner = 0;
+		pend.raw = 0;
+		if (fd >= 0)
+			decide_after_raw(fd);
+	} else if (pthread_equal(pend.owner, pthread_self())) {
 		size_t n = pend.n;
 		pend.owner = 0;
 		struct stat st;

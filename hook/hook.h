@@ -164,6 +164,8 @@ typedef int (*real_faccessat_fn)(int, const char *, int, int);
 typedef void *(*real_opendir_fn)(const char *);
 typedef void *(*real_fdopendir_fn)(int);
 typedef int (*real_scandir_fn)(const char *, void *, void *, void *);
+typedef int (*real_chdir_fn)(const char *);
+typedef int (*real_fchdir_fn)(int);
 
 /* the clean-checkpoint interposers (clean.c) */
 struct iovec;
@@ -279,6 +281,10 @@ static inline int candidate_fopen_mode(const char *mode)
 int candidate_name_rejected(const char *rel); /* cannot match, by its name alone */
 int candidate_hints_allow(const char *p, size_t n); /* absolute p may match a pattern */
 int candidate_absolute(int dirfd, const char *path, char *out, size_t outlen);
+/* The working directory changed (chdir, fchdir): the cached name is stale. */
+void candidate_cwd_changed(void);
+/* In a forked child: the cache's lock may have been another thread's. */
+void candidate_cwd_reset_lock(void);
 int candidate_pyc_source(char *p, int n);
 
 /* ---- cache.c --------------------------------------------------------------------------- */
@@ -324,6 +330,8 @@ void conn_drop_ring(void);
 /* ---- ckpt.c ---------------------------------------------------------------------------- */
 
 int ckpt_wanted(int64_t now, const char *path, int consume);
+/* Could a watched read of any path get a checkpoint now? Changes nothing. */
+int ckpt_may_want(int64_t now);
 int ckpt_safe(void);
 /* Takes a checkpoint registered under seq: 0 in the run that goes on, 1 in a run resumed
  * from it (later, after a change), -1 when none was taken. */

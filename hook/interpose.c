@@ -380,6 +380,26 @@ static inline int interpose_raw(int dirfd, const char *path, int flags, mode_t m
 		return r;                                                                        \
 	}
 
+/* ---- the working directory: the real call, then the cached name is stale ---------- */
+
+#define INTERPOSE_chdir(name, unused)                                                            \
+	EXPORT int name(const char *path)                                                        \
+	{                                                                                        \
+		INTERPOSE_RESOLVED(name);                                                        \
+		int r = real.name(path);                                                         \
+		candidate_cwd_changed();                                                         \
+		return r;                                                                        \
+	}
+
+#define INTERPOSE_fchdir(name, unused)                                                           \
+	EXPORT int name(int fd)                                                                  \
+	{                                                                                        \
+		INTERPOSE_RESOLVED(name);                                                        \
+		int r = real.name(fd);                                                           \
+		candidate_cwd_changed();                                                         \
+		return r;                                                                        \
+	}
+
 /* ---- the clean-checkpoint interposers (clean.c): a note, then the real function ---- */
 
 #define INTERPOSE_read(name, largefile)                                                          \

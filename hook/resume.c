@@ -58,6 +58,7 @@ static void resume_become_client(const struct fm_resume *r, const int *fds, int 
 	if (nfds >= 4) {
 		if (fchdir(fds[0]) < 0)
 			_exit(126);
+		candidate_cwd_changed(); /* the client's, not the checkpoint's */
 		for (int i = 0; i < 3; i++)
 			if (dup2(fds[i + 1], i) < 0)
 				_exit(126);

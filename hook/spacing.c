@@ -38,7 +38,15 @@ int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now
 	int64_t worked = now - s->last_end_ns;
 	if (worked < spacing_gap(cfg, s->last_cost_ns))
 		return 0;
-	return !cfg->faults_now || worked >= spacing_gap(cfg, spacing_cost(cfg, s));
+	if (!cfg->faults_now)
+		return 1;
+	if (now < s->faults_next_ns)
+		return 0;
+	int64_t gap = spacing_gap(cfg, spacing_cost(cfg, s));
+	if (worked >= gap)
+		return 1;
+	s->faults_next_ns = s->last_end_ns + gap; /* a bound, not a decision: asking may set it */
+	return 0;
 }
 
 void spacing_forked(struct spacing *s, int64_t now, int64_t cost_ns, long faults)
@@ -47,17 +55,20 @@ void spacing_forked(struct spacing *s, int64_t now, int64_t cost_ns, long faults
 	s->last_cost_ns = cost_ns;
 	s->last_end_ns = now;
 	s->faults_at_end = faults;
+	s->faults_next_ns = 0;
 }
 
 void spacing_resumed(struct spacing *s, int64_t now)
 {
 	s->count++;
 	s->last_end_ns = now;
+	s->faults_next_ns = 0;
 }
 
 void spacing_faults_from(struct spacing *s, long faults)
 {
 	s->faults_at_end = faults;
+	s->faults_next_ns = 0;
 }
 
 void spacing_fault_sample(struct spacing *s, int64_t sample_ns)
@@ -65,6 +76,7 @@ void spacing_fault_sample(struct spacing *s, int64_t sample_ns)
 	if (sample_ns < 100 || sample_ns > 100000)
 		return;
 	s->fault_ns = s->fault_ns > 0 ? (3 * s->fault_ns + sample_ns) / 4 : sample_ns;
+	s->faults_next_ns = 0; /* a cheaper fault may allow one sooner */
 }
 
 int spacing_in_project(const char *project, const char *path)

@@ -52,6 +52,10 @@ struct spacing {
 	int64_t last_cost_ns; /* what the last checkpoint cost until then */
 	long faults_at_end;   /* faults_now() at last_end_ns */
 	int64_t fault_ns;     /* what one page fault costs (0: SPACING_FAULT_NS) */
+	/* No checkpoint before this time (0: none known): the faults counted last allowed
+	 * none before it, and faults only grow. Until then they are not asked again (a
+	 * getrusage() is ~0.8 us, and past the cheap bound every watched read asked it). */
+	int64_t faults_next_ns;
 };
 
 /* Does a watched read at time now get a checkpoint? in_project: the path is under the

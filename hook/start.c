@@ -57,6 +57,7 @@ static void start_atfork_child(void)
 	/* The only thread here: whoever held the lock is not (a fork from inside the hook
 	 * goes on as if it still held it, and releases it). */
 	hk_lock_word = 0;
+	candidate_cwd_reset_lock();
 	if (start_fork_locked) {
 		start_fork_locked = 0;
 		hk_busy = 0;

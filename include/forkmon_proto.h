@@ -52,7 +52,7 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 7
+#define FM_VERSION 8
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
@@ -154,6 +154,10 @@ struct fm_hello_ok {
 	uint32_t nhot;
 	uint32_t pad2;
 	uint64_t hot[FM_MAX_HOT];
+	/* The last components of the same names, one bit each (fm_name_bit): a candidate
+	 * whose last component sets none is in no hot list, and the hook needs neither its
+	 * absolute path nor its hash before the program's open (hook/decide.c). */
+	uint64_t hot_names[4];
 };
 
 /* The hash that names a path in HELLO_OK's hot list (never 0). Eight bytes at a time:
@@ -176,6 +180,24 @@ static inline uint64_t fm_path_hash(const char *p, unsigned long n)
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 32;
 	return h | 1;
+}
+
+/* The bit of HELLO_OK's hot_names for a last component name of n bytes. */
+static inline unsigned fm_name_bit(const char *name, unsigned long n)
+{
+	return (unsigned)(fm_path_hash(name, n) >> 56);
+}
+
+static inline void fm_name_set(uint64_t *bits, const char *name, unsigned long n)
+{
+	unsigned b = fm_name_bit(name, n);
+	bits[b / 64] |= 1ull << (b % 64);
+}
+
+static inline int fm_name_in(const uint64_t *bits, const char *name, unsigned long n)
+{
+	unsigned b = fm_name_bit(name, n);
+	return (bits[b / 64] >> (b % 64)) & 1;
 }
 
 /* READ flags */

@@ -94,9 +94,17 @@ void conn_event_watch(int file, uint64_t seq, pid_t pid)
 
 /* The files that changed before, by name and real path, into ok's hot list: their reads
  * are asked (conn_grant gives them a checkpoint); past the list's room, every read is. */
+static void conn_hot_name(struct fm_hello_ok *ok, const char *path)
+{
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	fm_name_set(ok->hot_names, b, strlen(b));
+}
+
 static void conn_hot_list(struct fm_hello_ok *ok)
 {
 	ok->nhot = 0;
+	memset(ok->hot_names, 0, sizeof ok->hot_names);
 	for (int k = 0; F.any_hot && k < F.n; k++) {
 		const struct wfile *f = &F.v[k];
 		if (!f->hot)
@@ -107,8 +115,11 @@ static void conn_hot_list(struct fm_hello_ok *ok)
 			return;
 		}
 		ok->hot[ok->nhot++] = fm_path_hash(f->named, strlen(f->named));
-		if (strcmp(f->real, f->named) != 0)
+		conn_hot_name(ok, f->named);
+		if (strcmp(f->real, f->named) != 0) {
 			ok->hot[ok->nhot++] = fm_path_hash(f->real, strlen(f->real));
+			conn_hot_name(ok, f->real);
+		}
 	}
 }
 

@@ -162,6 +162,47 @@ START_TEST(test_perl_resumes_from_require_and_from_open)
 }
 END_TEST
 
+/*
+ * The same relative name in three directories, read after chdir() by name and by
+ * handle (fchdir): each read is of its own directory's file (the hook keeps the working
+ * directory's name between calls, and a chdir makes it stale). An edit of each file
+ * resumes from that file's read.
+ */
+START_TEST(test_a_relative_name_read_after_chdir_and_fchdir_is_the_new_directorys)
+{
+	struct h_session s;
+	h_init(&s);
+	lv_run_ok(&s, "mkdir", "sub", "sub2", NULL);
+	h_write(&s, "main.pl", "$| = 1;\n"
+			       "sub get { open(my $f, '<', 'data.txt') or die \"data.txt: $!\"; my $v = <$f>; chomp $v; $v }\n"
+			       "print 'top ', get(), \"\\n\";\n"
+			       "chdir('sub') or die \"chdir: $!\";\n"
+			       "print 'sub ', get(), \"\\n\";\n"
+			       "opendir(my $d, '../sub2') or die \"opendir: $!\";\n"
+			       "chdir($d) or die \"fchdir: $!\";\n"
+			       "print 'sub2 ', get(), \"\\n\";\n");
+	h_write(&s, "data.txt", "T0\n");
+	h_write(&s, "sub/data.txt", "S0\n");
+	h_write(&s, "sub2/data.txt", "U0\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.txt$", "--", "perl", "main.pl", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "sub2 U0", 1);
+	lv_assert_count(&s, "sub S0", 1);
+	h_write(&s, "sub2/data.txt", "U1\n");
+	lv_expect(&s, "sub2 U1", 1);
+	h_write(&s, "sub/data.txt", "S1\n");
+	lv_expect(&s, "sub S1", 1);
+	lv_expect(&s, "sub2 U1", 2);
+	ck_assert_int_eq(h_count(&s, "top T0"), 1); /* each resume came after the first read */
+	h_write(&s, "data.txt", "T1\n");
+	lv_expect(&s, "top T1", 1);
+	lv_expect(&s, "sub2 U1", 3);
+	lv_assert_count(&s, "sub S0", 1);
+	lv_expect_none(&s, "restarting");
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 START_TEST(test_gawk_resumes_from_its_data_file_and_from_its_program)
 {
 	struct h_session s;
@@ -224,6 +265,7 @@ Suite *live_programs_suite(void)
 	tcase_add_test(tc, test_python_package_resumes_from_a_nested_import);
 	tcase_add_test(tc, test_python_package_writing_its_bytecode_cache_resumes_from_a_nested_import);
 	tcase_add_test(tc, test_perl_resumes_from_require_and_from_open);
+	tcase_add_test(tc, test_a_relative_name_read_after_chdir_and_fchdir_is_the_new_directorys);
 	tcase_add_test(tc, test_gawk_resumes_from_its_data_file_and_from_its_program);
 	tcase_add_test(tc, test_tcc_run_resumes_from_an_edited_local_header);
 	tcase_add_test(tc, test_fortified_c_program_resumes_from_its_open);

@@ -201,6 +201,33 @@ START_TEST(test_the_faults_are_counted_only_once_the_cheap_bound_allows_one)
 }
 END_TEST
 
+START_TEST(test_faults_that_ruled_one_out_are_not_asked_again_before_they_could_allow_one)
+{
+	/* A 300 µs checkpoint, then 600 faults (1.5 ms in all): none before 45 ms of work.
+	 * Asked at 9 ms (the cheap bound allows one there), the faults are not asked again
+	 * before 45 ms, and the answers are those of counting every time. */
+	struct spacing s = {0};
+	fake_faults = 1000;
+	spacing_forked(&s, 0, 300 * US, fake_faults);
+	fake_faults = 1600;
+	fake_asked = 0;
+	for (int64_t t = 9 * MS; t < 45 * MS; t += 100 * US) {
+		ck_assert_int_eq(spacing_wanted(&run_cfg, &s, t, 0, 1), 0);
+		fake_faults++; /* they grow meanwhile: the bound only moves later */
+	}
+	ck_assert_int_eq(fake_asked, 1);
+	/* at the bound they are counted again: 960 faults since, 2.22 ms, 66.6 ms of work */
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 45 * MS, 0, 1), 0);
+	ck_assert_int_eq(fake_asked, 2);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 66600 * US - 1, 0, 1), 0);
+	ck_assert_int_eq(fake_asked, 2);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 66600 * US, 0, 1), 1);
+	/* a new checkpoint forgets the bound */
+	spacing_forked(&s, 70 * MS, 300 * US, fake_faults);
+	ck_assert_int_eq(spacing_wanted(&run_cfg, &s, 79 * MS, 0, 1), 1);
+}
+END_TEST
+
 START_TEST(test_a_measured_fault_cost_replaces_the_default_and_outliers_are_left_out)
 {
 	struct spacing s = {0};
@@ -327,6 +354,7 @@ Suite *spacing_suite(void)
 	tcase_add_test(tc, test_at_least_min_gap_of_work_when_checkpoints_are_cheap);
 	tcase_add_test(tc, test_the_faults_after_a_checkpoint_count_in_its_cost);
 	tcase_add_test(tc, test_the_faults_are_counted_only_once_the_cheap_bound_allows_one);
+	tcase_add_test(tc, test_faults_that_ruled_one_out_are_not_asked_again_before_they_could_allow_one);
 	tcase_add_test(tc, test_a_measured_fault_cost_replaces_the_default_and_outliers_are_left_out);
 	tcase_add_test(tc, test_never_past_max_checkpoints);
 	tcase_add_test(tc, test_every_read_gets_one_with_every);
