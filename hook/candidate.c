@@ -39,25 +39,47 @@ int candidate_hints_allow(const char *p, size_t n)
  * of that component whenever the hint's suffix has no '/' and fits in it. A Python
  * bytecode file stands for its source (candidate_pyc_source): the full path decides.
  */
-int candidate_name_rejected(const char *rel)
+void candidate_configure(void)
 {
-	if (path_is_dirlike(rel))
-		return 1;
-	if (!hk.configured || (hk.cfg.flags & FM_CFG_ALL_CANDIDATES))
-		return 0;
-	const char *last = path_last(rel);
-	size_t n = strlen(last);
-	if (candidate_ends_with(last, n, ".pyc"))
-		return 0;
-	for (unsigned i = 0; i < hk.cfg.nhints; i++) {
+	int undecided = (hk.cfg.flags & FM_CFG_ALL_CANDIDATES) != 0;
+	for (unsigned i = 0; i < hk.cfg.nhints && i < FM_MAX_HINTS; i++) {
 		const char *suf = hk.cfg.hints[i].suffix;
 		size_t l = strlen(suf);
-		if (l == 0 || l > n || memchr(suf, '/', l))
+		hk.hint_suflen[i] = (uint16_t)l;
+		undecided |= l == 0 || memchr(suf, '/', l) != NULL;
+	}
+	hk.names_undecided = undecided;
+}
+
+int candidate_name_rejected_n(const char *rel, size_t len, const char **lastp, size_t *lastn)
+{
+	const char *slash = memrchr(rel, '/', len);
+	const char *last = slash ? slash + 1 : rel;
+	size_t n = len - (size_t)(last - rel);
+	/* what can only be a directory's name (path_is_dirlike) */
+	if (len == 0 || n == 0 || (last[0] == '.' && (n == 1 || (n == 2 && last[1] == '.'))))
+		return 1;
+	*lastp = last;
+	*lastn = n;
+	if (!hk.configured || hk.names_undecided)
+		return 0;
+	if (n >= 4 && memcmp(last + n - 4, ".pyc", 4) == 0)
+		return 0;
+	for (unsigned i = 0; i < hk.cfg.nhints; i++) {
+		size_t l = hk.hint_suflen[i];
+		if (l > n)
 			return 0; /* undecided by the name alone */
-		if (memcmp(last + n - l, suf, l) == 0)
+		if (memcmp(last + n - l, hk.cfg.hints[i].suffix, l) == 0)
 			return 0;
 	}
 	return 1;
+}
+
+int candidate_name_rejected(const char *rel)
+{
+	const char *last;
+	size_t n;
+	return candidate_name_rejected_n(rel, strlen(rel), &last, &n);
 }
 
 /*

@@ -12,7 +12,6 @@
  * opened, and a name that does not exist costs nothing of ours.
  */
 #include "hook.h"
-#include "path.h"
 #include "peer.h"
 
 #include <errno.h>
@@ -104,12 +103,10 @@ static void decide_defer(const char *p, size_t n, uint64_t h)
  * cost the name checks alone. Python bytecode is never deferred so (its name is not
  * its source's). Under hk_lock(); 1 when deferred.
  */
-static int decide_raw(int dirfd, const char *path)
+static int decide_raw(int dirfd, const char *path, const char *last, size_t n)
 {
 	if (hk.cfg.flags & FM_CFG_ASK || pend.owner)
 		return 0;
-	const char *last = path_last(path);
-	size_t n = strlen(last);
 	if (n >= 4 && memcmp(last + n - 4, ".pyc", 4) == 0)
 		return 0;
 	if (hk.cfg.nhot && fm_name_in(hk.cfg.hot_names, last, n))
@@ -241,20 +238,22 @@ int decide_before(int dirfd, const char *path, int flags)
 	 * suffix ends with (look_configure) is no candidate, unless it is Python bytecode
 	 * (.pyc: it stands for its source). The same verdict as candidate_name_rejected's,
 	 * which is the exact one, for a fraction of its cost. */
+	size_t len = strlen(path);
 	if (hk.configured) {
-		size_t len = strlen(path);
-		unsigned char last = len ? (unsigned char)path[len - 1] : 0;
-		if (!hk.look_last[last] && last != 'c')
+		unsigned char end = len ? (unsigned char)path[len - 1] : 0;
+		if (!hk.look_last[end] && end != 'c')
 			return 0;
 	}
-	if (candidate_name_rejected(path))
+	const char *last;
+	size_t lastn;
+	if (candidate_name_rejected_n(path, len, &last, &lastn))
 		return 0;
 	hk_busy = 1; /* before the lock, always (see hk_enter) */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	int saved = errno, fail = 0;
 	if (hk.configured) {
 		hk_lock();
-		int raw = decide_raw(dirfd, path);
+		int raw = decide_raw(dirfd, path, last, lastn);
 		hk_unlock();
 		if (raw) {
 			errno = saved;

@@ -79,6 +79,11 @@ struct hook_state {
 	sigset_t saved_mask; /* the program's signal mask, restored in a resumed run */
 	/* look.c: 1 for each byte a path that may match can end with (from the hints) */
 	uint8_t look_last[256];
+	/* look.c, for candidate_name_rejected: each hint's suffix length, and whether the
+	 * last component alone decides nothing (a suffix empty or with a '/', or every
+	 * path a candidate) */
+	uint16_t hint_suflen[FM_MAX_HINTS];
+	int names_undecided;
 };
 extern struct hook_state hk;
 
@@ -278,7 +283,12 @@ static inline int candidate_fopen_mode(const char *mode)
 	return mode && mode[0] == 'r' && !strchr(mode, '+');
 }
 
+/* The name checks' table (hk.hint_suflen, hk.names_undecided) from hk.cfg's hints. */
+void candidate_configure(void);
 int candidate_name_rejected(const char *rel); /* cannot match, by its name alone */
+/* The same for rel of length len; its last component (and that one's length) in *last
+ * and *lastn when it is not rejected. */
+int candidate_name_rejected_n(const char *rel, size_t len, const char **last, size_t *lastn);
 int candidate_hints_allow(const char *p, size_t n); /* absolute p may match a pattern */
 int candidate_absolute(int dirfd, const char *path, char *out, size_t outlen);
 /* The working directory changed (chdir, fchdir): the cached name is stale. */

@@ -102,6 +102,7 @@ void look_configure(void)
 		all = l == 0 || memchr(suf, '/', l) != NULL; /* undecided by the last byte */
 	}
 	memset(hk.look_last, all, sizeof hk.look_last);
+	candidate_configure();
 	for (unsigned i = 0; i < hk.cfg.nhints && !all; i++) {
 		const char *suf = hk.cfg.hints[i].suffix;
 		hk.look_last[(unsigned char)suf[strlen(suf) - 1]] = 1;

@@ -28,6 +28,7 @@ static void fuzz_hints_config(struct filter *f)
 	int n = filter_count(f);
 	if (n > FM_MAX_HINTS) {
 		hk.cfg.flags |= FM_CFG_ALL_CANDIDATES;
+		candidate_configure();
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -35,12 +36,14 @@ static void fuzz_hints_config(struct filter *f)
 		filter_hint(f, i, &h);
 		if (!h.prefix[0] && !h.suffix[0]) {
 			hk.cfg.flags |= FM_CFG_ALL_CANDIDATES;
+			candidate_configure();
 			return;
 		}
 		snprintf(hk.cfg.hints[i].prefix, FM_HINT_LEN, "%s", h.prefix);
 		snprintf(hk.cfg.hints[i].suffix, FM_HINT_LEN, "%s", h.suffix);
 	}
 	hk.cfg.nhints = (uint32_t)n;
+	candidate_configure(); /* as look_configure() does on HELLO_OK */
 }
 
 /* Does some item of spec find abs, as the monitor's filter would (string.find)? -1:
