@@ -8,9 +8,11 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -139,11 +141,14 @@ int ckpt_safe(void)
 
 /*
  * The intermediate process of a double fork, a vfork child sharing its parent's memory
- * and stack: it forks the real child, reports its pid (FM_CKPT_PID or FM_RESUMED) and
- * exits. Returns 1 in that child. A function of its own, so that nothing it does lands
+ * and stack: it forks the real child, and exits. Returns 1 in that child. The child's
+ * pid (type: FM_CKPT_PID or FM_RESUMED) is reported here before the exit, or with
+ * child_says by the child itself (ckpt_say_pid): then this process exits as soon as it
+ * has forked, and the child, which waits to be the monitor's, waits the least. A
+ * failure is always reported here. A function of its own, so that nothing it does lands
  * in the caller's frame, which the suspended parent still owns.
  */
-__attribute__((noinline)) int ckpt_middle(int ctl, int type)
+__attribute__((noinline)) int ckpt_middle(int ctl, int type, int child_says)
 {
 	/* written into the suspended parent's memory too (vfork): only ever read by the
 	 * child forked below, from its own copy */
@@ -151,11 +156,46 @@ __attribute__((noinline)) int ckpt_middle(int ctl, int type)
 	pid_t c = fork();
 	if (c == 0)
 		return 1;
+	if (c < 0 || !child_says) {
+		struct fm_pid p = {0};
+		fm_init(&p.h, (enum fm_type)type, sizeof p);
+		p.pid = c < 0 ? -errno : c;
+		peer_send(ctl, &p, NULL, 0, 0);
+	}
+	_exit(c < 0);
+}
+
+/*
+ * A copy of this process whose parent is our parent (CLONE_PARENT): when that is the
+ * monitor, its child from its first instruction, with no intermediate process to fork
+ * it, report it and exit, and no wait for the re-parenting. Returns as fork() does. The
+ * system call itself: glibc's fork() has no such flag. What fork() would do besides is
+ * not needed here, with one thread and every signal blocked: the fork handlers (the
+ * hook's own state is set by its caller), and the thread's id kept in its descriptor,
+ * which stays the original's (glibc asks the kernel wherever it matters: raise(),
+ * pthread_kill() of itself).
+ */
+pid_t ckpt_fork_sibling(void)
+{
+	return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, NULL, NULL, 0UL);
+}
+
+/* The monitor's pid: the peer of our connection (SO_PEERCRED), or -1. */
+static pid_t ckpt_monitor_pid(void)
+{
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	if (hk.fd < 0 || getsockopt(hk.fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -1;
+	return cr.pid;
+}
+
+void ckpt_say_pid(int ctl, int type)
+{
 	struct fm_pid p = {0};
 	fm_init(&p.h, (enum fm_type)type, sizeof p);
-	p.pid = c < 0 ? -errno : c;
+	p.pid = getpid();
 	peer_send(ctl, &p, NULL, 0, 0);
-	_exit(c < 0);
 }
 
 /* The control connection of a new checkpoint, registered under seq, or -1. */
@@ -229,8 +269,19 @@ int ckpt_take(uint64_t seq)
 	 * it borrows our memory (no page tables copied) while we are suspended, forks the
 	 * checkpoint from it, reports the pid and exits — one real fork per checkpoint.
 	 */
-	pid_t m = vfork();
-	if (m == 0 && ckpt_middle(ctl, FM_CKPT_PID)) {
+	/*
+	 * The checkpoint must be the monitor's child, and the program must never see a
+	 * child of ours in wait(). The run's parent is the monitor (forkmon run, bare mode,
+	 * a resumed run): the checkpoint is forked as the run's sibling. Else a double fork
+	 * re-parents it to the monitor (a subreaper); its intermediate process is a vfork
+	 * child, which borrows our memory (no page tables copied) while we are suspended,
+	 * forks the checkpoint from it, reports the pid and exits.
+	 */
+	int sibling = getppid() == ckpt_monitor_pid();
+	if (sibling)
+		hk.middle_pid = 0;
+	pid_t m = sibling ? ckpt_fork_sibling() : vfork();
+	if (m == 0 && (sibling || ckpt_middle(ctl, FM_CKPT_PID, 0))) {
 		/* the checkpoint: what it cost so far is the measure of the runs resumed from
 		 * it, which count their faults from their own start */
 		hk.spacing.last_cost_ns = hk_now_ns() - hk.ckpt_from_ns;
@@ -239,13 +290,20 @@ int ckpt_take(uint64_t seq)
 		return 1; /* a new run */
 	}
 	int err = errno;
+	if (sibling && m > 0) {
+		/* its pid, before anything more of ours: our next word comes after it */
+		struct fm_pid p = {0};
+		fm_init(&p.h, FM_CKPT_PID, sizeof p);
+		p.pid = m;
+		peer_send(ctl, &p, NULL, 0, 0);
+	}
 	close(ctl);
-	if (m > 0) {
+	if (m > 0 && !sibling) {
 		int st;
 		while (waitpid(m, &st, 0) < 0 && errno == EINTR)
 			;
+		ckpt_take_sigchld(was_pending);
 	}
-	ckpt_take_sigchld(was_pending);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (m < 0) {
 		conn_note(FM_NOTE_FORK_FAILED, err);

@@ -346,8 +346,12 @@ int ckpt_safe(void);
 /* Takes a checkpoint registered under seq: 0 in the run that goes on, 1 in a run resumed
  * from it (later, after a change), -1 when none was taken. */
 int ckpt_take(uint64_t seq);
-/* The vfork child of a double fork (see ckpt.c): returns 1 in the grandchild. */
-int ckpt_middle(int ctl, int type);
+/* The vfork child of a double fork (see ckpt.c): returns 1 in the grandchild, which
+ * says its own pid (ckpt_say_pid) when child_says. */
+int ckpt_middle(int ctl, int type, int child_says);
+void ckpt_say_pid(int ctl, int type);
+/* fork(), the child's parent being ours (see ckpt.c). */
+pid_t ckpt_fork_sibling(void);
 
 /* ---- offsets.c ------------------------------------------------------------------------- */
 

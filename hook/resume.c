@@ -71,10 +71,11 @@ static void resume_become_client(const struct fm_resume *r, const int *fds, int 
 
 /*
  * Until the intermediate process has exited and we are the monitor's child. Usually it
- * has already. Else we sleep until its exit re-parents us: the kernel sends the signal
- * asked by PR_SET_PDEATHSIG once it has given us our new parent. No spin and no
- * sched_yield(): on a loaded machine a yield gives the core to whatever else is
- * runnable, busy loops included, and the save we were resumed for waits behind them.
+ * has already, or does within a few microseconds (it only forks us and exits): we look
+ * for 30 us. Else we sleep until its exit re-parents us: the kernel sends the signal
+ * asked by PR_SET_PDEATHSIG once it has given us our new parent. No sched_yield(): on a
+ * loaded machine a yield gives the core to whatever else is runnable, busy loops
+ * included, and the save we were resumed for waits behind them.
  * The signal is one whose default is to be ignored (every signal is blocked here, and
  * the one sent is taken below), in case one ever came late. The timed wait is a
  * safety net: should the exit and our prctl() cross, no signal comes, and looking at
@@ -86,6 +87,14 @@ static void resume_wait_reparent(void)
 {
 	if (getppid() != hk.middle_pid)
 		return;
+	/* The intermediate process exits right after its fork: on another processor that
+	 * is microseconds away, less than a sleep and its wake-up cost. A short look first
+	 * (bounded by the clock: on a loaded machine it ends soon, and the sleep below is
+	 * as before). */
+	int64_t until = hk_now_ns() + 30000;
+	while (hk_now_ns() < until)
+		if (getppid() != hk.middle_pid)
+			return;
 	sigset_t s;
 	sigemptyset(&s);
 	sigaddset(&s, RESUME_REPARENT_SIG);
@@ -280,8 +289,8 @@ static void resume_failed(int ctl, int type, int err)
 
 /*
  * In a process group of its own, so that the terminal's signals do not reach it, all
- * signals blocked, waiting for RESUME. Each RESUME forks a new run (a double fork, as
- * in ckpt_take()); the checkpoint stays for next time.
+ * signals blocked, waiting for RESUME. Each RESUME forks a new run, the monitor's child
+ * (as in ckpt_take()); the checkpoint stays for next time.
  */
 void resume_wait(int ctl, int runfd)
 {
@@ -303,10 +312,19 @@ void resume_wait(int ctl, int runfd)
 		ssize_t n = peer_recv(ctl, &resume_msg, sizeof resume_msg, fds, &nfds, 0);
 		if (n <= 0 || resume_msg.r.h.type != FM_RESUME)
 			_exit(0); /* the monitor is gone or dropped us */
-		/* vfork: the intermediate process borrows our memory instead of copying it
-		 * (every signal is blocked here, so no handler runs in it) */
-		pid_t m = vfork();
-		if (m == 0 && ckpt_middle(ctl, resume_pid_type())) {
+		/* The new run says its own pid, first of all it says (the monitor reads it
+		 * before the run's first word: conn.c). A sibling of ours, the monitor's
+		 * child from its first instruction (ckpt_fork_sibling), or else a double
+		 * fork whose intermediate process exits as soon as it forked. */
+		int sibling = getppid() == resume_msg.r.monitor_pid;
+		pid_t m = sibling ? ckpt_fork_sibling() : vfork();
+		if (sibling && m == 0) {
+			ckpt_say_pid(ctl, resume_pid_type());
+			resume_become_run(ctl, &resume_msg.r, fds, nfds);
+			return;
+		}
+		if (!sibling && m == 0 && ckpt_middle(ctl, resume_pid_type(), 1)) {
+			ckpt_say_pid(ctl, resume_pid_type());
 			resume_become_run(ctl, &resume_msg.r, fds, nfds);
 			return;
 		}
@@ -317,7 +335,7 @@ void resume_wait(int ctl, int runfd)
 			resume_failed(ctl, resume_pid_type(), e);
 			continue;
 		}
-		while (waitpid(m, NULL, 0) < 0 && errno == EINTR)
+		while (!sibling && waitpid(m, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
 }

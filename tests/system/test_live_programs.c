@@ -203,6 +203,35 @@ START_TEST(test_a_relative_name_read_after_chdir_and_fchdir_is_the_new_directory
 }
 END_TEST
 
+/*
+ * The checkpoints and the copies are forkmon's, never the program's: a program that
+ * waits for its children and counts SIGCHLD sees none, in its first run and in a copy
+ * resumed from its read.
+ */
+START_TEST(test_a_program_never_sees_a_checkpoint_as_its_child)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "main.pl", "$| = 1;\n"
+			       "my $n = 0;\n"
+			       "$SIG{CHLD} = sub { $n++ };\n"
+			       "open(my $f, '<', 'data.txt') or die; my $v = <$f>; chomp $v; close $f;\n"
+			       "my $w = wait();\n"
+			       "select(undef, undef, undef, 0.2);\n"
+			       "print \"data $v wait $w chld $n\\n\";\n");
+	h_write(&s, "data.txt", "V0\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.txt$", "--", "perl", "main.pl", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "data V0 wait -1 chld 0", 1);
+	h_write(&s, "data.txt", "V1\n");
+	lv_expect(&s, "data V1 wait -1 chld 0", 1);
+	h_write_rename(&s, "data.txt", "V2\n");
+	lv_expect(&s, "data V2 wait -1 chld 0", 1);
+	lv_expect_none(&s, "restarting");
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 START_TEST(test_gawk_resumes_from_its_data_file_and_from_its_program)
 {
 	struct h_session s;
@@ -266,6 +295,7 @@ Suite *live_programs_suite(void)
 	tcase_add_test(tc, test_python_package_writing_its_bytecode_cache_resumes_from_a_nested_import);
 	tcase_add_test(tc, test_perl_resumes_from_require_and_from_open);
 	tcase_add_test(tc, test_a_relative_name_read_after_chdir_and_fchdir_is_the_new_directorys);
+	tcase_add_test(tc, test_a_program_never_sees_a_checkpoint_as_its_child);
 	tcase_add_test(tc, test_gawk_resumes_from_its_data_file_and_from_its_program);
 	tcase_add_test(tc, test_tcc_run_resumes_from_an_edited_local_header);
 	tcase_add_test(tc, test_fortified_c_program_resumes_from_its_open);
