@@ -1,7 +1,7 @@
 /*
  * hook/ckpt.c — taking a checkpoint: is one wanted here (the spacing rule), is this a
- * safe moment (one thread, no child), and the double fork that leaves a suspended copy
- * of the run as a child of the monitor. Runs inside the user's program, in the run,
+ * safe moment (one thread, no child), and the fork that leaves a suspended copy of the
+ * run as a child of the monitor (a sibling of the run, or by a double fork). Runs inside the user's program, in the run,
  * under hk_lock(); called by decide.c before a watched read.
  */
 #include "hook.h"
@@ -263,12 +263,6 @@ int ckpt_take(uint64_t seq)
 	int probe = !serve && (hk.spacing.count < 4 || hk.spacing.count % 16 == 0);
 	if (probe)
 		ckpt_probe[0]++;
-	/*
-	 * Double fork, so that the checkpoint is re-parented to the monitor and the program
-	 * never sees a child of ours in wait(). The intermediate process is a vfork child:
-	 * it borrows our memory (no page tables copied) while we are suspended, forks the
-	 * checkpoint from it, reports the pid and exits — one real fork per checkpoint.
-	 */
 	/*
 	 * The checkpoint must be the monitor's child, and the program must never see a
 	 * child of ours in wait(). The run's parent is the monitor (forkmon run, bare mode,

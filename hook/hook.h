@@ -12,7 +12,7 @@
  *   candidate.c  which opens may be of a watched file (flags, the hints, absolute paths)
  *   cache.c      the per-path answer cache
  *   conn.c       the connection to the monitor (HELLO, notes), over common/peer.h
- *   ckpt.c       taking a checkpoint (is it wanted, is it safe, the double fork)
+ *   ckpt.c       taking a checkpoint (is it wanted, is it safe, the fork)
  *   spacing.c    the spacing rule (pure)
  *   offsets.c    the file offsets a resumed run gets back
  *   resume.c     the suspended checkpoint and the run it becomes

@@ -164,8 +164,8 @@ void conn_add_resumed(int fd, int ck, pid_t pid)
 }
 
 /* A new run's connection made by RESUME learns its pid from the checkpoint's, which
- * the run's first word always follows (the run waits for the intermediate process that
- * reported it to end): that is read first. */
+ * the run's first word always follows (the run says its pid there before anything
+ * else): that is read first. */
 static void conn_learn_pid(int i)
 {
 	int k = C.v[i]->resumed_from;
