@@ -168,12 +168,12 @@ __attribute__((noinline)) int ckpt_middle(int ctl, int type, int child_says)
 /*
  * A copy of this process whose parent is our parent (CLONE_PARENT): when that is the
  * monitor, its child from its first instruction, with no intermediate process to fork
- * it, report it and exit, and no wait for the re-parenting. Returns as fork() does. The
- * system call itself: glibc's fork() has no such flag. What fork() would do besides is
- * not needed here, with one thread and every signal blocked: the fork handlers (the
- * hook's own state is set by its caller), and the thread's id kept in its descriptor,
- * which stays the original's (glibc asks the kernel wherever it matters: raise(),
- * pthread_kill() of itself).
+ * it, report it and exit. Returns as fork() does. The system call itself: glibc's
+ * fork() has no such flag, and what it does besides is left out: the thread's id kept
+ * in its descriptor stays the original's, and no fork handler runs. Only for a
+ * checkpoint, which runs none of the program's code: each run resumed from it is
+ * forked by fork() (resume.c), and is in every way a child of one fork of the program
+ * at its open, its fork handlers run once.
  */
 pid_t ckpt_fork_sibling(void)
 {

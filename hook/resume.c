@@ -290,7 +290,7 @@ static void resume_failed(int ctl, int type, int err)
 /*
  * In a process group of its own, so that the terminal's signals do not reach it, all
  * signals blocked, waiting for RESUME. Each RESUME forks a new run, the monitor's child
- * (as in ckpt_take()); the checkpoint stays for next time.
+ * by a double fork; the checkpoint stays for next time.
  */
 void resume_wait(int ctl, int runfd)
 {
@@ -312,18 +312,16 @@ void resume_wait(int ctl, int runfd)
 		ssize_t n = peer_recv(ctl, &resume_msg, sizeof resume_msg, fds, &nfds, 0);
 		if (n <= 0 || resume_msg.r.h.type != FM_RESUME)
 			_exit(0); /* the monitor is gone or dropped us */
-		/* The new run says its own pid, first of all it says (the monitor reads it
-		 * before the run's first word: conn.c). A sibling of ours, the monitor's
-		 * child from its first instruction (ckpt_fork_sibling), or else a double
-		 * fork whose intermediate process exits as soon as it forked. */
-		int sibling = getppid() == resume_msg.r.monitor_pid;
-		pid_t m = sibling ? ckpt_fork_sibling() : vfork();
-		if (sibling && m == 0) {
-			ckpt_say_pid(ctl, resume_pid_type());
-			resume_become_run(ctl, &resume_msg.r, fds, nfds);
-			return;
-		}
-		if (!sibling && m == 0 && ckpt_middle(ctl, resume_pid_type(), 1)) {
+		/*
+		 * A double fork: the new run is forked by fork() (so that the program's fork
+		 * handlers run in it, as in a child of its own fork at this open: a
+		 * library's reseeding, a cached pid) from an intermediate vfork child, which
+		 * borrows our memory and exits as soon as it forked; the run is then the
+		 * monitor's (a subreaper's). It says its own pid, first of all it says (the
+		 * monitor reads it before the run's first word: conn.c).
+		 */
+		pid_t m = vfork();
+		if (m == 0 && ckpt_middle(ctl, resume_pid_type(), 1)) {
 			ckpt_say_pid(ctl, resume_pid_type());
 			resume_become_run(ctl, &resume_msg.r, fds, nfds);
 			return;
@@ -335,7 +333,7 @@ void resume_wait(int ctl, int runfd)
 			resume_failed(ctl, resume_pid_type(), e);
 			continue;
 		}
-		while (!sibling && waitpid(m, NULL, 0) < 0 && errno == EINTR)
+		while (waitpid(m, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
 }

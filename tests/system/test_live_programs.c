@@ -232,6 +232,30 @@ START_TEST(test_a_program_never_sees_a_checkpoint_as_its_child)
 }
 END_TEST
 
+/*
+ * A copy resumed at a read is a child of one fork of the program there: the program's
+ * fork handlers (pthread_atfork: a library reseeding its generator, forgetting a
+ * cached pid) ran once in it, in every copy; in the first run, never.
+ */
+START_TEST(test_every_copy_ran_the_programs_fork_handlers_once)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "data.txt", "V0\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.txt$", "--", lv_prog("atfork"), "data.txt", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "data V0 child handler 0 times", 1);
+	h_write(&s, "data.txt", "V1\n");
+	lv_expect(&s, "data V1 child handler 1 times", 1);
+	h_write_rename(&s, "data.txt", "V2\n");
+	lv_expect(&s, "data V2 child handler 1 times", 1);
+	h_write(&s, "data.txt", "V3\n");
+	lv_expect(&s, "data V3 child handler 1 times", 1);
+	lv_expect_none(&s, "restarting");
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 START_TEST(test_gawk_resumes_from_its_data_file_and_from_its_program)
 {
 	struct h_session s;
@@ -296,6 +320,7 @@ Suite *live_programs_suite(void)
 	tcase_add_test(tc, test_perl_resumes_from_require_and_from_open);
 	tcase_add_test(tc, test_a_relative_name_read_after_chdir_and_fchdir_is_the_new_directorys);
 	tcase_add_test(tc, test_a_program_never_sees_a_checkpoint_as_its_child);
+	tcase_add_test(tc, test_every_copy_ran_the_programs_fork_handlers_once);
 	tcase_add_test(tc, test_gawk_resumes_from_its_data_file_and_from_its_program);
 	tcase_add_test(tc, test_tcc_run_resumes_from_an_edited_local_header);
 	tcase_add_test(tc, test_fortified_c_program_resumes_from_its_open);
