@@ -1,8 +1,9 @@
 /*
  * hook/ckpt.c — taking a checkpoint: is one wanted here (the spacing rule), is this a
  * safe moment (one thread, no child), and the fork that leaves a suspended copy of the
- * run as a child of the monitor (a sibling of the run, or by a double fork). Runs inside the user's program, in the run,
- * under hk_lock(); called by decide.c before a watched read.
+ * run as a child of the monitor (a sibling of the run, or by a double fork). Runs
+ * inside the user's program, in the run, under hk_lock(); called by decide.c before a
+ * watched read.
  */
 #include "hook.h"
 #include "peer.h"
@@ -148,6 +149,15 @@ int ckpt_safe(void)
  * failure is always reported here. A function of its own, so that nothing it does lands
  * in the caller's frame, which the suspended parent still owns.
  */
+/* Tells the monitor on ctl the pid (or -errno) of a new checkpoint or run (type). */
+static void ckpt_send_pid(int ctl, int type, pid_t pid)
+{
+	struct fm_pid p = {0};
+	fm_init(&p.h, (enum fm_type)type, sizeof p);
+	p.pid = pid;
+	peer_send(ctl, &p, NULL, 0, 0);
+}
+
 __attribute__((noinline)) int ckpt_middle(int ctl, int type, int child_says)
 {
 	/* written into the suspended parent's memory too (vfork): only ever read by the
@@ -156,12 +166,8 @@ __attribute__((noinline)) int ckpt_middle(int ctl, int type, int child_says)
 	pid_t c = fork();
 	if (c == 0)
 		return 1;
-	if (c < 0 || !child_says) {
-		struct fm_pid p = {0};
-		fm_init(&p.h, (enum fm_type)type, sizeof p);
-		p.pid = c < 0 ? -errno : c;
-		peer_send(ctl, &p, NULL, 0, 0);
-	}
+	if (c < 0 || !child_says)
+		ckpt_send_pid(ctl, type, c < 0 ? -errno : c);
 	_exit(c < 0);
 }
 
@@ -192,10 +198,7 @@ static pid_t ckpt_monitor_pid(void)
 
 void ckpt_say_pid(int ctl, int type)
 {
-	struct fm_pid p = {0};
-	fm_init(&p.h, (enum fm_type)type, sizeof p);
-	p.pid = getpid();
-	peer_send(ctl, &p, NULL, 0, 0);
+	ckpt_send_pid(ctl, type, getpid());
 }
 
 /* The control connection of a new checkpoint, registered under seq, or -1. */
@@ -272,8 +275,6 @@ int ckpt_take(uint64_t seq)
 	 * forks the checkpoint from it, reports the pid and exits.
 	 */
 	int sibling = getppid() == ckpt_monitor_pid();
-	if (sibling)
-		hk.middle_pid = 0;
 	pid_t m = sibling ? ckpt_fork_sibling() : vfork();
 	if (m == 0 && (sibling || ckpt_middle(ctl, FM_CKPT_PID, 0))) {
 		/* the checkpoint: what it cost so far is the measure of the runs resumed from
@@ -284,13 +285,8 @@ int ckpt_take(uint64_t seq)
 		return 1; /* a new run */
 	}
 	int err = errno;
-	if (sibling && m > 0) {
-		/* its pid, before anything more of ours: our next word comes after it */
-		struct fm_pid p = {0};
-		fm_init(&p.h, FM_CKPT_PID, sizeof p);
-		p.pid = m;
-		peer_send(ctl, &p, NULL, 0, 0);
-	}
+	if (sibling && m > 0)
+		ckpt_send_pid(ctl, FM_CKPT_PID, m); /* before anything more of ours */
 	close(ctl);
 	if (m > 0 && !sibling) {
 		int st;
