@@ -32,7 +32,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-struct file_table F;
+struct file_table F = {.fresh_id = -1};
 
 /* A limit of the user's inotify use: the lower of our user namespace's (user/NAME) and
  * the system-wide one (fs/inotify/NAME); inside a namespace of its own either may be the
@@ -185,16 +185,62 @@ int files_wanted(const char *named, const char *real)
 	return !(S.o->ignore && (filter_match(S.o->ignore, named) || (!same && filter_match(S.o->ignore, real))));
 }
 
+/*
+ * The real path of named and its stat: 0, or -1. realpath() reads every component's
+ * link (4 system calls for /tmp/a/b/f.lua), for every new file of the program's; a
+ * directory whose name was its real path and that is still the same directory (its
+ * identity) needs only the file's own lstat(), and a stat() of the directory.
+ */
+static int files_real(const char *named, char *real, struct stat *st)
+{
+	char dir[PATH_MAX];
+	files_dir_of(named, dir, sizeof dir);
+	int k = strmap_get(&F.canon, dir);
+	struct stat ds;
+	if (k >= 0 && stat(dir, &ds) == 0 && ds.st_dev == F.canon_id[k].dev && ds.st_ino == F.canon_id[k].ino) {
+		if (lstat(named, st) < 0)
+			return -1;
+		if (!S_ISLNK(st->st_mode)) {
+			snprintf(real, PATH_MAX, "%s", named);
+			return 0;
+		}
+	}
+	if (!realpath(named, real) || stat(real, st) < 0)
+		return -1;
+	/* the directory's name is real: remember it (until it is another directory) */
+	char rdir[PATH_MAX];
+	files_dir_of(real, rdir, sizeof rdir);
+	if (strcmp(rdir, dir) == 0 && stat(dir, &ds) == 0) {
+		if (k < 0 && F.ncanon == F.canon_cap) {
+			int cap = F.canon_cap ? 2 * F.canon_cap : 16;
+			struct canon_id *v = realloc(F.canon_id, (size_t)cap * sizeof *v);
+			if (!v)
+				return 0;
+			F.canon_id = v;
+			F.canon_cap = cap;
+		}
+		if (k < 0)
+			strmap_put(&F.canon, dir, k = F.ncanon++);
+		F.canon_id[k] = (struct canon_id){ds.st_dev, ds.st_ino};
+	}
+	return 0;
+}
+
 int files_for(const char *named, int *verdict)
 {
+	F.fresh_id = -1;
 	int id = strmap_get(&F.names, named);
 	if (id >= 0) {
 		*verdict = FM_WATCHED;
 		return id;
 	}
-	char real[PATH_MAX];
+	char real[PATH_MAX], ndir[PATH_MAX];
 	struct stat st;
-	if (!realpath(named, real) || stat(real, &st) < 0) {
+	/* a stat made while the directory is watched already serves the comparison with
+	 * what the hook saw (files_changed_since): a change after it is an event */
+	files_dir_of(named, ndir, sizeof ndir);
+	int watched = strmap_get(&F.dirs, ndir) == DIR_WATCHED;
+	if (files_real(named, real, &st) < 0) {
 		*verdict = FM_NOT_NOW;
 		return -1;
 	}
@@ -216,6 +262,10 @@ int files_for(const char *named, int *verdict)
 	}
 	strmap_put(&F.names, named, id);
 	*verdict = FM_WATCHED;
+	if (watched && strcmp(real, named) == 0 && !F.v[id].polled) {
+		F.fresh_id = id;
+		F.fresh_st = st;
+	}
 	return id;
 }
 
@@ -227,8 +277,11 @@ const char *files_name(int id)
 int files_changed_since(int file, const struct fm_read *m)
 {
 	struct stat st;
-	if (stat(F.v[file].real, &st) < 0)
+	if (file == F.fresh_id)
+		st = F.fresh_st;
+	else if (stat(F.v[file].real, &st) < 0)
 		return 1;
+	F.fresh_id = -1;
 	return (uint64_t)st.st_dev != m->dev || (uint64_t)st.st_ino != m->ino || st.st_size != m->size ||
 	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != m->mtime_ns ||
 	       (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != m->ctime_ns;

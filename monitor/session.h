@@ -159,6 +159,18 @@ struct file_table {
 	struct wfile *v;
 	int n, cap;
 	struct strmap names, keys, dirs;
+	/* directories whose name was found to be their real path (files_real): index into
+	 * canon_id, the directory's identity then */
+	struct strmap canon;
+	struct canon_id {
+		dev_t dev;
+		ino_t ino;
+	} *canon_id;
+	int ncanon, canon_cap;
+	/* files_for's stat of the file it returned, made with its directory watched already:
+	 * files_changed_since takes it for its own (fresh_id -1: none) */
+	int fresh_id;
+	struct stat fresh_st;
 	int npolled;
 	int64_t next_poll;
 	int any_hot;
