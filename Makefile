@@ -113,11 +113,11 @@ $(B)/obj/%.o: %.c $(HEADERS) | $(PKG_LIB)
 # dynamic loader mapping and relocating five shared libraries (forkmon --version: 2.0
 # -> 1.4 ms on our CI machines). Else, and for make sanitize and make valgrind
 # (MON_LDFLAGS=: ASan and memcheck replace the shared libc's malloc), dynamically. Asked
-# once per make; forkmon is linked again when it changes.
-links_with = $(shell printf 'int main(void){return 0;}\n' | $(1) $(2) -x c -o /dev/null - $(3) 2>/dev/null && echo $(2))
+# (links, below: with the libraries) when forkmon is linked, after `make deps`; forkmon
+# is linked again when the answer changes.
 MON_STATIC_LIBS = $(call pc,--static --libs lua5.4 jansson) -linotifytools -pthread
 ifeq ($(origin MON_LDFLAGS),undefined)
-MON_LDFLAGS = $(call links_with,$(CC) $(CFLAGS) $(LDFLAGS),-static,$(MON_STATIC_LIBS))
+MON_LDFLAGS = $(call links,$(CC) $(CFLAGS) $(LDFLAGS),-static,$(MON_STATIC_LIBS))
 endif
 $(B)/.mon-link: FORCE | $(PKG_LIB)
 	@mkdir -p $(B)
@@ -134,7 +134,7 @@ $(B)/forkmon: $(MON_OBJ) $(B)/.mon-link
 # cannot make a static PIE); else with $(CC), statically too (a PIE) where glibc has the
 # archive for it, dynamically where not. CLIENT_CC=cc picks glibc; CLIENT_LDFLAGS= links
 # dynamically. Both are asked once per make; the client is linked again when they change.
-links = $(shell printf 'int main(void){return 0;}\n' | $(1) $(2) -x c -o /dev/null - 2>/dev/null && echo $(2))
+links = $(shell printf 'int main(void){return 0;}\n' | $(1) $(2) -x c -o /dev/null - $(3) 2>/dev/null && echo $(2))
 ifeq ($(origin CLIENT_CC),undefined)
 CLIENT_CC := $(if $(filter default,$(origin CC)),$(if $(shell command -v musl-gcc 2>/dev/null),$(if $(call links,musl-gcc,-static),musl-gcc)))
 CLIENT_CC := $(or $(CLIENT_CC),$(CC))
