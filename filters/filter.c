@@ -27,6 +27,8 @@ struct pattern {
 	char *text;
 	size_t len;
 	struct filter_hint hint;
+	char need[64];		/* a literal every path it finds holds (pattern_required) */
+	size_t need_len;
 	int told;		/* its "too costly" line was said */
 };
 
@@ -303,6 +305,7 @@ static int filter_store_items(struct filter *f, const char **texts, const size_t
 		pt->len = lens[k];
 		pt->told = 0;
 		pattern_hint(pt->text, pt->len, &pt->hint);
+		pt->need_len = pattern_required(pt->text, pt->len, pt->need, sizeof pt->need);
 		copies[k] = NULL;
 	}
 	rc = 0;
@@ -396,12 +399,17 @@ int filter_match(struct filter *f, const char *path)
 	if (!f || !path || f->n == 0)
 		return 0;
 	len = strlen(path);
-	/* the hints are necessary conditions: a pattern whose hint says no is not tried */
+	/* the hints are necessary conditions: a pattern whose hint says no is not tried, nor
+	 * one whose literal the path lacks (the default ignores' "/%.git/" and the like: most
+	 * paths have no such part, and each pattern tried costs two matches, ours and Lua's).
+	 * Such a path cannot make a pattern give up as too costly either: its verdict is
+	 * known, "no". */
 	for (int i = 0; i < f->n; i++) {
 		struct pattern *pt = &f->pats[i];
 		int rc;
 
-		if (!pattern_hint_allows(&pt->hint, path, len))
+		if (!pattern_hint_allows(&pt->hint, path, len) ||
+		    (pt->need_len && !memmem(path, len, pt->need, pt->need_len)))
 			continue;
 		/* match.c first, with a budget: it backtracks as Lua does, so a pattern it
 		 * finishes within the budget costs Lua as little, and the verdict is then

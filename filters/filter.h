@@ -51,7 +51,7 @@ int filter_match(struct filter *f, const char *path);
  * What a pattern that gives up counts as (verdict 0: not matching, 1: matching), how
  * lines name one (role, e.g. "ignore pattern"; static text) and who hears them, once per
  * pattern (say may be NULL: nobody). A line, without prefix or newline, e.g.
- *   pattern 'a-a-b' took too long on '/tmp/aaaa' (over 100000000 steps); treated as not matching
+ *   pattern 'a-a-%d' took too long on '/tmp/aaaa' (over 100000000 steps); treated as not matching
  */
 void filter_on_costly(struct filter *f, int verdict, const char *role, void (*say)(const char *line));
 /* Steps per pattern and path (default MATCH_BUDGET); for tests. */

@@ -259,6 +259,60 @@ void pattern_hint(const char *p, size_t n, struct filter_hint *h)
 	}
 }
 
+/*
+ * The longest run of literal bytes that every subject p finds contains somewhere: items
+ * that match one given byte once (a '+' item at least once: its byte, and a run through
+ * it may go on only from its last repetition), with captures between them (they consume
+ * nothing). Any other item breaks a run. Unlike the prefix and suffix, this one never
+ * reaches the hook: the monitor checks it with memmem() before it matches at all.
+ */
+size_t pattern_required(const char *p, size_t n, char *out, size_t cap)
+{
+	size_t i = 0, r = 0, best = 0;
+	struct tok t;
+
+	if (cap == 0)
+		return 0;
+	if (!pattern_has_specials(p, n)) { /* a plain string: all of it */
+		best = n < cap - 1 ? n : cap - 1;
+		memcpy(out, p, best);
+		out[best] = '\0';
+		return best;
+	}
+	char run[256];
+	if (cap > sizeof run)
+		cap = sizeof run;
+	out[0] = '\0';
+	if (n > 0 && p[0] == '^')
+		i = 1;
+	for (;; i += t.len) {
+		int lit = -1;
+		if (i < n) {
+			pattern_next_tok(p, n, i, &t);
+			if (t.err) /* validated patterns only; else no run is sure */
+				return out[0] = '\0', 0;
+			if (pattern_tok_is_capture(&t))
+				continue;
+			if (t.kind == TK_ITEM && t.lit >= 0 && (!t.quant || t.quant == '+'))
+				lit = t.lit;
+		}
+		if (lit >= 0 && r < cap - 1)
+			run[r++] = (char)lit;
+		if (lit < 0 || t.quant == '+') {
+			if (r > best) {
+				memcpy(out, run, r);
+				out[r] = '\0';
+				best = r;
+			}
+			r = 0;
+			if (lit >= 0) /* after a+ the run goes on from its last a */
+				run[r++] = (char)lit;
+		}
+		if (i >= n)
+			return best;
+	}
+}
+
 int pattern_hint_allows(const struct filter_hint *h, const char *path, size_t len)
 {
 	size_t pl = strlen(h->prefix), sl = strlen(h->suffix);

@@ -44,6 +44,9 @@ const char *pattern_fault(const char *p, size_t n, size_t *at, char *buf, size_t
 /* The literal prefix and suffix every path matching p has. */
 void pattern_hint(const char *p, size_t n, struct filter_hint *h);
 int pattern_hint_allows(const struct filter_hint *h, const char *path, size_t len);
+/* The longest literal every subject p finds contains (at most cap - 1 bytes of it, in
+ * out, NUL-ended): its length, 0 when none is sure. */
+size_t pattern_required(const char *p, size_t n, char *out, size_t cap);
 /* The next ';'-separated item of spec from *pos: its length (it starts at the old *pos). */
 size_t pattern_next_item(const char *s, size_t n, size_t *pos);
 /* err = "malformed pattern '<p>': <why>", on one line. */

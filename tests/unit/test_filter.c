@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "pattern.h"
 #include "suites.h"
 
 /* A filter holding spec, which must be accepted. */
@@ -347,6 +348,90 @@ START_TEST(test_hint_of_a_bad_index_is_empty)
 }
 END_TEST
 
+/* pattern's required literal (pattern_required) is want. */
+static void assert_required(const char *pattern, const char *want)
+{
+	char out[64];
+	size_t n = pattern_required(pattern, strlen(pattern), out, sizeof out);
+
+	ck_assert_msg(n == strlen(out) && strcmp(out, want) == 0, "'%s': required '%s', want '%s'", pattern, out,
+		      want);
+}
+
+START_TEST(test_required_literal_is_the_longest_run_every_match_holds)
+{
+	assert_required("/%.git/", "/.git/");
+	assert_required("%.py[co]$", ".py");
+	assert_required("/%.[^/]*%.sw.$", ".sw");
+	assert_required("^/tmp/x", "/tmp/x");
+	assert_required("src/", "src/"); /* no magic character: a plain string, all of it */
+	assert_required("(ab)(cd)", "abcd"); /* captures consume nothing */
+	assert_required("x()yz", "xyz");
+	assert_required("x+yz", "xyz"); /* "xxyz": from the last x on */
+	assert_required("ab+c", "ab");  /* "abbc" holds "ab" and "bc", not "abc" */
+	assert_required("a?bc", "bc");
+	assert_required("a*b-cd", "cd");
+	assert_required("%d+x", "x");
+	assert_required("(a)%1bc", "bc");
+	assert_required("%f[%w]main", "main");
+	assert_required("%bxyab", "ab");
+	assert_required(".lua$", "lua");
+	assert_required("a-a-a-a-a-a-a-a-b", "b");
+	assert_required("a-a-a-a-a-a-a-a-%d", "");
+	assert_required("[abc]", "");
+	assert_required("^", "");
+	assert_required("", "");
+}
+END_TEST
+
+START_TEST(test_required_literal_truncates_keeping_what_is_still_necessary)
+{
+	char pat[200], path[200], out[8];
+
+	for (int i = 0; i < 100; i++)
+		pat[i] = (char)('a' + i % 26);
+	strcpy(pat + 100, "$");
+	ck_assert_uint_eq(pattern_required(pat, strlen(pat), out, sizeof out), 7);
+	ck_assert_mem_eq(out, pat, 7);
+	/* the filter keeps more (63 bytes): the text itself still matches */
+	memcpy(path, "/x/", 3);
+	memcpy(path + 3, pat, 100);
+	path[103] = '\0';
+	ck_assert(matches(pat, path));
+	path[50] = '#';
+	ck_assert(!matches(pat, path));
+}
+END_TEST
+
+/* A path without a pattern's literal is not matched against it at all: no step is
+ * counted, so it can never make the pattern give up as too costly. Lua itself would
+ * take ~20 s on these 40 bytes. */
+static int costly_said;
+static void costly_say(const char *line)
+{
+	(void)line;
+	costly_said++;
+}
+
+START_TEST(test_path_without_the_literal_is_no_match_however_costly_the_pattern)
+{
+	char a40[42];
+	struct filter *f = filter_of("a-a-a-a-a-a-a-a-b;/%.git/");
+
+	a40[0] = '/';
+	memset(a40 + 1, 'a', 40);
+	a40[41] = '\0';
+	filter_on_costly(f, 1, "ignore pattern", costly_say); /* giving up would count as a match */
+	costly_said = 0;
+	ck_assert_int_eq(filter_match(f, a40), 0);
+	ck_assert_int_eq(costly_said, 0);
+	ck_assert_int_eq(filter_match(f, "/src/.git/config"), 1);
+	ck_assert_int_eq(filter_match(f, "/src/.gitignore"), 0);
+	ck_assert_int_eq(filter_match(f, "/aaaab"), 1);
+	filter_free(f);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ quoting */
 
 START_TEST(test_quote_round_trips_magic_characters)
@@ -421,6 +506,9 @@ Suite *filter_suite(void)
 	tcase_add_test(tc, test_hint_prefix_is_the_required_literal_start_of_an_anchored_pattern);
 	tcase_add_test(tc, test_hint_truncates_keeping_what_is_still_necessary);
 	tcase_add_test(tc, test_hint_of_a_bad_index_is_empty);
+	tcase_add_test(tc, test_required_literal_is_the_longest_run_every_match_holds);
+	tcase_add_test(tc, test_required_literal_truncates_keeping_what_is_still_necessary);
+	tcase_add_test(tc, test_path_without_the_literal_is_no_match_however_costly_the_pattern);
 	tcase_add_test(tc, test_quote_round_trips_magic_characters);
 	tcase_add_test(tc, test_quote_truncates_without_a_dangling_escape);
 	suite_add_tcase(s, tc);

@@ -81,7 +81,7 @@ START_TEST(test_costly_pattern_is_said_once_and_counts_as_not_matching)
 	struct filter *f = filter_new();
 	char err[256], *a40 = path_of("a", 41), *a41 = path_of("a", 42);
 
-	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-b;%.txt$", err, sizeof err), 0);
+	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-%d;%.txt$", err, sizeof err), 0);
 	filter_set_budget(f, 1000000);
 	said = 0;
 	filter_on_costly(f, 0, "pattern", say);
@@ -89,11 +89,11 @@ START_TEST(test_costly_pattern_is_said_once_and_counts_as_not_matching)
 	ck_assert_int_eq(filter_match(f, a41), 0);
 	ck_assert_int_eq(filter_match(f, a40), 0);
 	ck_assert_int_eq(said, 1);
-	ck_assert_str_eq(said_line, "pattern 'a-a-a-a-a-a-a-a-b' took too long on '/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'"
+	ck_assert_str_eq(said_line, "pattern 'a-a-a-a-a-a-a-a-%d' took too long on '/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'"
 				    " (over 1000000 steps); treated as not matching");
 	/* the other patterns still decide, and so does this one where it is cheap */
 	ck_assert_int_eq(filter_match(f, "/x/notes.txt"), 1);
-	ck_assert_int_eq(filter_match(f, "/x/ab"), 1);
+	ck_assert_int_eq(filter_match(f, "/x/a1"), 1);
 	ck_assert_int_eq(said, 1);
 	filter_free(f);
 	free(a40);
@@ -106,14 +106,14 @@ START_TEST(test_costly_ignore_pattern_counts_as_matching)
 	struct filter *f = filter_new();
 	char err[256], *a40 = path_of("a", 41);
 
-	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-b", err, sizeof err), 0);
+	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-%d", err, sizeof err), 0);
 	filter_set_budget(f, 1000000);
 	said = 0;
 	filter_on_costly(f, 1, "ignore pattern", say);
 	ck_assert_int_eq(filter_match(f, a40), 1); /* ignored: the file is not watched */
 	ck_assert_int_eq(filter_match(f, "/x/y"), 0);
 	ck_assert_int_eq(said, 1);
-	ck_assert_msg(strncmp(said_line, "ignore pattern 'a-a-a-a-a-a-a-a-b' took too long on '/aaa", 57) == 0 &&
+	ck_assert_msg(strncmp(said_line, "ignore pattern 'a-a-a-a-a-a-a-a-%d' took too long on '/aaa", 58) == 0 &&
 			      strstr(said_line, "; treated as matching"),
 		      "%s", said_line);
 	filter_free(f);
@@ -127,7 +127,7 @@ START_TEST(test_costly_line_is_one_line)
 	struct filter *f = filter_new();
 	char err[256], *p = path_of("a", 41);
 
-	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-b", err, sizeof err), 0);
+	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-%d", err, sizeof err), 0);
 	filter_set_budget(f, 10000);
 	ck_assert_int_eq(filter_match(f, p), 0);
 	said = 0;
@@ -138,7 +138,7 @@ START_TEST(test_costly_line_is_one_line)
 	filter_free(f);
 
 	f = filter_new();
-	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-b", err, sizeof err), 0);
+	ck_assert_int_eq(filter_add(f, "a-a-a-a-a-a-a-a-%d", err, sizeof err), 0);
 	filter_set_budget(f, 10000);
 	filter_on_costly(f, 0, "pattern", say);
 	ck_assert_int_eq(filter_match(f, p), 0);
