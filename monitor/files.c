@@ -260,6 +260,12 @@ int files_for(const char *named, int *verdict)
 				strmap_put(&F.keys, key, id);
 		}
 	}
+	/* Its events may come under the name too: a directory reached through a symlink
+	 * and watched under another path is one watch, reported under the path it was
+	 * first added with (watcher_add_dir), e.g. the name of a directory that a symlink
+	 * to the real one has replaced. */
+	if (strcmp(real, named) != 0 && strmap_get(&F.keys, named) < 0)
+		strmap_put(&F.keys, named, id);
 	strmap_put(&F.names, named, id);
 	*verdict = FM_WATCHED;
 	if (watched && strcmp(real, named) == 0 && !F.v[id].polled) {

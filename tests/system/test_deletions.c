@@ -324,6 +324,44 @@ START_TEST(test_the_variable_and_bare_mode_follow_the_same_rule)
 }
 END_TEST
 
+/* lib/ is replaced by a symlink to another directory (mv away, ln -s): the modules read
+ * through the name are the other directory's from then on, a module first read after the
+ * swap among them, and so are the files whose edits resume (the monitor keeps a
+ * directory's real name only while it is the same directory: files.c). The old
+ * directory, no longer read, is no longer a change. */
+static const char dl_read_lib[] = "local function get(m)\n"
+				  "  local ok, v = pcall(require, 'lib.' .. m)\n"
+				  "  return ok and v or 'none'\n"
+				  "end\n"
+				  "print('state ' .. get('a') .. ' ' .. get('b'))\n";
+
+START_TEST(test_a_directory_replaced_by_a_symlink_is_read_and_watched_through_it)
+{
+	struct h_session s;
+	h_init(&s);
+	lv_make_dir(&s, "lib");
+	lv_make_dir(&s, "lib2");
+	h_write(&s, "lib/a.lua", "return 'a1'\n");
+	h_write(&s, "lib2/a.lua", "return 'a2'\n");
+	h_write(&s, "lib2/b.lua", "return 'b2'\n");
+	h_write(&s, "main.lua", dl_read_lib);
+	char *argv[] = {lv_forkmon(), "run", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "state a1 none", 1);
+	lv_run_ok(&s, "sh", "-c", "mv lib lib.old && ln -s lib2 lib", NULL);
+	int before = lv_settles_on(&s, "state ", "state a2 b2", 1, 0, 3);
+	h_write(&s, "lib2/b.lua", "return 'b3'\n");
+	before += lv_settles_on(&s, "state ", "state a2 b3", 1, before, 1);
+	h_write(&s, "lib.old/a.lua", "return 'old'\n");
+	h_sleep_ms(600);
+	ck_assert_msg(lv_changes(&s) == before, "an edit of the directory no longer read resumed:\n%s",
+		      lv_out_tail(&s));
+	ck_assert_int_eq(h_count(&s, "state a2 b3"), 1);
+	ck_assert_msg(h_count(&s, "forkmon: cannot") == 0, "%s", lv_out_tail(&s));
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 Suite *deletions_suite(void)
 {
 	Suite *s = suite_create("deletions");
@@ -333,6 +371,7 @@ Suite *deletions_suite(void)
 	tcase_add_test(tc, test_the_same_checkouts_by_polling);
 	tcase_add_test(tc, test_rm_of_a_watched_file_resumes_and_so_does_its_return);
 	tcase_add_test(tc, test_the_return_of_a_file_read_without_its_own_checkpoint_resumes);
+	tcase_add_test(tc, test_a_directory_replaced_by_a_symlink_is_read_and_watched_through_it);
 	tcase_add_test(tc, test_a_vim_save_with_a_backup_and_a_delete_then_write_are_one_change_each);
 	tcase_add_test(tc, test_vcs_cache_and_swap_files_are_not_watched_by_default);
 	tcase_add_test(tc, test_no_default_ignores_watches_them);
