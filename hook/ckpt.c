@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,6 +25,39 @@ static long ckpt_faults(void)
 {
 	struct rusage ru;
 	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt + ru.ru_majflt : 0;
+}
+
+/*
+ * What a resume from an earlier checkpoint would show again (spacing.h): the write
+ * system calls of this process so far (syscw of /proc/self/io; a send on a socket, as
+ * ours to the monitor, is none), and one more while the C library holds output for
+ * stdout or stderr (a checkpoint writes it out: skipped, the run would show it again
+ * after a resume from before). -1 when it cannot be known.
+ */
+static long ckpt_effects(void)
+{
+	char buf[256];
+	int fd = real_raw_open("/proc/self/io", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "syscw:");
+	if (!p)
+		return -1;
+	long w = strtol(p + 6, NULL, 10);
+	return w + (__fpending(stdout) > 0 || __fpending(stderr) > 0);
+}
+
+/* After a checkpoint, or at a resume: where the effects count from, while a free
+ * checkpoint may still ask (ckpt_effects is a few microseconds). */
+static void ckpt_effects_from(int serve)
+{
+	if (!serve && hk.spacing.free_used < (int)hk.cfg.free_checkpoints)
+		spacing_effects_from(&hk.spacing, ckpt_effects());
 }
 
 /* hk.ckpt_asked_ns: when the read that may take a checkpoint began asking (ckpt_wanted
@@ -44,6 +79,7 @@ static void ckpt_cfg(struct spacing_cfg *c)
 		.min_gap_ns = hk.cfg.min_gap_ns,
 		.max_checkpoints = hk.cfg.max_checkpoints,
 		.faults_now = serve ? NULL : ckpt_faults,
+		.effects_now = serve ? NULL : ckpt_effects,
 	};
 }
 
@@ -282,6 +318,7 @@ int ckpt_take(uint64_t seq)
 		hk.spacing.last_cost_ns = hk_now_ns() - hk.ckpt_from_ns;
 		resume_wait(ctl, runfd);
 		spacing_faults_from(&hk.spacing, ckpt_faults());
+		ckpt_effects_from(serve);
 		return 1; /* a new run */
 	}
 	int err = errno;
@@ -303,5 +340,6 @@ int ckpt_take(uint64_t seq)
 		ckpt_probe_fault();
 	int64_t t1 = hk_now_ns();
 	spacing_forked(&hk.spacing, t1, t1 - hk.ckpt_from_ns, serve ? 0 : ckpt_faults());
+	ckpt_effects_from(serve);
 	return 0;
 }

@@ -21,6 +21,15 @@ int64_t spacing_cost(const struct spacing_cfg *cfg, const struct spacing *s)
 	return s->last_cost_ns + (faults > 0 ? (int64_t)faults * each : 0);
 }
 
+/* Would a resume from the last checkpoint show nothing a resume from here would not,
+ * for less than that checkpoint cost? (spacing.h) */
+static int spacing_quiet_since(const struct spacing_cfg *cfg, const struct spacing *s, int64_t now)
+{
+	if (!cfg->effects_now || now - s->last_end_ns >= s->last_cost_ns || s->effects_at_end < 0)
+		return 0;
+	return cfg->effects_now() == s->effects_at_end;
+}
+
 int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now, int in_project,
 		   int consume)
 {
@@ -30,9 +39,15 @@ int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now
 		return 1;
 	/* The first read (often the program's own main file) is always worth one, and it
 	 * counts as one of the project's when it is one of the project's files. */
-	if (s->count == 0 || (in_project && s->free_used < (int)cfg->free_checkpoints)) {
+	if (s->count == 0) {
 		s->free_used += consume && in_project;
 		return 1;
+	}
+	if (in_project && s->free_used < (int)cfg->free_checkpoints) {
+		if (!consume)
+			return 1; /* the widest answer: the quiet test below costs a system call */
+		s->free_used++;
+		return !spacing_quiet_since(cfg, s, now);
 	}
 	/* the cheap bound first: the faults are counted only when it allows one */
 	int64_t worked = now - s->last_end_ns;
@@ -69,6 +84,11 @@ void spacing_faults_from(struct spacing *s, long faults)
 {
 	s->faults_at_end = faults;
 	s->faults_next_ns = 0;
+}
+
+void spacing_effects_from(struct spacing *s, long effects)
+{
+	s->effects_at_end = effects;
 }
 
 void spacing_fault_sample(struct spacing *s, int64_t sample_ns)

@@ -13,6 +13,12 @@
  * checkpoint. Start-up overhead is then a bounded share of the work (1 / gap_factor),
  * whatever the number of files.
  *
+ * A free checkpoint is only worth its cost when a resume from it differs from a resume
+ * from the last one: when the run worked longer since that one than that one cost, or
+ * did something a user would see twice (effects_now: its writes, its unwritten output).
+ * Else it is skipped, and used up: the main file's checkpoint serves the modules read
+ * a few microseconds after it, quietly (a change of one of them redoes that little).
+ *
  * A helper session (serve mode) wants depth instead: its checkpoints serve every later
  * call, and its first run's cost matters little (a short program that grows its memory
  * would count most of its work as faults). There a checkpoint's cost is its fork
@@ -42,6 +48,10 @@ struct spacing_cfg {
 	/* The process's page faults so far; NULL: a checkpoint's cost is what was measured
 	 * (spacing_forked) alone. Asked only when that alone allows a checkpoint. */
 	long (*faults_now)(void);
+	/* What the run did that a resume from an earlier checkpoint would show again, as a
+	 * count that only grows (-1: not known); NULL: never asked, every free checkpoint is
+	 * taken. Asked only for a free checkpoint that is cheap to do without. */
+	long (*effects_now)(void);
 };
 
 /* Zero-initialised at start: no checkpoint yet. */
@@ -56,6 +66,7 @@ struct spacing {
 	 * none before it, and faults only grow. Until then they are not asked again (a
 	 * getrusage() is ~0.8 us, and past the cheap bound every watched read asked it). */
 	int64_t faults_next_ns;
+	long effects_at_end; /* effects_now() at last_end_ns */
 };
 
 /* Does a watched read at time now get a checkpoint? in_project: the path is under the
@@ -78,6 +89,10 @@ void spacing_forked(struct spacing *s, int64_t now, int64_t cost_ns, long faults
  * spacing_faults_from(). */
 void spacing_resumed(struct spacing *s, int64_t now);
 void spacing_faults_from(struct spacing *s, long faults);
+
+/* effects_now() when the last checkpoint was taken (in the run going on) or the run
+ * resumed (in the new run, whose counters start again). */
+void spacing_effects_from(struct spacing *s, long effects);
 
 /* One page fault was seen to cost sample_ns: folded into s->fault_ns (a moving
  * average; samples out of reason, a preemption in the middle, are left out). */

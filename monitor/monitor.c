@@ -53,8 +53,9 @@ static void mon_hints(void)
 	/*
 	 * The first watched read and the project's first reads get a checkpoint each
 	 * regardless of cost (those are the files people edit: a change of one resumes from
-	 * it). Past them, a checkpoint must be preceded by gap_factor times what the last one
-	 * cost the run (its question, its fork and the page faults after it:
+	 * it), unless the run wrote nothing since its last one and did less work than that
+	 * one cost (hook/spacing.h). Past them, a checkpoint must be preceded by gap_factor
+	 * times what the last one cost the run (its question, its fork and the page faults after it:
 	 * hook/spacing.h), so that start-up overhead stays a bounded share of the work (3%)
 	 * whatever the number of files. A helper session wants depth (its checkpoints serve
 	 * every later call; its first run's cost matters little): one per ten times the

@@ -22,6 +22,14 @@ static long fake_faults_now(void)
 	return fake_faults;
 }
 
+/* What the run did that a resume would show again (spacing.h effects_now). */
+static long fake_effects, fake_effects_asked;
+static long fake_effects_now(void)
+{
+	fake_effects_asked++;
+	return fake_effects;
+}
+
 static const struct spacing_cfg run_cfg = {
 	.run = 1,
 	.free_checkpoints = 3,
@@ -61,6 +69,8 @@ static int simulate_faults(const struct spacing_cfg *cfg, int nreads, int projec
 		if (spacing_wanted(cfg, &s, t, i < project_reads, 1)) {
 			t += cost_ns;
 			spacing_forked(&s, t, cost_ns, cfg->faults_now ? fake_faults : 0);
+			if (cfg->effects_now)
+				spacing_effects_from(&s, cfg->effects_now());
 			if (at)
 				at[taken] = i;
 			taken++;
@@ -330,6 +340,78 @@ START_TEST(test_a_short_program_growing_its_memory_stays_deep_in_a_helper_sessio
 }
 END_TEST
 
+/* The run as the hook has it: its effects counted (fake_effects_now), nothing shown. */
+static struct spacing_cfg quiet_cfg(void)
+{
+	struct spacing_cfg c = run_cfg;
+	c.effects_now = fake_effects_now;
+	fake_effects = 7;
+	fake_effects_asked = 0;
+	return c;
+}
+
+START_TEST(test_a_free_checkpoint_soon_after_the_last_with_nothing_shown_between_is_skipped)
+{
+	/* 120 trivial modules 15 µs apart, printing nothing: the main file's checkpoint
+	 * serves the first modules too (a change of one redoes 15 µs), and their free
+	 * ones are used up; the effects were asked at the two of them (and after the one
+	 * checkpoint), not at every read. */
+	struct spacing_cfg c = quiet_cfg();
+	int at[8];
+	ck_assert_int_eq(simulate(&c, 121, 121, 15 * US, 600 * US, at), 1);
+	ck_assert_int_eq(at[0], 0);
+	ck_assert_int_eq(fake_effects_asked, 3);
+}
+END_TEST
+
+START_TEST(test_output_since_the_last_checkpoint_keeps_the_free_one)
+{
+	struct spacing_cfg c = quiet_cfg();
+	struct spacing s = {0};
+	ck_assert_int_eq(spacing_wanted(&c, &s, 0, 1, 1), 1);
+	spacing_forked(&s, 300 * US, 300 * US, 0);
+	spacing_effects_from(&s, fake_effects);
+	fake_effects++; /* a write, or output the C library holds */
+	ck_assert_int_eq(spacing_wanted(&c, &s, 310 * US, 1, 1), 1);
+	spacing_forked(&s, 620 * US, 300 * US, 0);
+	spacing_effects_from(&s, fake_effects);
+	/* quiet since that one, 10 µs of work: skipped, and the last free one is used up */
+	ck_assert_int_eq(spacing_wanted(&c, &s, 630 * US, 1, 1), 0);
+	ck_assert_int_eq(s.free_used, 3);
+	fake_effects++;
+	ck_assert_int_eq(spacing_wanted(&c, &s, 640 * US, 1, 1), 0); /* past the free ones: by cost */
+	ck_assert_int_eq(s.count, 2);
+}
+END_TEST
+
+START_TEST(test_work_longer_than_the_last_checkpoint_cost_keeps_the_free_one)
+{
+	/* 2 ms of quiet start-up before each module: redoing it costs more than a
+	 * checkpoint does */
+	struct spacing_cfg c = quiet_cfg();
+	ck_assert_int_eq(simulate(&c, 10, 10, 2 * MS, 600 * US, NULL), 3);
+	/* the same when the effects cannot be known (no /proc) */
+	c = quiet_cfg();
+	fake_effects = -1;
+	ck_assert_int_eq(simulate(&c, 10, 10, 1 * US, 600 * US, NULL), 3);
+}
+END_TEST
+
+START_TEST(test_asking_whether_one_may_be_wanted_does_not_count_the_effects)
+{
+	struct spacing_cfg c = quiet_cfg();
+	struct spacing s = {0};
+	ck_assert_int_eq(spacing_wanted(&c, &s, 0, 1, 1), 1);
+	spacing_forked(&s, 300 * US, 300 * US, 0);
+	spacing_effects_from(&s, fake_effects);
+	fake_effects_asked = 0;
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(spacing_wanted(&c, &s, 310 * US, 1, 0), 1);
+	ck_assert_int_eq(fake_effects_asked, 0);
+	ck_assert_int_eq(s.free_used, 1);
+}
+END_TEST
+
 START_TEST(test_the_project_is_the_session_directory_and_below)
 {
 	ck_assert_int_eq(spacing_in_project("/home/u/app", "/home/u/app/main.lua"), 1);
@@ -363,6 +445,10 @@ Suite *spacing_suite(void)
 	tcase_add_test(tc, test_1000_reads_100us_apart_with_300us_checkpoints_get_12);
 	tcase_add_test(tc, test_1000_reads_of_a_helper_session_with_the_project_first_get_36);
 	tcase_add_test(tc, test_a_short_program_growing_its_memory_stays_deep_in_a_helper_session);
+	tcase_add_test(tc, test_a_free_checkpoint_soon_after_the_last_with_nothing_shown_between_is_skipped);
+	tcase_add_test(tc, test_output_since_the_last_checkpoint_keeps_the_free_one);
+	tcase_add_test(tc, test_work_longer_than_the_last_checkpoint_cost_keeps_the_free_one);
+	tcase_add_test(tc, test_asking_whether_one_may_be_wanted_does_not_count_the_effects);
 	tcase_add_test(tc, test_the_project_is_the_session_directory_and_below);
 	suite_add_tcase(s, tc);
 	return s;
