@@ -209,9 +209,44 @@ static int conn_ring_usable(void)
 	       !__atomic_load_n(&hk.ring.h->closed, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * conn_may_tell's pid check, without a system call at each told read: a word on a page
+ * that the kernel empties in every forked child (MADV_WIPEONFORK), holding the pid that
+ * getpid() confirmed in this process. A child forked without the fork handlers (a raw
+ * clone) finds it empty and asks getpid(), which no longer matches hk.pid. A vfork child
+ * shares it, as it shares all our memory (hk, the cache, the ring): its reads are told
+ * as its parent's, under the same lock, while the parent waits for its exec.
+ */
+static pid_t *conn_pid_word;
+
+void conn_pid_word_init(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, 4096, MADV_WIPEONFORK) < 0) {
+		munmap(p, 4096);
+		return;
+	}
+	conn_pid_word = p;
+}
+
+static int conn_pid_is_ours(void)
+{
+	pid_t *w = conn_pid_word;
+	if (w && hk.pid > 0 && __atomic_load_n(w, __ATOMIC_RELAXED) == hk.pid)
+		return 1;
+	pid_t p = getpid();
+	if (p != hk.pid)
+		return 0;
+	if (w)
+		__atomic_store_n(w, p, __ATOMIC_RELAXED);
+	return 1;
+}
+
 int conn_may_tell(void)
 {
-	if (getpid() != hk.pid || hk.dead)
+	if (hk.dead || !conn_pid_is_ours())
 		return 0;
 	return conn_ring_usable() || conn_ready(0) == 0;
 }

@@ -99,9 +99,11 @@ static void decide_defer(const char *p, size_t n, uint64_t h)
  * whatever the path (spacing), the name is in no hot list (its last component is not
  * among HELLO_OK's hot_names), and the monitor does not want every new path asked.
  * Then nothing of ours runs before the open: the path is made and reported after it,
- * and only if the open worked. A search path's misses (7 of Lua's 8 names per module)
- * cost the name checks alone. Python bytecode is never deferred so (its name is not
- * its source's). Under hk_lock(); 1 when deferred.
+ * and only if the open worked. A search path's misses (6 of Lua's 8 names per module)
+ * cost a suffix test: decide_quick below takes most such opens before the name checks,
+ * and this is the same deferral for the names it leaves to the full path. Python
+ * bytecode is never deferred so (its name is not its source's). Under hk_lock(); 1 when
+ * deferred.
  */
 static int decide_raw(int dirfd, const char *path, const char *last, size_t n)
 {
@@ -118,6 +120,58 @@ static int decide_raw(int dirfd, const char *path, const char *last, size_t n)
 	pend.rel = path;
 	pend.owner = pthread_self();
 	return 1;
+}
+
+/*
+ * decide_raw's case taken first, before any name arithmetic: a candidate's name, by its
+ * last bytes, that may be deferred raw. Lua tries 8 names per module and opens 2, so
+ * most candidates' opens fail, and this is all of ours they cost: the suffix test (the
+ * verdict of candidate_name_rejected_n, which it leaves to the full path whenever it
+ * cannot give it alone), the spacing bound, the pending slot. The name checks it skips
+ * are made after the open, on the absolute path, and only if it opened. Returns 1 when
+ * deferred, -1 to take the full path.
+ */
+static int decide_quick(int dirfd, const char *path, size_t len)
+{
+	if ((hk.cfg.flags & FM_CFG_ASK) || hk.names_undecided || __atomic_load_n(&pend.owner, __ATOMIC_RELAXED))
+		return -1;
+	if (len >= 4 && memcmp(path + len - 4, ".pyc", 4) == 0)
+		return -1;
+	unsigned i, nh = hk.cfg.nhints < FM_MAX_HINTS ? hk.cfg.nhints : FM_MAX_HINTS;
+	for (i = 0; i < nh; i++) {
+		size_t l = hk.hint_suflen[i], k = 0;
+		const char *end = path + len - l, *suf = hk.cfg.hints[i].suffix;
+		if (l > len)
+			continue;
+		while (k < l && end[k] == suf[k]) /* a few bytes: no call */
+			k++;
+		if (k == l)
+			break;
+	}
+	if (i == nh)
+		return -1; /* no hint's suffix: the full path rejects it, or finds it undecided */
+	if (hk.cfg.nhot) {
+		const char *slash = memrchr(path, '/', len);
+		const char *last = slash ? slash + 1 : path;
+		if (fm_name_in(hk.cfg.hot_names, last, len - (size_t)(last - path)))
+			return -1;
+	}
+	hk_busy = 1; /* before the lock, always (see hk_enter) */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	int saved = errno; /* the spacing rule may count faults (getrusage) */
+	hk_lock();
+	int deferred = !pend.owner && !ckpt_may_want(hk_now_ns());
+	if (deferred) {
+		pend.raw = 1;
+		pend.dirfd = dirfd;
+		pend.rel = path;
+		pend.owner = pthread_self();
+	}
+	hk_unlock();
+	errno = saved;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	hk_busy = 0;
+	return deferred ? 1 : -1;
 }
 
 /* After the open of a raw deferral (fd >= 0): the path now, then as any deferred read. */
@@ -242,6 +296,8 @@ int decide_before(int dirfd, const char *path, int flags)
 	if (hk.configured) {
 		unsigned char end = len ? (unsigned char)path[len - 1] : 0;
 		if (!hk.look_last[end] && end != 'c')
+			return 0;
+		if (decide_quick(dirfd, path, len) == 1)
 			return 0;
 	}
 	const char *last;

@@ -327,6 +327,8 @@ int conn_send(const void *m);
 /* May this process tell the monitor something now (conn_tell)? Cheaper than
  * conn_may_talk() while the ring is in use: no system call. */
 int conn_may_tell(void);
+/* The page conn_may_tell's pid check keeps its answer on (start.c, at load). */
+void conn_pid_word_init(void);
 /* Says m (READ with FM_READ_NO_REPLY, READ_AGAIN: no answer) through the ring, or the
  * socket without one: 0, or -1 when the hook gave up. */
 int conn_tell(const void *m);

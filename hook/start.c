@@ -290,6 +290,7 @@ __attribute__((constructor)) static void start_init(int argc, char **argv, char 
 {
 	real_resolve();
 	hk.pid = getpid();
+	conn_pid_word_init();
 	pthread_atfork(start_atfork_prepare, start_atfork_parent, start_atfork_child);
 	if (getenv("FORKMON_DISABLE"))
 		return;

@@ -256,6 +256,45 @@ START_TEST(test_every_copy_ran_the_programs_fork_handlers_once)
 }
 END_TEST
 
+/*
+ * A child forked by the raw system call runs no fork handler, so nothing tells the hook
+ * in it that it is a new process; its memory is a copy of its parent's, the hook's
+ * connection and ring included. Its reads are not told as its parent's (the ring has one
+ * writer): the file only it reads is never watched, and the parent resumes as before.
+ */
+START_TEST(test_a_child_forked_without_fork_handlers_is_not_taken_for_its_parent)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "data.txt", "V0\n");
+	h_write(&s, "other.txt", "O0\n");
+	/* the events file: the parent's reread is told too, before the fork; one checkpoint
+	 * at most: the child's read is one the hook would tell, not one it would ask about */
+	char *argv[] = {lv_forkmon(), "run", "-m", "1", "-E", "events.json", "-f", "%.txt$", "--", lv_prog("rawfork"), "data.txt", "other.txt", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "data V0 child 7", 1);
+	h_write(&s, "data.txt", "V1\n");
+	lv_expect(&s, "data V1 child 7", 1);
+	h_write_rename(&s, "data.txt", "V2\n");
+	lv_expect(&s, "data V2 child 7", 1);
+	ck_assert_int_eq(h_count(&s, "[forkmon] watch '"), 1); /* data.txt only */
+	ck_assert_int_eq(h_count(&s, "other.txt"), 0);
+	lv_expect_none(&s, "restarting");
+	lv_stop_session(&s, SIGTERM, 0);
+	/* the events, complete once the monitor ended: the parent's reads, not the child's */
+	char ev[1 << 16];
+	FILE *f = fopen(h_file(&s, "events.json"), "r");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(ev, 1, sizeof ev - 1, f);
+	fclose(f);
+	ev[n] = '\0';
+	/* by absolute path (the command line names both files) */
+	ck_assert_msg(strstr(ev, "/data.txt\"") != NULL, "no event names data.txt: %s", ev);
+	ck_assert_msg(strstr(ev, "/other.txt\"") == NULL, "the child's read was told: %s", ev);
+	h_cleanup(&s);
+}
+END_TEST
+
 START_TEST(test_gawk_resumes_from_its_data_file_and_from_its_program)
 {
 	struct h_session s;
@@ -321,6 +360,7 @@ Suite *live_programs_suite(void)
 	tcase_add_test(tc, test_a_relative_name_read_after_chdir_and_fchdir_is_the_new_directorys);
 	tcase_add_test(tc, test_a_program_never_sees_a_checkpoint_as_its_child);
 	tcase_add_test(tc, test_every_copy_ran_the_programs_fork_handlers_once);
+	tcase_add_test(tc, test_a_child_forked_without_fork_handlers_is_not_taken_for_its_parent);
 	tcase_add_test(tc, test_gawk_resumes_from_its_data_file_and_from_its_program);
 	tcase_add_test(tc, test_tcc_run_resumes_from_an_edited_local_header);
 	tcase_add_test(tc, test_fortified_c_program_resumes_from_its_open);
