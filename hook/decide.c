@@ -131,7 +131,7 @@ static int decide_raw(int dirfd, const char *path, const char *last, size_t n)
  * are made after the open, on the absolute path, and only if it opened. Returns 1 when
  * deferred, -1 to take the full path.
  */
-static int decide_quick(int dirfd, const char *path, size_t len)
+__attribute__((noinline)) static int decide_quick(int dirfd, const char *path, size_t len)
 {
 	if ((hk.cfg.flags & FM_CFG_ASK) || hk.names_undecided || __atomic_load_n(&pend.owner, __ATOMIC_RELAXED))
 		return -1;
