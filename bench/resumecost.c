@@ -9,8 +9,10 @@
  * "done SUM MS" once it has read them all: SUM the sum of every module's v, MS the
  * program's own time since the module it measures from (os.clock(), in milliseconds).
  * The edits go round the files; edit e sets the file's v to e, in place (open O_TRUNC,
- * write, close), then times until the line with the new sum. Prints one line per file:
- * "file K samples_ms ... own_ms ..." and "lost N".
+ * write, close), then times until the line with the new sum. A line "mark" that CMD prints
+ * once it is past the module it measures from is timed too (the save → that point part).
+ * Prints one line per file: "file K samples_ms ... own_ms ... mark_ms ..." (mark_ms: -1
+ * when no mark came) and "lost N".
  *
  * CMD runs in a process group of its own; at the end it gets SIGTERM (the pid only: forkmon
  * ends its session), then its group SIGKILL if it is still there after 5 s. All times are
@@ -34,6 +36,7 @@ static pid_t rc_child;
 static int rc_out = -1;
 static char rc_buf[1 << 16];
 static size_t rc_len;
+static double rc_mark_at; /* when the last "mark" line came (0: none since it was reset) */
 
 static double rc_now_ms(void)
 {
@@ -84,6 +87,8 @@ static int rc_wait_done(long sum, double *ms, double timeout_ms)
 			long s;
 			double m;
 			int hit = sscanf(rc_buf, "done %ld %lf", &s, &m) == 2 && s == sum;
+			if (!strcmp(rc_buf, "mark"))
+				rc_mark_at = rc_now_ms();
 			size_t used = (size_t)(nl + 1 - rc_buf);
 			memmove(rc_buf, nl + 1, rc_len - used);
 			rc_len -= used;
@@ -179,7 +184,7 @@ int main(int argc, char **argv)
 	long val[MAX_FILES] = {0}, sum = 0;
 	for (int k = 0; k < nf; k++)
 		rc_write_module(files[k], 0);
-	static double lat[MAX_FILES][MAX_EDITS], own[MAX_FILES][MAX_EDITS];
+	static double lat[MAX_FILES][MAX_EDITS], own[MAX_FILES][MAX_EDITS], mark[MAX_FILES][MAX_EDITS];
 	int got[MAX_FILES] = {0}, lost = 0;
 	double ms;
 	rc_spawn(argv + i + 1, log);
@@ -194,12 +199,14 @@ int main(int argc, char **argv)
 		sum += e - val[k];
 		val[k] = e;
 		double t0 = rc_now_ms();
+		rc_mark_at = 0;
 		rc_write_module(files[k], e);
 		if (rc_wait_done(sum, &ms, 10000) < 0) {
 			lost++;
 			continue;
 		}
 		lat[k][got[k]] = rc_now_ms() - t0;
+		mark[k][got[k]] = rc_mark_at > 0 ? rc_mark_at - t0 : -1;
 		own[k][got[k]++] = ms;
 	}
 	rc_finish();
@@ -210,6 +217,9 @@ int main(int argc, char **argv)
 		printf(" own_ms");
 		for (int j = 0; j < got[k]; j++)
 			printf(" %.3f", own[k][j]);
+		printf(" mark_ms");
+		for (int j = 0; j < got[k]; j++)
+			printf(" %.3f", mark[k][j]);
 		printf("\n");
 	}
 	printf("lost %d\n", lost);
