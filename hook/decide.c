@@ -140,9 +140,9 @@ __attribute__((noinline)) static int decide_quick(int dirfd, const char *path, s
 	unsigned i, nh = hk.cfg.nhints < FM_MAX_HINTS ? hk.cfg.nhints : FM_MAX_HINTS;
 	for (i = 0; i < nh; i++) {
 		size_t l = hk.hint_suflen[i], k = 0;
-		const char *end = path + len - l, *suf = hk.cfg.hints[i].suffix;
 		if (l > len)
 			continue;
+		const char *end = path + len - l, *suf = hk.cfg.hints[i].suffix;
 		while (k < l && end[k] == suf[k]) /* a few bytes: no call */
 			k++;
 		if (k == l)
