@@ -306,7 +306,7 @@ struct cache_slot {
 	uint8_t used, verdict;
 };
 uint64_t cache_hash(const char *p, size_t n);
-/* The slot of p, or a free slot (s->used == 0) for cache_put, which places it. */
+/* The entry of p, or an empty one (s->used == 0) for cache_put, which places it. */
 struct cache_slot *cache_find(const char *p, size_t n, uint64_t h);
 void cache_put(struct cache_slot *s, const char *p, size_t n, uint64_t h, int verdict);
 

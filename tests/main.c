@@ -24,6 +24,7 @@ static Suite *(*const unit_suites[])(void) = {
 	policy_suite,
 	debounce_suite,
 	spacing_suite,
+	cache_suite,
 	peer_suite,
 	loop_suite,
 	replace_suite,

@@ -13,6 +13,7 @@ Suite *path_suite(void);
 Suite *policy_suite(void);
 Suite *debounce_suite(void);
 Suite *spacing_suite(void);
+Suite *cache_suite(void);
 Suite *peer_suite(void);
 Suite *loop_suite(void);
 Suite *replace_suite(void);
