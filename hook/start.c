@@ -15,12 +15,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -286,6 +288,30 @@ static void start_serve_checkpoint(void)
 	hk_leave();
 }
 
+/* The connection the monitor made for this run and answered already (monitor/spawn.c,
+ * FORKMON_CONN="FD:INODE"): ours when that descriptor is that socket. Taken now, so that
+ * nothing the program runs inherits it (conn_adopt: close-on-exec); a child that forks
+ * before its first read has a copy it does not use (conn_take_given). */
+static void start_given_conn(void)
+{
+	const char *v = getenv("FORKMON_CONN");
+	if (!v || !*v)
+		return;
+	long fd = 0;
+	unsigned long long ino = 0;
+	for (; *v >= '0' && *v <= '9' && fd < 1 << 20; v++)
+		fd = fd * 10 + (*v - '0');
+	if (*v++ != ':')
+		return;
+	for (; *v >= '0' && *v <= '9'; v++)
+		ino = ino * 10 + (unsigned long long)(*v - '0');
+	struct stat st;
+	if (*v || fd < 3 || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != ino ||
+	    fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
+		return;
+	conn_adopt((int)fd);
+}
+
 __attribute__((constructor)) static void start_init(int argc, char **argv, char **envp)
 {
 	real_resolve();
@@ -298,6 +324,7 @@ __attribute__((constructor)) static void start_init(int argc, char **argv, char 
 	if (sock && *sock) {
 		if (start_set_addr(sock) == 0) {
 			hk.active = 1;
+			start_given_conn();
 			start_serve_checkpoint();
 		}
 		return;

@@ -3,7 +3,8 @@
  * monitor's event loop.
  *
  * Every process of the session (the run, its subprocesses, each checkpoint) connects to
- * the session socket once per process image and speaks include/forkmon_proto.h through
+ * the session socket once per process image (a run started or resumed finds its
+ * connection made, HELLO answered: spawn.c, run.c) and speaks include/forkmon_proto.h through
  * common/peer.h: HELLO, READ (answered: the watch is in place first), READ_AGAIN, NOTE;
  * a checkpoint registers on a connection of its own and reports its pid and, once told
  * to resume, the new run's. Called by the loop (monitor.c registers the socket), by
@@ -161,6 +162,11 @@ void conn_add_resumed(int fd, int ck, pid_t pid)
 	C.v[i]->resumed_from = pid ? -1 : ck; /* a spare's pid is known (helper/spare.c) */
 	C.v[i]->role = FM_ROLE_RUN; /* the run to be: R.pid is 0 until its pid comes */
 	conn_answer_hello(i);
+}
+
+void conn_add_given(int fd, pid_t pid)
+{
+	conn_add_resumed(fd, -1, pid); /* its pid known: as a spare's */
 }
 
 /* A new run's connection made by RESUME learns its pid from the checkpoint's, which

@@ -226,6 +226,8 @@ static void mon_loop_setup(void)
 
 /* The first run, started as early as it is safe (monitor_run): the socket listens, our
  * signals are blocked, we are the subreaper, its environment is ready. */
+static int mon_first_conn = -1;
+
 static void mon_spawn_first(void)
 {
 	pid_t pid = spawn_run(NULL, NULL);
@@ -236,6 +238,7 @@ static void mon_spawn_first(void)
 	}
 	R.pid = pid;
 	R.started = R.lineage_start = clock_ns();
+	mon_first_conn = spawn_conn_take(); /* answered once the answer is known (mon_hints) */
 }
 
 /* The first run: started already (mon_spawn_first, or bare mode: the program waits in
@@ -307,6 +310,8 @@ void monitor_run(struct monitor_opts *o)
 	S.deb = debounce_new(&dc);
 	run_init();
 	mon_hints();
+	if (mon_first_conn >= 0)
+		conn_add_given(mon_first_conn, R.pid);
 	conn_listen();
 	if (S.wfd >= 0 && loop_add(S.loop, S.wfd, LOOP_IN, PRIO_WATCHER, files_on_watcher, NULL) < 0) {
 		out_error("cannot set up the event loop: %s", strerror(errno));

@@ -256,8 +256,12 @@ static void run_restart(void *ctx)
 	R.stats.restarts++;
 	if (pid < 0)
 		spawn_error(pid);
-	else
+	else {
 		run_started(pid);
+		int fd = spawn_conn_take();
+		if (fd >= 0)
+			conn_add_given(fd, pid);
+	}
 }
 
 static void run_abandon(void *ctx, int ckpt)

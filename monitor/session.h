@@ -99,6 +99,8 @@ void conn_turn_end(void);
 /* The session's end of the connection a RESUME of checkpoint ck hands to the new run:
  * added, and HELLO_OK sent on it, as if the run had connected and said HELLO. */
 void conn_add_resumed(int fd, int ck, pid_t pid);
+/* The connection spawn_run() gave the run pid (spawn_conn_take): HELLO_OK on it now. */
+void conn_add_given(int fd, pid_t pid);
 /* rings.c: a new connection's ring, mapped into *r: the memfd for HELLO_OK (the caller
  * closes it), or -1 (then none). conn_ring_free: closed for the writer, unmapped. */
 int conn_ring_make(struct ring *r);
@@ -248,6 +250,9 @@ size_t spawn_add_unbuffered(char **env, size_t k);
 /* Starts the command from the beginning: fds (cwd, 0, 1, 2; NULL: ours), env (NULL: the
  * session's). Returns its pid, or -errno. */
 pid_t spawn_run(const int *fds, char **env);
+/* The monitor's end of the connection the run spawn_run() just started was given
+ * (FORKMON_CONN), for conn_add_given(), or -1. */
+int spawn_conn_take(void);
 void spawn_error(int err);
 
 /* ---- feed.c: the session's stdin, the same for every copy -------------------------------- */

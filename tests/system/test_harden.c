@@ -183,6 +183,31 @@ START_TEST(test_all_three_closed)
 }
 END_TEST
 
+/* What a run starts inherits no descriptor of forkmon's (its sockets, its rings): not the
+ * connection the monitor made for the run before it started (monitor/spawn.c,
+ * FORKMON_CONN), which its hook takes at start, nor the hook's own. The child (without
+ * the hook: its own would be listed) counts them after the run's first watched read, in
+ * the first run and in the copy resumed after a change. */
+START_TEST(test_what_a_run_starts_inherits_no_descriptor_of_forkmons)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "mod.lua", "return {suffix = ''}\n");
+	h_write(&s, "main.lua", "local m = require('mod')\n"
+				"os.execute('FORKMON_DISABLE=1 ls -l /proc/self/fd | grep -c -e socket: -e memfd: > ' .. arg[1] .. m.suffix)\n");
+	lv_run_ok(&s, "lua5.4", "main.lua", "direct.out", NULL);
+	ck_assert_str_eq(hd_wait_file(&s, "direct.out"), "0\n"); /* the test's own: none */
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", "run.out", NULL};
+	h_start(&s, argv, NULL);
+	ck_assert_str_eq(hd_wait_file(&s, "run.out"), "0\n");
+	hd_assert_idle(&s);
+	h_write(&s, "mod.lua", "return {suffix = '2'}\n");
+	ck_assert_str_eq(hd_wait_file(&s, "run.out2"), "0\n");
+	hd_assert_idle(&s);
+	hd_end_quickly(&s);
+}
+END_TEST
+
 /* A program that fails with stderr closed: said to nobody, and no livelock either. */
 START_TEST(test_stderr_closed_and_the_program_fails)
 {
@@ -403,6 +428,7 @@ Suite *harden_suite(void)
 	tcase_add_test(fds, test_stderr_closed);
 	tcase_add_test(fds, test_all_three_closed);
 	tcase_add_test(fds, test_stderr_closed_and_the_program_fails);
+	tcase_add_test(fds, test_what_a_run_starts_inherits_no_descriptor_of_forkmons);
 	tcase_add_test(fds, test_stderr_closed_and_errors_of_forkmon_end_it);
 	tcase_add_test(fds, test_the_client_runs_a_command_with_closed_descriptors_as_it_is);
 	suite_add_tcase(s, fds);
