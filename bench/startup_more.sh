@@ -26,7 +26,7 @@ bench_startup_work() {
 		ms_plain+="$tp " ms_fm+="$tf " rs+="$(div "$tf" "$tp") "
 	done
 	local cks pm fm rm
-	cks=$(cd "$d" && tl 120 "$BB/fmbench" startup --pss --log "$log/start" -- "$FM" run -q -f '%.lua$' -- lua5.4 main.lua | awk '/^pss_kb/{print $4-1}') || true
+	cks=$(cd "$d" && tl 120 "$BB/fmbench" startup --pss --log "$log/start" -- "$FM" run -q -f '%.lua$' -- lua5.4 main.lua | awk '/^pss_kb/{print $4-2}') || true
 	pm=$(tr ' ' '\n' <<<"$ms_plain" | grep . | median)
 	fm=$(tr ' ' '\n' <<<"$ms_fm" | grep . | median)
 	rm=$(tr ' ' '\n' <<<"$rs" | grep . | median)
