@@ -224,10 +224,11 @@ static void mon_loop_setup(void)
 	loop_after_turn(S.loop, mon_after_turn, NULL);
 }
 
-/* The first run, started as early as it is safe (monitor_run): the socket listens, our
- * signals are blocked, we are the subreaper, its environment is ready. */
+/* The first run's connection (spawn_conn_take), until HELLO_OK can be said on it. */
 static int mon_first_conn = -1;
 
+/* The first run, started as early as it is safe (monitor_run): the socket listens, our
+ * signals are blocked, we are the subreaper, its environment is ready. */
 static void mon_spawn_first(void)
 {
 	pid_t pid = spawn_run(NULL, NULL);
