@@ -93,6 +93,10 @@ int spare_take(int k, pid_t *pid);
 void spare_drop(void);
 /* Process pid ended: 1 when it was the spare. */
 int spare_reaped(pid_t pid);
+/* The checkpoint the spare is (to be) a copy of, or -1. */
+int spare_of(void);
+/* Drops the spare if its checkpoint is gone (monitor/ckpt.c, after each drop). */
+void spare_check(void);
 /* The spare's pid into out (for the processes a kill or a signal leaves alone): 0 or 1. */
 int spare_pids(pid_t *out, int max);
 

@@ -15,7 +15,8 @@
  * One spare per session, of one checkpoint: made after each call is given its copy (on
  * the other processor, while the call runs) and after a cold call; dropped when its
  * checkpoint is no longer the one a call is served from (a deeper one came, a change
- * dropped it). What it costs: one process, its memory its own (at most 64 MB of it made
+ * dropped it). `forkmon run` has one too (monitor/run.c): of the checkpoint last
+ * resumed, for the next save of the same file. What it costs: one process, its memory its own (at most 64 MB of it made
  * so), for as long as the session lives.
  */
 #include "serve.h"
@@ -42,6 +43,13 @@ static struct {
 static pid_t reaped[SPARE_REAPED];
 static unsigned nreaped;
 
+/* Is the spare still of the checkpoint it was made of (its slot may hold another)? */
+static int spare_valid(void)
+{
+	return P.ck >= 0 && P.ck < K.n && K.v[P.ck].state != CK_FREE && K.v[P.ck].pid == P.ck_pid &&
+	       K.v[P.ck].seq == P.seq;
+}
+
 void spare_drop(void)
 {
 	if (P.fd < 0)
@@ -55,7 +63,7 @@ void spare_drop(void)
 
 void spare_make(int k)
 {
-	if (P.fd >= 0 && (P.ck != k || k < 0 || k >= K.n || K.v[k].pid != P.ck_pid || K.v[k].seq != P.seq))
+	if (P.fd >= 0 && (P.ck != k || !spare_valid()))
 		spare_drop(); /* of a checkpoint no longer the deepest (its slot may hold another) */
 	if (P.fd >= 0 || k < 0 || k >= K.n || K.v[k].state != CK_READY || K.v[k].pid <= 0)
 		return;
@@ -98,11 +106,22 @@ void spare_forked(int k, pid_t pid)
 		spare_drop(); /* the checkpoint could not fork, or the spare is gone */
 }
 
+int spare_of(void)
+{
+	return P.fd >= 0 && spare_valid() ? P.ck : -1;
+}
+
+void spare_check(void)
+{
+	if (P.fd >= 0 && !spare_valid())
+		spare_drop();
+}
+
 int spare_take(int k, pid_t *pid)
 {
 	if (P.fd < 0)
 		return -1;
-	if (P.ck != k || P.pid <= 0 || K.v[k].state == CK_FREE || K.v[k].pid != P.ck_pid || K.v[k].seq != P.seq) {
+	if (P.ck != k || P.pid <= 0 || !spare_valid()) {
 		spare_drop(); /* of another checkpoint (or not forked yet): of no use now */
 		return -1;
 	}

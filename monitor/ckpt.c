@@ -8,6 +8,7 @@
 #include "session.h"
 
 #include "policy.h"
+#include "serve.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ static void ckpt_drop_as(int i, int defer)
 	} else if (k->pid > 0)
 		kill(k->pid, SIGKILL);
 	*k = (struct ckpt){.state = CK_FREE, .conn = -1};
+	spare_check(); /* a copy of it, made for later, is of a history gone */
 }
 
 /* Ends a checkpoint: its connection closes (it exits on EOF) and it is killed. */

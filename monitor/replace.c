@@ -70,8 +70,13 @@ static void replace_take_complete(struct replace *r, int64_t now)
 /* Every victim is gone: resume from the checkpoint, or start again. */
 static void replace_finish(struct replace *r, int64_t now)
 {
-	if (r->dec.action == POLICY_RESUME && r->ops->resume(r->ctx, &r->dec) == 0) {
+	int told = r->dec.action == POLICY_RESUME ? r->ops->resume(r->ctx, &r->dec) : -1;
+	if (told == 0) {
 		replace_resuming(r, r->dec.ckpt, now);
+		return;
+	}
+	if (told == 1) {
+		r->phase = REPLACE_IDLE; /* the new run is known already (a spare) */
 		return;
 	}
 	/* No checkpoint to resume from (or it is gone): the run is gone already, so the

@@ -50,7 +50,8 @@ struct replace_ops {
 	int (*victims)(void *ctx, int first);
 	void (*signal_victims)(void *ctx, int sig);
 	/* Every victim is gone: throw away the history after d->seq and tell checkpoint
-	 * d->ckpt to fork a new run. 0: told; -1: it is gone (the caller dropped it). */
+	 * d->ckpt to fork a new run. 0: told; 1: told, and the new run is known already (a
+	 * spare made before the save took it); -1: it is gone (the caller dropped it). */
 	int (*resume)(void *ctx, const struct policy_decision *d);
 	/* Every victim is gone: throw away all history, start the command again. */
 	void (*restart)(void *ctx);

@@ -169,6 +169,11 @@ static int run_decide(void *ctx, const int *changed, int nchanged, struct policy
 
 static int run_victims(void *ctx, int first)
 {
+	/* A spare whose pid its checkpoint has not told yet would be taken for one of the
+	 * run's processes, and, every signal blocked, hold the replacement for the grace
+	 * period: it goes (EOF on its socket), a new one comes after the next resume. */
+	if (first && S.o->serve_fd < 0 && spare_of() >= 0 && spare_pids(&(pid_t){0}, 1) == 0)
+		spare_drop();
 	int nv = run_find_victims();
 	if (!first)
 		return nv;
@@ -195,6 +200,27 @@ static void run_signal_victims(void *ctx, int sig)
 	proc_signal(&R.victims, sig);
 }
 
+/* The spare of the checkpoint last resumed (forkmon run): made once its copy had the
+ * machine to itself for a while; an existing spare of a checkpoint resumed more often
+ * stays (one spare a session, as in a helper session). */
+static void run_spare_make(void)
+{
+	R.spare_at = 0;
+	int k = R.spare_ck;
+	if (S.o->serve_fd >= 0 || k < 0 || k >= K.n || K.v[k].state != CK_READY || K.v[k].seq != R.spare_seq)
+		return;
+	int cur = spare_of();
+	if (cur >= 0 && cur != k && K.v[cur].resumes > K.v[k].resumes)
+		return;
+	spare_make(k);
+}
+
+/*
+ * Tells checkpoint d->ckpt, or the spare made of it before the save (helper/spare.c),
+ * to be the new run. A spare is a process already: it skips the fork, the wait to be
+ * re-parented, and the copy-on-write faults of its first writes, and its pid is known
+ * (1: the run is known). 0: the checkpoint was told; -1: it is gone.
+ */
 static int run_resume(void *ctx, const struct policy_decision *d)
 {
 	R.pid = 0;
@@ -218,26 +244,40 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 		r.flags |= FM_RESUME_CONN;
 		fds[nfds++] = sv[1];
 	}
-	int sent = ck->conn >= 0 && C.v[ck->conn];
-	if (sent && peer_send(C.v[ck->conn]->fd, &r, fds, nfds, MSG_DONTWAIT) < 0) {
+	pid_t warm = 0;
+	int to = spare_of() == d->ckpt ? spare_take(d->ckpt, &warm) : -1;
+	if (to >= 0 && peer_send(to, &r, fds, nfds, MSG_DONTWAIT) < 0)
+		warm = 0; /* it died before the save: the checkpoint itself, at once */
+	if (to >= 0)
+		close(to);
+	int sent = warm > 0 || (ck->conn >= 0 && C.v[ck->conn]);
+	if (sent && !warm && peer_send(C.v[ck->conn]->fd, &r, fds, nfds, MSG_DONTWAIT) < 0) {
 		conn_close(ck->conn);
 		sent = 0;
 	}
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (sv[0] >= 0 && sent)
-		conn_add_resumed(sv[0], d->ckpt, 0);
+		conn_add_resumed(sv[0], d->ckpt, warm);
 	else if (sv[0] >= 0)
 		close(sv[0]);
 	/* The history after it goes once the checkpoint is on its way: the rollback (the
 	 * files missing now, the later checkpoints) takes its time while the copy forks;
 	 * nothing the copy says is read before it is done. */
 	ckpt_rollback(d->seq, 0);
-	if (ck->conn < 0) {
+	if (ck->conn < 0 && !warm) {
 		ckpt_drop(d->ckpt);
 		return -1;
 	}
 	run_resumed(d->ckpt);
+	ck->resumes++;
+	R.spare_ck = d->ckpt;
+	R.spare_seq = ck->seq;
+	R.spare_at = clock_ns() + RUN_SPARE_AFTER_NS;
+	if (warm) {
+		run_set(warm); /* as the checkpoint's FM_RESUMED would */
+		return 1;
+	}
 	return 0;
 }
 
@@ -250,6 +290,7 @@ static void run_restart(void *ctx)
 		return;
 	}
 	ckpt_rollback(0, 1);
+	R.spare_at = 0; /* every checkpoint is gone, with its spare */
 	if (S.o->clear)
 		out_clear_screen();
 	pid_t pid = spawn_run(NULL, NULL);
@@ -291,6 +332,7 @@ static const struct replace_ops run_ops = {
 void run_init(void)
 {
 	replace_init(&S.rep, &run_ops, NULL, S.deb, S.o->grace_ns);
+	R.spare_ck = -1;
 }
 
 static void run_exited(int st)
@@ -316,6 +358,8 @@ static void run_exited(int st)
 	}
 	if (replaced)
 		return; /* we are replacing it: no news */
+	if (R.spare_at)
+		run_spare_make(); /* the machine is free now */
 	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
 		out_status("exited with status %d", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st))
@@ -369,6 +413,8 @@ void run_on_timer(struct loop *l, void *arg)
 	if (F.npolled && now >= F.next_poll)
 		files_poll(now);
 	replace_timer(&S.rep, now);
+	if (R.spare_at && now >= R.spare_at && S.rep.phase == REPLACE_IDLE)
+		run_spare_make();
 }
 
 int64_t run_timer_at(void)
@@ -383,5 +429,7 @@ int64_t run_timer_at(void)
 	int64_t idle = serve_idle_deadline();
 	if (idle >= 0 && (at < 0 || idle < at))
 		at = idle;
+	if (R.spare_at && S.rep.phase == REPLACE_IDLE && (at < 0 || R.spare_at < at))
+		at = R.spare_at; /* while a replacement runs, it waits for its end */
 	return at;
 }

@@ -117,6 +117,7 @@ struct ckpt {
 	int file;
 	int64_t work_ns; /* the program's work before it: what resuming from it saves */
 	uint64_t stdin_off; /* how much of the session's stdin it had consumed (feed.c) */
+	unsigned resumes;   /* how many runs came of it (forkmon run: which one gets the spare) */
 };
 
 struct ckpt_table {
@@ -277,7 +278,14 @@ struct run_state {
 	} unclaimed[32]; /* ended while resuming, before we knew the new run's pid */
 	int nunclaimed;
 	struct proc_set victims;
+	/* forkmon run: the checkpoint last resumed, of which a spare (helper/spare.c) is
+	 * made once the copy had RUN_SPARE_AFTER_NS to itself: the next save of the same
+	 * file resumes a process forked and made its own before it. -1: none. */
+	int spare_ck;
+	uint64_t spare_seq;
+	int64_t spare_at; /* 0: no spare to make */
 };
+#define RUN_SPARE_AFTER_NS 50000000ll
 extern struct run_state R;
 
 void run_init(void);

@@ -3,7 +3,8 @@
  * run resumed from its first module tells the monitor of every file it reads after it
  * (it waits for none), so each of them is watched and placed in the history as before,
  * a file new to it included; a replace ends the run's whole subtree, found by walking
- * down the session's own processes, and leaves nothing.
+ * down the session's own processes, and leaves nothing; a save of a file resumed from
+ * before resumes a copy forked before the save (the spare).
  *
  * System suite (resume-cost). Shared helpers: live.h.
  */
@@ -12,7 +13,10 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Modules m1..m60 and a main that requires them all (and, once m1 says so, extra.lua). */
 static void rc_program(struct h_session *s)
@@ -124,6 +128,105 @@ START_TEST(test_a_replace_ends_the_runs_whole_subtree)
 }
 END_TEST
 
+/* How many of the session's processes run python3 (by their command name). */
+static int rc_pythons(struct h_session *s)
+{
+	pid_t pids[256];
+	int n = h_procs(s, pids, 256), found = 0;
+	for (int k = 0; k < n; k++) {
+		char path[64], comm[64] = "";
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)pids[k]);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (fgets(comm, sizeof comm, f))
+				found += strncmp(comm, "python3", 7) == 0;
+			fclose(f);
+		}
+	}
+	return found;
+}
+
+/* When process pid started, in clock ticks since boot (/proc/PID/stat, field 22). */
+static long long rc_start_ticks(pid_t pid)
+{
+	char path[64], stat[1024] = "";
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "no process %d", (int)pid);
+	size_t n = fread(stat, 1, sizeof stat - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	char *p = strrchr(stat, ')');
+	ck_assert_ptr_nonnull(p);
+	/* after ")": field 3 (state) on; starttime is field 22 */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	ck_assert_ptr_nonnull(p);
+	return atoll(p + 1);
+}
+
+static long long rc_now_ticks(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_BOOTTIME, &t);
+	long hz = sysconf(_SC_CLK_TCK);
+	return (long long)t.tv_sec * hz + (long long)t.tv_nsec / (1000000000ll / hz);
+}
+
+/* The pid the copy printed after "v=<want> pid=". */
+static pid_t rc_copy_pid(struct h_session *s, const char *want)
+{
+	char needle[64];
+	snprintf(needle, sizeof needle, "v=%s pid=", want);
+	const char *at = strstr(h_output(s), needle);
+	ck_assert_ptr_nonnull(at);
+	return (pid_t)atoi(at + strlen(needle));
+}
+
+/* A file resumed from once is saved again: the copy that prints its new content is a
+ * process that existed before the save (forked from the checkpoint while the user
+ * edited), and it prints the new content, not the old. */
+START_TEST(test_a_save_resumes_a_copy_forked_before_it)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "conf.txt", "1\n");
+	h_write(&s, "main.py", "import os, time\n"
+			       "with open('conf.txt') as f:\n"
+			       "    v = f.read().strip()\n"
+			       "print(f'v={v} pid={os.getpid()}', flush=True)\n"
+			       "time.sleep(300)\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "conf%.txt$", "--", "/usr/bin/python3", "main.py", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect_exactly(&s, "v=1 pid=", 1);
+	h_write(&s, "conf.txt", "2\n");
+	lv_expect_exactly(&s, "v=2 pid=", 1);
+	for (int v = 3; v <= 4; v++) {
+		/* the checkpoint, the run and the spare: three interpreters, then a moment for
+		 * the spare's pid to reach the monitor */
+		double end = h_clock() + LV_WAIT;
+		while (rc_pythons(&s) < 3 && h_clock() < end)
+			h_sleep_ms(20);
+		ck_assert_msg(rc_pythons(&s) >= 3, "no spare after the resume: %s", h_describe(&s));
+		h_sleep_ms(300);
+		long long before = rc_now_ticks();
+		char text[8], want[8];
+		snprintf(text, sizeof text, "%d\n", v);
+		snprintf(want, sizeof want, "%d", v);
+		h_write(&s, "conf.txt", text);
+		char needle[32];
+		snprintf(needle, sizeof needle, "v=%d pid=", v);
+		lv_expect_exactly(&s, needle, 1);
+		pid_t pid = rc_copy_pid(&s, want);
+		long long started = rc_start_ticks(pid);
+		ck_assert_msg(started < before, "save %d: copy %d started at tick %lld, the save came at %lld:\n%s", v,
+			      (int)pid, started, before, lv_out_tail(&s));
+	}
+	lv_expect_none(&s, lv_restart_line(&s, "conf.txt"));
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 Suite *resume_cost_suite(void)
 {
 	Suite *su = suite_create("resume-cost");
@@ -131,6 +234,7 @@ Suite *resume_cost_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_a_run_resumed_from_the_first_module_watches_what_it_reads_after_it);
 	tcase_add_test(tc, test_a_replace_ends_the_runs_whole_subtree);
+	tcase_add_test(tc, test_a_save_resumes_a_copy_forked_before_it);
 	suite_add_tcase(su, tc);
 	return su;
 }
