@@ -148,6 +148,8 @@ static int run_decide_files(const int *files, int n, struct policy_decision *d)
 		serve_seen(files, n);
 		if (R.pid)
 			serve_taint();
+		else
+			spare_make(ckpt_deepest()); /* the next call's copy, if the change took it */
 		return 0;
 	}
 	run_announce(files, n, d);
