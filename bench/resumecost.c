@@ -12,7 +12,8 @@
  * write, close), then times until the line with the new sum. A line "mark" that CMD prints
  * once it is past the module it measures from is timed too (the save → that point part).
  * Prints one line per file: "file K samples_ms ... own_ms ... mark_ms ..." (mark_ms: -1
- * when no mark came) and "lost N".
+ * when no mark came), "first_own_ms MS" (the first run's own MS, before any edit: what
+ * the hook costs a run that is no copy) and "lost N".
  *
  * CMD runs in a process group of its own; at the end it gets SIGTERM (the pid only: forkmon
  * ends its session), then its group SIGKILL if it is still there after 5 s. All times are
@@ -186,9 +187,9 @@ int main(int argc, char **argv)
 		rc_write_module(files[k], 0);
 	static double lat[MAX_FILES][MAX_EDITS], own[MAX_FILES][MAX_EDITS], mark[MAX_FILES][MAX_EDITS];
 	int got[MAX_FILES] = {0}, lost = 0;
-	double ms;
+	double ms, first_ms;
 	rc_spawn(argv + i + 1, log);
-	if (rc_wait_done(0, &ms, 60000) < 0) {
+	if (rc_wait_done(0, &first_ms, 60000) < 0) {
 		fprintf(stderr, "resumecost: no first 'done 0' from %s\n", argv[i + 1]);
 		rc_finish();
 		return 1;
@@ -222,6 +223,7 @@ int main(int argc, char **argv)
 			printf(" %.3f", mark[k][j]);
 		printf("\n");
 	}
+	printf("first_own_ms %.3f\n", first_ms);
 	printf("lost %d\n", lost);
 	return 0;
 }
