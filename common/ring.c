@@ -103,6 +103,16 @@ int ring_wake_wanted(const struct ring *r)
 	return __atomic_exchange_n(&r->h->sleeping, 0, __ATOMIC_ACQ_REL) != 0;
 }
 
+int ring_half_full(const struct ring *r, uint64_t *woken_head)
+{
+	uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
+	uint64_t tail = r->h->tail; /* ours alone */
+	if (tail - head <= r->size / 2 || head == *woken_head)
+		return 0;
+	*woken_head = head;
+	return 1;
+}
+
 int ring_may_sleep(const struct ring *r)
 {
 	__atomic_store_n(&r->h->sleeping, 1, __ATOMIC_RELAXED);

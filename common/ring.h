@@ -35,6 +35,13 @@ int ring_pending(const struct ring *r);
  * cleared: one wake-up per sleep). */
 int ring_wake_wanted(const struct ring *r);
 
+/* Writer, after ring_put: 1 when more than half the ring waits for the reader, and the
+ * reader took nothing since the last time this said so (*woken_head: the head then;
+ * RING_NEVER_WOKEN to start with). The reader may be between two naps, which no flag
+ * shows: a wake-up then keeps a burst of records from filling the ring. */
+#define RING_NEVER_WOKEN UINT64_MAX
+int ring_half_full(const struct ring *r, uint64_t *woken_head);
+
 /* Reader, before it sleeps: 1 when it may sleep (the flag is set, and nothing arrived
  * meanwhile); 0 when something is pending (the flag is cleared again). */
 int ring_may_sleep(const struct ring *r);

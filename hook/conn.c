@@ -153,6 +153,7 @@ int conn_ready(uint32_t hello_flags)
 		munmap(hk.ring.h, FM_RING_DATA + FM_RING_BYTES);
 	hk.ring = r;
 	hk.ring_pid = hk.pid;
+	hk.ring_woken_head = RING_NEVER_WOKEN;
 	hk.cfg = ok;
 	look_configure();
 	hk.configured = 1;
@@ -291,7 +292,8 @@ static int conn_ring_try(const void *m)
 	uint32_t len = ((const struct fm_header *)m)->len;
 	if (!conn_ring_usable() || (ring_put(&hk.ring, m, len) < 0 && conn_ring_wait(m, len) < 0))
 		return -1;
-	if (ring_wake_wanted(&hk.ring) && conn_ring_wake() < 0)
+	/* asleep, or napping with half the ring unread (monitor/conn.c): wake it */
+	if ((ring_wake_wanted(&hk.ring) || ring_half_full(&hk.ring, &hk.ring_woken_head)) && conn_ring_wake() < 0)
 		return 0; /* the hook gave up */
 	return __atomic_load_n(&hk.ring.h->closed, __ATOMIC_SEQ_CST) ? -1 : 0;
 }

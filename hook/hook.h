@@ -63,6 +63,7 @@ struct hook_state {
 	struct fm_hello_ok cfg;
 	struct ring ring; /* fd's ring (conn.c): ring.h NULL when none */
 	pid_t ring_pid;   /* the process that said the HELLO it came with: only it writes */
+	uint64_t ring_woken_head; /* ring_half_full()'s: the head when it last woke the monitor */
 	struct spacing spacing; /* this run's checkpoints (hook/spacing.h) */
 	/* ckpt.c, beside spacing: a run writes the pages it touches after each checkpoint
 	 * once more (a copy-on-write fault, and a page the checkpoint keeps), so what every

@@ -225,8 +225,26 @@ static int conn_grant(const struct conn *c, const struct fm_read *m, int file, u
 	return 1;
 }
 
+static int conn_drain(int i);
+
+/* Before a read that waits for its answer (which may grant a checkpoint): what the other
+ * connections' rings hold, so that a read told earlier by another process of the session
+ * takes its place in the history before the checkpoint, however long the monitor napped
+ * (RING_NAP_NS). */
+static void conn_drain_others(int i)
+{
+	for (int j = 0; j < C.n; j++)
+		if (j != i && C.v[j] && C.v[j]->ring.h && ring_pending(&C.v[j]->ring))
+			conn_drain(j);
+}
+
 static void conn_on_read(int i, const struct fm_read *m)
 {
+	if (!(m->flags & FM_READ_NO_REPLY)) {
+		conn_drain_others(i);
+		if (!C.v[i])
+			return;
+	}
 	struct conn *c = C.v[i];
 	struct fm_read_reply r = {0};
 	fm_init(&r.h, FM_READ_REPLY, sizeof r);

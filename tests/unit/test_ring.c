@@ -2,7 +2,8 @@
  * tests/unit/test_ring.c — the indices of a connection's ring (common/ring.c): records
  * come out whole and in order, across the end of the data (a wrap marker) and across
  * counts past 32 bits; a full ring refuses, and takes again once read; what is not a
- * record of ours is refused; the sleeping flag wakes once per sleep; a record the writer
+ * record of ours is refused; the sleeping flag wakes once per sleep; a ring half unread
+ * wakes the reader once until it reads (however far it lags); a record the writer
  * changes while it is read comes out with the header that was checked. Check suite
  * "ring-unit", in the unit suite.
  */
@@ -165,6 +166,36 @@ START_TEST(test_the_sleeping_flag_wakes_once_per_sleep)
 }
 END_TEST
 
+START_TEST(test_a_ring_half_unread_wakes_the_reader_once_until_it_reads)
+{
+	struct fm_read m, out;
+	struct ring r = rt_ring((uint64_t)1 << 32); /* the counts past 32 bits */
+	uint64_t woken = RING_NEVER_WOKEN;
+	uint32_t len = rt_read(&m, "/p/a-name-of-some-length");
+	int puts = 0, wakes = 0;
+	while (r.h->tail - r.h->head + len <= RT_SIZE / 2) { /* up to half: none */
+		ck_assert_int_eq(ring_put(&r, &m, len), 0);
+		puts++;
+		ck_assert_int_eq(ring_half_full(&r, &woken), 0);
+	}
+	/* past half: one wake-up, however many records follow, until the reader reads */
+	while (ring_put(&r, &m, len) == 0)
+		wakes += ring_half_full(&r, &woken);
+	ck_assert_int_eq(wakes, 1);
+	ck_assert_int_eq(ring_half_full(&r, &woken), 0);
+	/* it takes one: still more than half, and a wake-up again (it may nap again) */
+	ck_assert_int_gt(ring_get(&r, &out, sizeof out), 0);
+	ck_assert_int_eq(ring_half_full(&r, &woken), 1);
+	ck_assert_int_eq(ring_half_full(&r, &woken), 0);
+	/* it takes them all: nothing to wake it for */
+	while (ring_get(&r, &out, sizeof out) > 0)
+		;
+	ck_assert_int_eq(ring_put(&r, &m, len), 0);
+	ck_assert_int_eq(ring_half_full(&r, &woken), 0);
+	ck_assert_int_gt(puts, 2);
+}
+END_TEST
+
 /* The writer of a ring may be hostile: while the reader copies a record, its length
  * flips between two a READ could have (both end in a NUL). */
 static int rt_stop, rt_flipping;
@@ -213,6 +244,7 @@ Suite *ring_unit_suite(void)
 	tcase_add_test(tc, test_a_full_ring_refuses_and_takes_again_once_read);
 	tcase_add_test(tc, test_a_record_not_of_ours_is_refused);
 	tcase_add_test(tc, test_the_sleeping_flag_wakes_once_per_sleep);
+	tcase_add_test(tc, test_a_ring_half_unread_wakes_the_reader_once_until_it_reads);
 	tcase_add_test(tc, test_a_record_changed_while_read_comes_out_as_checked);
 	suite_add_tcase(s, tc);
 	return s;
