@@ -88,6 +88,7 @@ static void ckpt_drop_as(int i, int defer)
 	} else if (k->pid > 0)
 		kill(k->pid, SIGKILL);
 	*k = (struct ckpt){.state = CK_FREE, .conn = -1};
+	conn_ckpt_gone(i);
 	spare_check(); /* a copy of it, made for later, is of a history gone */
 }
 

@@ -169,18 +169,32 @@ void conn_add_given(int fd, pid_t pid)
 	conn_add_resumed(fd, -1, pid); /* its pid known: as a spare's */
 }
 
-/* A new run's connection made by RESUME learns its pid from the checkpoint's, which
+/*
+ * A new run's connection made by RESUME learns its pid from the checkpoint's, which
  * the run's first word always follows (the run says its pid there before anything
- * else): that is read first. */
-static void conn_learn_pid(int i)
+ * else): that is read first. spoke: the run's first word is here (its ring or socket
+ * holds it). Only then is the pid given up on when it is not said; before, the
+ * connection is only being looked at (every record of the watcher reads every
+ * connection), maybe before the checkpoint even forked the run, and its FM_RESUMED
+ * gives the pid when it comes (conn_resumed_pid). Giving up then left a run without its
+ * pid: taken for another process of the session, it was granted no checkpoint.
+ */
+static void conn_learn_pid(int i, int spoke)
 {
 	int k = C.v[i]->resumed_from;
 	if (k < 0 || C.v[i]->pid != 0)
 		return;
 	if (K.v[k].conn >= 0 && C.v[K.v[k].conn])
 		conn_read(K.v[k].conn);
-	if (C.v[i])
+	if (C.v[i] && spoke)
 		C.v[i]->resumed_from = -1; /* said or not, only once */
+}
+
+void conn_ckpt_gone(int k)
+{
+	for (int i = 0; i < C.n; i++)
+		if (C.v[i] && C.v[i]->resumed_from == k)
+			C.v[i]->resumed_from = -1; /* the slot may serve another checkpoint next */
 }
 
 /* FM_RESUMED of checkpoint k: the connection its RESUME made is that run's. */
@@ -421,7 +435,7 @@ static int conn_drain(int i)
 {
 	union conn_msg m;
 	if (C.v[i] && C.v[i]->resumed_from >= 0)
-		conn_learn_pid(i);
+		conn_learn_pid(i, C.v[i]->ring.h && ring_pending(&C.v[i]->ring));
 	while (C.v[i] && C.v[i]->ring.h) {
 		long n = ring_get(&C.v[i]->ring, &m, sizeof m);
 		if (n == 0)
@@ -456,7 +470,10 @@ void conn_read(int i)
 			return;
 		ssize_t n = peer_recv(C.v[i]->fd, &m, sizeof m, NULL, NULL, MSG_DONTWAIT);
 		if (n > 0) {
-			conn_dispatch(i, &m);
+			if (C.v[i]->resumed_from >= 0)
+				conn_learn_pid(i, 1); /* its first word came by the socket */
+			if (C.v[i])
+				conn_dispatch(i, &m);
 		} else if (n == PEER_ERROR && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			return;
 		} else if (n == PEER_VERSION && m.h.type == FM_HELLO) {

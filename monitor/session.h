@@ -89,6 +89,8 @@ void conn_listen(void);
 void conn_close(int i);
 /* Like conn_close, but the descriptor stays open: returned, for the caller to close. */
 int conn_forget(int i);
+/* Checkpoint k is gone: a new run still waiting for its pid from it will not hear it. */
+void conn_ckpt_gone(int k);
 void conn_send(int i, const void *m);
 /* Reads what connection i has to say, up to now. */
 void conn_read(int i);

@@ -4,7 +4,8 @@
  * (it waits for none), so each of them is watched and placed in the history as before,
  * a file new to it included; a replace ends the run's whole subtree, found by walking
  * down the session's own processes, and leaves nothing; a save of a file resumed from
- * before resumes a copy forked before the save (the spare).
+ * before resumes a copy forked before the save (the spare); a copy resumed while other
+ * files change takes its checkpoints.
  *
  * System suite (resume-cost). Shared helpers: live.h.
  */
@@ -227,6 +228,59 @@ START_TEST(test_a_save_resumes_a_copy_forked_before_it)
 }
 END_TEST
 
+/*
+ * A copy learns its pid from its checkpoint, which forks it. Here the checkpoints are
+ * stopped while a save resumes one, and another file of the directory changes
+ * meanwhile (every record of the watcher reads every connection, the copy's new one
+ * among them, before the copy exists). The copy still takes its checkpoints: the file
+ * that changed before gets its own, and its next save resumes from it, not from the main
+ * file's (a copy taken for another process of the session was granted none).
+ */
+START_TEST(test_a_copy_resumed_while_other_files_change_still_takes_checkpoints)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "a.lua", "return 1\n");
+	h_write(&s, "b.lua", "return 1\n");
+	/* what it prints before b.lua makes a checkpoint there worth its cost */
+	h_write(&s, "main.lua", "local a = dofile('a.lua')\n"
+				"print('a=' .. a .. ';')\n"
+				"io.stdout:flush()\n"
+				"local b = dofile('b.lua')\n"
+				"print('a=' .. a .. ' b=' .. b .. ';')\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect_exactly(&s, "a=1 b=1;", 1);
+	/* b.lua changed before: its reads get checkpoints; the spare made after this resume
+	 * is of b.lua's checkpoint, so a.lua's save below resumes a checkpoint itself */
+	h_write(&s, "b.lua", "return 2\n");
+	lv_expect_exactly(&s, "a=1 b=2;", 1);
+	lv_expect(&s, lv_resume_line(&s, "b.lua"), 1);
+
+	struct lv_pstat ck[64];
+	int n = lv_checkpoints_of(s.pid, ck, 64);
+	ck_assert_msg(n > 0, "no checkpoint: %s", h_describe(&s));
+	for (int k = 0; k < n; k++)
+		kill(ck[k].pid, SIGSTOP);
+	h_write(&s, "a.lua", "return 2\n");
+	char any[4096];
+	snprintf(any, sizeof any, "[forkmon] file '%s' changed, resuming from", h_file(&s, "a.lua"));
+	lv_expect(&s, any, 1); /* the RESUME is on its way to a stopped checkpoint */
+	h_write(&s, "notes.txt", "not a module\n");
+	h_sleep_ms(300);
+	for (int k = 0; k < n; k++)
+		kill(ck[k].pid, SIGCONT);
+	lv_expect_exactly(&s, "a=2 b=2;", 1);
+
+	h_write(&s, "b.lua", "return 3\n");
+	lv_expect_exactly(&s, "a=2 b=3;", 1);
+	lv_expect(&s, lv_resume_line(&s, "b.lua"), 2);
+	lv_expect_none(&s, lv_resume_from_line(&s, "b.lua", "main.lua"));
+	lv_expect_none(&s, lv_restart_line(&s, "b.lua"));
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 Suite *resume_cost_suite(void)
 {
 	Suite *su = suite_create("resume-cost");
@@ -235,6 +289,7 @@ Suite *resume_cost_suite(void)
 	tcase_add_test(tc, test_a_run_resumed_from_the_first_module_watches_what_it_reads_after_it);
 	tcase_add_test(tc, test_a_replace_ends_the_runs_whole_subtree);
 	tcase_add_test(tc, test_a_save_resumes_a_copy_forked_before_it);
+	tcase_add_test(tc, test_a_copy_resumed_while_other_files_change_still_takes_checkpoints);
 	suite_add_tcase(su, tc);
 	return su;
 }
