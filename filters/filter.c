@@ -306,6 +306,7 @@ static int filter_store_items(struct filter *f, const char **texts, const size_t
 		pt->told = 0;
 		pattern_hint(pt->text, pt->len, &pt->hint);
 		pt->need_len = pattern_required(pt->text, pt->len, pt->need, sizeof pt->need);
+		memcpy(pt->hint.need, pt->need, sizeof pt->hint.need);
 		copies[k] = NULL;
 	}
 	rc = 0;

@@ -15,8 +15,9 @@
  *
  * filter_hint() tells the hook what it may reject without asking the monitor: for each
  * pattern, a literal prefix the path must start with (only for patterns anchored with
- * ^) and a literal suffix it must end with (only for patterns anchored with $). A
- * pattern with neither gives an empty hint, which means "every path is a candidate".
+ * ^), a literal suffix it must end with (only for patterns anchored with $), and a
+ * literal it must hold somewhere (an unanchored 'src/' or '%.lua' has one). A pattern
+ * with none of them gives an empty hint, which means "every path is a candidate".
  */
 #ifndef FORKMON_FILTER_H
 #define FORKMON_FILTER_H
@@ -61,6 +62,7 @@ void filter_set_budget(struct filter *f, unsigned long steps);
 struct filter_hint {
 	char prefix[64]; /* literal the path starts with, "" when none */
 	char suffix[64]; /* literal the path ends with, "" when none */
+	char need[64];   /* literal the path holds somewhere, "" when none is sure */
 };
 void filter_hint(const struct filter *f, int i, struct filter_hint *out);
 

@@ -263,8 +263,8 @@ void pattern_hint(const char *p, size_t n, struct filter_hint *h)
  * The longest run of literal bytes that every subject p finds contains somewhere: items
  * that match one given byte once (a '+' item at least once: its byte, and a run through
  * it may go on only from its last repetition), with captures between them (they consume
- * nothing). Any other item breaks a run. Unlike the prefix and suffix, this one never
- * reaches the hook: the monitor checks it with memmem() before it matches at all.
+ * nothing). Any other item breaks a run. The monitor checks it with memmem() before it
+ * matches at all, and the hook before it asks (filter_hint's need).
  */
 size_t pattern_required(const char *p, size_t n, char *out, size_t cap)
 {

@@ -26,7 +26,8 @@ int candidate_hints_allow(const char *p, size_t n)
 		return 1;
 	for (unsigned i = 0; i < hk.cfg.nhints; i++) {
 		const struct fm_hint *h = &hk.cfg.hints[i];
-		if (strncmp(p, h->prefix, strlen(h->prefix)) == 0 && candidate_ends_with(p, n, h->suffix))
+		if (strncmp(p, h->prefix, strlen(h->prefix)) == 0 && candidate_ends_with(p, n, h->suffix) &&
+		    (!h->need[0] || memmem(p, n, h->need, strnlen(h->need, FM_HINT_LEN))))
 			return 1;
 	}
 	return 0;

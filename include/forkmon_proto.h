@@ -52,7 +52,7 @@
 #include <stdint.h>
 
 #define FM_MAGIC 0x464bu /* "FK" */
-#define FM_VERSION 8
+#define FM_VERSION 9
 #define FM_PATH_MAX 4096
 #define FM_MAX_HINTS 16
 #define FM_HINT_LEN 64
@@ -128,9 +128,12 @@ enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1 };
 #define FM_CFG_RING 32u          /* SCM_RIGHTS carry the connection's ring (a memfd of
 				    FM_RING_BYTES) and its eventfd: see struct fm_ring */
 
+/* What a path must look like to match a filter: start with prefix, end with suffix,
+ * and hold need somewhere ("" each: no such condition). */
 struct fm_hint {
 	char prefix[FM_HINT_LEN];
 	char suffix[FM_HINT_LEN];
+	char need[FM_HINT_LEN];
 };
 
 struct fm_hello_ok {

@@ -22,6 +22,7 @@
 #include "debounce.h"
 #include "events.h"
 #include "filter.h"
+#include "hints.h"
 #include "inotify.h"
 #include "out.h"
 #include "policy.h"
@@ -76,22 +77,11 @@ static void mon_hints(void)
 		c->flags |= FM_CFG_REREADS;
 	if (S.o->serve_fd >= 0)
 		c->flags |= FM_CFG_SERVE;
-	int n = filter_count(S.o->filter);
-	if (n > FM_MAX_HINTS) {
+	int n = hints_make(S.o->filter, c->hints, FM_MAX_HINTS);
+	if (n < 0)
 		c->flags |= FM_CFG_ALL_CANDIDATES;
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		struct filter_hint h;
-		filter_hint(S.o->filter, i, &h);
-		if (!h.prefix[0] && !h.suffix[0]) {
-			c->flags |= FM_CFG_ALL_CANDIDATES;
-			return;
-		}
-		snprintf(c->hints[i].prefix, FM_HINT_LEN, "%s", h.prefix);
-		snprintf(c->hints[i].suffix, FM_HINT_LEN, "%s", h.suffix);
-	}
-	c->nhints = (uint32_t)n;
+	else
+		c->nhints = (uint32_t)n;
 }
 
 /* The session socket: ours (an abstract name), or the one bare mode was started with. */

@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/fuzz_hints.c — the hints: what the hook (hook/candidate.c) rejects inside
- * the program without asking the monitor, from the literal prefixes and suffixes of the
- * patterns (filters/pattern.c) the monitor sends with HELLO_OK. A rejection must never
+ * the program without asking the monitor, from the literal prefixes, suffixes and
+ * needed parts of the patterns (filters/pattern.c) the monitor sends with HELLO_OK. A rejection must never
  * lose a read the monitor would watch: whenever lua5.4's string.find finds one of the
  * patterns in the path the monitor would be told (the opened name, made absolute and
  * normal by path_join, a Python cache file taken for its source), the hook's name check
@@ -13,6 +13,7 @@
  * (fuzz_lua_sample, the directory's bytes as its choices).
  */
 #include "filter.h"
+#include "hints.h"
 #include "fuzz_lua.h"
 #include "hook.h"
 #include "path.h"
@@ -20,29 +21,16 @@
 
 struct hook_state hk;
 
-/* monitor/monitor.c's mon_hints(): the hook's configuration from the filter. */
+/* The hook's configuration from the filter, as monitor/monitor.c's mon_hints() makes it. */
 static void fuzz_hints_config(struct filter *f)
 {
 	memset(&hk, 0, sizeof hk);
 	hk.configured = 1;
-	int n = filter_count(f);
-	if (n > FM_MAX_HINTS) {
+	int n = hints_make(f, hk.cfg.hints, FM_MAX_HINTS);
+	if (n < 0)
 		hk.cfg.flags |= FM_CFG_ALL_CANDIDATES;
-		candidate_configure();
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		struct filter_hint h;
-		filter_hint(f, i, &h);
-		if (!h.prefix[0] && !h.suffix[0]) {
-			hk.cfg.flags |= FM_CFG_ALL_CANDIDATES;
-			candidate_configure();
-			return;
-		}
-		snprintf(hk.cfg.hints[i].prefix, FM_HINT_LEN, "%s", h.prefix);
-		snprintf(hk.cfg.hints[i].suffix, FM_HINT_LEN, "%s", h.suffix);
-	}
-	hk.cfg.nhints = (uint32_t)n;
+	else
+		hk.cfg.nhints = (uint32_t)n;
 	candidate_configure(); /* as look_configure() does on HELLO_OK */
 }
 

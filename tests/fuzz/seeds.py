@@ -54,7 +54,7 @@ def request_seeds():
         keep('request', bytes([(4 << 1) | 1]) + m)  # the whole datagram
 
 
-FM_MAGIC, FM_VERSION = 0x464b, 7
+FM_MAGIC, FM_VERSION = 0x464b, 9
 HELLO, HELLO_OK, READ, READ_REPLY, READ_AGAIN = 1, 2, 3, 4, 5
 
 

@@ -78,6 +78,38 @@ START_TEST(test_bare_mode_resumes_and_ctrl_c_ends_with_sigint)
 }
 END_TEST
 
+/* An unanchored filter: the part of the path it needs ('conf/') is checked in the
+ * program (monitor/hints.c, hook/candidate.c); a file with it is watched and resumes,
+ * one without it is not watched. */
+START_TEST(test_an_unanchored_filter_watches_the_paths_holding_its_literal)
+{
+	struct h_session s;
+	h_init(&s);
+	lv_make_dir(&s, "conf");
+	h_write(&s, "conf/a.lua", "return 'one'\n");
+	h_write(&s, "lib.lua", "return 'lib'\n");
+	h_write(&s, "example.lua", "print('startup')\n"
+				   "local l = dofile('lib.lua')\n"
+				   "local v = dofile('conf/a.lua')\n"
+				   "print('got ' .. l .. ' ' .. v)\n");
+	char pre[4096];
+	snprintf(pre, sizeof pre, "LD_PRELOAD=%s", h_path("build/forkmonhook.so"));
+	char *env[] = {pre, "FORKMON_FILTER=conf/", NULL};
+	char *argv[] = {"lua5.4", "example.lua", NULL};
+	h_start(&s, argv, env);
+	lv_expect(&s, "got lib one", 1);
+	char line[4096];
+	snprintf(line, sizeof line, "[forkmon] watch '%s'", h_file(&s, "conf/a.lua"));
+	lv_expect(&s, line, 1);
+	h_write(&s, "conf/a.lua", "return 'two'\n");
+	lv_expect(&s, "got lib two", 1);
+	ck_assert_int_eq(h_count(&s, "startup"), 1);
+	snprintf(line, sizeof line, "[forkmon] watch '%s'", h_file(&s, "lib.lua"));
+	ck_assert_int_eq(h_count(&s, line), 0);
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 START_TEST(test_quiet_bare_mode_prints_nothing_of_its_own)
 {
 	struct h_session s;
@@ -499,6 +531,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_lua_resumes_from_the_edited_module_in_place_and_by_rename);
 	tcase_add_test(tc, test_bare_mode_resumes_and_ctrl_c_ends_with_sigint);
 	tcase_add_test(tc, test_quiet_bare_mode_prints_nothing_of_its_own);
+	tcase_add_test(tc, test_an_unanchored_filter_watches_the_paths_holding_its_literal);
 	tcase_add_test(tc, test_python_resumes_from_the_import_of_the_edited_module);
 	tcase_add_test(tc, test_python_with_a_warm_bytecode_cache_still_sees_its_modules);
 	tcase_add_test(tc, test_perl_require_resumes_from_the_require);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "hints.h"
 #include "pattern.h"
 #include "suites.h"
 
@@ -485,6 +486,37 @@ START_TEST(test_quote_truncates_without_a_dangling_escape)
 }
 END_TEST
 
+/* The hook's hints (monitor/hints.c): an unanchored pattern's literal goes to the hook,
+ * so that a path without it is rejected in the program; one its prefix or suffix holds
+ * does not; a pattern with no literal at all makes every path a candidate. */
+START_TEST(test_hook_hints_carry_an_unanchored_patterns_literal)
+{
+	struct fm_hint h[FM_MAX_HINTS];
+	struct filter *f = filter_of("nomatch;%.lua;^/src/.*%.c$;x+y;/t%.lua$");
+
+	memset(h, 'z', sizeof h);
+	ck_assert_int_eq(hints_make(f, h, FM_MAX_HINTS), 5);
+	ck_assert_str_eq(h[0].prefix, "");
+	ck_assert_str_eq(h[0].suffix, "");
+	ck_assert_str_eq(h[0].need, "nomatch"); /* a plain string: found anywhere */
+	ck_assert_str_eq(h[1].need, ".lua");
+	ck_assert_str_eq(h[2].prefix, "/src/");
+	ck_assert_str_eq(h[2].suffix, ".c");
+	ck_assert_str_eq(h[2].need, ""); /* the prefix holds it */
+	ck_assert_str_eq(h[3].need, "xy"); /* x, then at least one y */
+	ck_assert_str_eq(h[4].suffix, "/t.lua");
+	ck_assert_str_eq(h[4].need, "");
+	filter_free(f);
+
+	f = filter_of("%.lua;.");
+	ck_assert_int_eq(hints_make(f, h, FM_MAX_HINTS), -1); /* '.' holds no literal */
+	filter_free(f);
+	f = filter_of("a;b;c");
+	ck_assert_int_eq(hints_make(f, h, 2), -1); /* more patterns than hints */
+	filter_free(f);
+}
+END_TEST
+
 Suite *filter_suite(void)
 {
 	Suite *s = suite_create("filter");
@@ -506,6 +538,7 @@ Suite *filter_suite(void)
 	tcase_add_test(tc, test_hint_prefix_is_the_required_literal_start_of_an_anchored_pattern);
 	tcase_add_test(tc, test_hint_truncates_keeping_what_is_still_necessary);
 	tcase_add_test(tc, test_hint_of_a_bad_index_is_empty);
+	tcase_add_test(tc, test_hook_hints_carry_an_unanchored_patterns_literal);
 	tcase_add_test(tc, test_required_literal_is_the_longest_run_every_match_holds);
 	tcase_add_test(tc, test_required_literal_truncates_keeping_what_is_still_necessary);
 	tcase_add_test(tc, test_path_without_the_literal_is_no_match_however_costly_the_pattern);

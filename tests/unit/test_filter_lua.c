@@ -322,7 +322,9 @@ static void diff_check(int i, const char *path, const char *lua, struct filter *
 		ck_assert_msg(strlen(path) >= strlen(h->suffix) &&
 				      strcmp(path + strlen(path) - strlen(h->suffix), h->suffix) == 0,
 			      "'%s' matches '%s' but suffix hint is '%s'", pat, path, h->suffix);
-		if (h->prefix[0] || h->suffix[0])
+		ck_assert_msg(strstr(path, h->need) != NULL, "'%s' matches '%s' but need hint is '%s'", pat, path,
+			      h->need);
+		if (h->prefix[0] || h->suffix[0] || h->need[0])
 			dc.hinted++;
 	} else {
 		ck_assert_msg(mine != 1, "'%s' on '%s': filter matches, Lua does not (%s)", pat, path, lua);
@@ -333,7 +335,8 @@ static void diff_check(int i, const char *path, const char *lua, struct filter *
 static char *diff_pattern(int i, char *line)
 {
 	struct filter *f = filter_new();
-	struct filter_hint h = { "", "" };
+	struct filter_hint h;
+	memset(&h, 0, sizeof h);
 	int accepted = filter_add(f, dc.pats[i], dc.errs[i], sizeof(dc.errs[i])) == 0;
 
 	ck_assert_msg(!accepted || filter_count(f) == 1, "'%s' split", dc.pats[i]);
