@@ -94,10 +94,12 @@ int ckpt_wanted(int64_t now, const char *path, int consume)
 
 int ckpt_may_want(int64_t now)
 {
+	if (hk.spacing.quiet_until_ns && now < hk.spacing.quiet_until_ns)
+		return 0; /* most candidates' opens: no configuration to build */
 	struct spacing_cfg c;
 	ckpt_cfg(&c);
 	/* a path in the project may get a free one: the widest answer, changing nothing */
-	return spacing_wanted(&c, &hk.spacing, now, hk.cfg.project[0] != 0, 0);
+	return spacing_may_want(&c, &hk.spacing, now, hk.cfg.project[0] != 0);
 }
 
 /*
@@ -316,6 +318,7 @@ int ckpt_take(uint64_t seq)
 		/* the checkpoint: what it cost so far is the measure of the runs resumed from
 		 * it, which count their faults from their own start */
 		hk.spacing.last_cost_ns = hk_now_ns() - hk.ckpt_from_ns;
+		spacing_reconfigured(&hk.spacing);
 		resume_wait(ctl, runfd);
 		spacing_faults_from(&hk.spacing, ckpt_faults());
 		ckpt_effects_from(serve);

@@ -155,6 +155,7 @@ int conn_ready(uint32_t hello_flags)
 	hk.ring_pid = hk.pid;
 	hk.ring_woken_head = RING_NEVER_WOKEN;
 	hk.cfg = ok;
+	spacing_reconfigured(&hk.spacing);
 	look_configure();
 	hk.configured = 1;
 	hk.fd = fd;

@@ -4,6 +4,7 @@
  */
 #include "spacing.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static int64_t spacing_gap(const struct spacing_cfg *cfg, int64_t cost)
@@ -33,6 +34,8 @@ static int spacing_quiet_since(const struct spacing_cfg *cfg, const struct spaci
 int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now, int in_project,
 		   int consume)
 {
+	if (consume)
+		s->quiet_until_ns = 0;
 	if (!cfg->run || s->count >= (int)cfg->max_checkpoints)
 		return 0;
 	if (cfg->every)
@@ -64,8 +67,37 @@ int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now
 	return 0;
 }
 
+/* Before when is spacing_wanted(cfg, s, now, in_project, 0) sure to be 0, for s as it
+ * is? 0: it may be 1 now. */
+static int64_t spacing_quiet_until(const struct spacing_cfg *cfg, const struct spacing *s, int in_project)
+{
+	if (!cfg->run || s->count >= (int)cfg->max_checkpoints)
+		return INT64_MAX;
+	if (cfg->every || s->count == 0 || (in_project && s->free_used < (int)cfg->free_checkpoints))
+		return 0;
+	int64_t until = s->last_end_ns + spacing_gap(cfg, s->last_cost_ns); /* the cheap bound */
+	if (cfg->faults_now && s->faults_next_ns > until)
+		until = s->faults_next_ns; /* the faults' bound, set by the question itself */
+	return until;
+}
+
+int spacing_may_want(const struct spacing_cfg *cfg, struct spacing *s, int64_t now, int in_project)
+{
+	if (s->quiet_until_ns && now < s->quiet_until_ns)
+		return 0;
+	int r = spacing_wanted(cfg, s, now, in_project, 0);
+	s->quiet_until_ns = r ? 0 : spacing_quiet_until(cfg, s, in_project);
+	return r;
+}
+
+void spacing_reconfigured(struct spacing *s)
+{
+	s->quiet_until_ns = 0;
+}
+
 void spacing_forked(struct spacing *s, int64_t now, int64_t cost_ns, long faults)
 {
+	s->quiet_until_ns = 0;
 	s->count++;
 	s->last_cost_ns = cost_ns;
 	s->last_end_ns = now;
@@ -75,6 +107,7 @@ void spacing_forked(struct spacing *s, int64_t now, int64_t cost_ns, long faults
 
 void spacing_resumed(struct spacing *s, int64_t now)
 {
+	s->quiet_until_ns = 0;
 	s->count++;
 	s->last_end_ns = now;
 	s->faults_next_ns = 0;
@@ -82,12 +115,14 @@ void spacing_resumed(struct spacing *s, int64_t now)
 
 void spacing_faults_from(struct spacing *s, long faults)
 {
+	s->quiet_until_ns = 0;
 	s->faults_at_end = faults;
 	s->faults_next_ns = 0;
 }
 
 void spacing_effects_from(struct spacing *s, long effects)
 {
+	s->quiet_until_ns = 0;
 	s->effects_at_end = effects;
 }
 
@@ -95,6 +130,7 @@ void spacing_fault_sample(struct spacing *s, int64_t sample_ns)
 {
 	if (sample_ns < 100 || sample_ns > 100000)
 		return;
+	s->quiet_until_ns = 0;
 	s->fault_ns = s->fault_ns > 0 ? (3 * s->fault_ns + sample_ns) / 4 : sample_ns;
 	s->faults_next_ns = 0; /* a cheaper fault may allow one sooner */
 }

@@ -67,6 +67,9 @@ struct spacing {
 	 * getrusage() is ~0.8 us, and past the cheap bound every watched read asked it). */
 	int64_t faults_next_ns;
 	long effects_at_end; /* effects_now() at last_end_ns */
+	/* spacing_may_want() says no before this time (0: not known); every change of the
+	 * state, and of the configuration (spacing_reconfigured), forgets it. */
+	int64_t quiet_until_ns;
 };
 
 /* Does a watched read at time now get a checkpoint? in_project: the path is under the
@@ -74,6 +77,15 @@ struct spacing {
  * wanted (a free one is used up); 0 to ask without changing anything. */
 int spacing_wanted(const struct spacing_cfg *cfg, struct spacing *s, int64_t now, int in_project,
 		   int consume);
+
+/*
+ * spacing_wanted(cfg, s, now, in_project, 0), remembering how long the answer stays no:
+ * before that time it is one comparison (the hook asks at every candidate's open, most
+ * of them names a search path misses). cfg and in_project are the same at every call
+ * until spacing_reconfigured(s).
+ */
+int spacing_may_want(const struct spacing_cfg *cfg, struct spacing *s, int64_t now, int in_project);
+void spacing_reconfigured(struct spacing *s);
 
 /* What the last checkpoint costs the run by now: what was measured, and (faults_now)
  * the faults since at fault_ns each. */

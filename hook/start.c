@@ -56,6 +56,7 @@ static void start_atfork_child(void)
 	hk.noted_threads = hk.noted_children = 0;
 	if (hk.configured)
 		hk.cfg.role = FM_ROLE_SUB; /* until the monitor says otherwise */
+	spacing_reconfigured(&hk.spacing);
 	/* The only thread here: whoever held the lock is not (a fork from inside the hook
 	 * goes on as if it still held it, and releases it). */
 	hk_lock_word = 0;

@@ -316,6 +316,57 @@ START_TEST(test_1000_reads_100us_apart_with_300us_checkpoints_get_12)
 }
 END_TEST
 
+/*
+ * spacing_may_want, asked at every candidate's open (five misses of a search path, then
+ * the module), answers as spacing_wanted without consuming does, asked on a copy of the
+ * state each time; and once it said no, it asks neither the rule nor the faults again
+ * until the answer may change.
+ */
+START_TEST(test_may_want_remembers_its_no_and_answers_as_the_rule_does)
+{
+	const struct spacing_cfg *cfgs[] = {&run_cfg, &serve_cfg};
+	for (int k = 0; k < 2; k++) {
+		const struct spacing_cfg *c = cfgs[k];
+		struct spacing s = {0};
+		int64_t t = 0;
+		int taken = 0;
+		fake_faults = 0;
+		for (int i = 0; i < 1000; i++) {
+			for (int miss = 0; miss < 6; miss++) {
+				t += 3 * US;
+				fake_faults += i % 7 == 0;
+				struct spacing copy = s;
+				int want = spacing_wanted(c, &copy, t, i < 40, 0);
+				ck_assert_int_eq(spacing_may_want(c, &s, t, i < 40), want);
+			}
+			t += 80 * US;
+			if (spacing_wanted(c, &s, t, i < 40, 1)) {
+				t += 300 * US;
+				spacing_forked(&s, t, 300 * US, c->faults_now ? fake_faults : 0);
+				taken++;
+			}
+		}
+		ck_assert_int_gt(taken, 3);
+	}
+	/* a no is remembered: asked a million times before it can change, the faults once */
+	struct spacing s = {0};
+	spacing_wanted(&run_cfg, &s, 0, 0, 1);
+	spacing_forked(&s, 300 * US, 300 * US, 0);
+	fake_faults = 1000; /* 2 ms of faults: no checkpoint before 9.3 + 60 ms */
+	fake_asked = 0;
+	for (int i = 0; i < 1000000; i++)
+		ck_assert_int_eq(spacing_may_want(&run_cfg, &s, 10 * MS + i, 0), 0);
+	ck_assert_int_eq(fake_asked, 1);
+	ck_assert_int_eq(spacing_may_want(&run_cfg, &s, 70 * MS, 0), 1);
+	/* a new configuration is asked anew */
+	struct spacing_cfg every = run_cfg;
+	every.every = 1;
+	ck_assert_int_eq(spacing_may_want(&run_cfg, &s, 20 * MS, 0), 0);
+	spacing_reconfigured(&s);
+	ck_assert_int_eq(spacing_may_want(&every, &s, 20 * MS, 0), 1);
+}
+END_TEST
+
 START_TEST(test_1000_reads_of_a_helper_session_with_the_project_first_get_36)
 {
 	/* The 3 free ones at reads 0, 1, 2 (the first counts among them), then reads 32,
@@ -443,6 +494,7 @@ Suite *spacing_suite(void)
 	tcase_add_test(tc, test_a_process_that_is_not_the_run_never_gets_one);
 	tcase_add_test(tc, test_a_resumed_run_counts_its_checkpoint_and_works_from_the_resume);
 	tcase_add_test(tc, test_1000_reads_100us_apart_with_300us_checkpoints_get_12);
+	tcase_add_test(tc, test_may_want_remembers_its_no_and_answers_as_the_rule_does);
 	tcase_add_test(tc, test_1000_reads_of_a_helper_session_with_the_project_first_get_36);
 	tcase_add_test(tc, test_a_short_program_growing_its_memory_stays_deep_in_a_helper_session);
 	tcase_add_test(tc, test_a_free_checkpoint_soon_after_the_last_with_nothing_shown_between_is_skipped);
