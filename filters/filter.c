@@ -27,8 +27,7 @@ struct pattern {
 	char *text;
 	size_t len;
 	struct filter_hint hint;
-	char need[64];		/* a literal every path it finds holds (pattern_required) */
-	size_t need_len;
+	size_t need_len;	/* of hint.need: a literal every path it finds holds */
 	int told;		/* its "too costly" line was said */
 };
 
@@ -305,8 +304,7 @@ static int filter_store_items(struct filter *f, const char **texts, const size_t
 		pt->len = lens[k];
 		pt->told = 0;
 		pattern_hint(pt->text, pt->len, &pt->hint);
-		pt->need_len = pattern_required(pt->text, pt->len, pt->need, sizeof pt->need);
-		memcpy(pt->hint.need, pt->need, sizeof pt->hint.need);
+		pt->need_len = pattern_required(pt->text, pt->len, pt->hint.need, sizeof pt->hint.need);
 		copies[k] = NULL;
 	}
 	rc = 0;
@@ -410,7 +408,7 @@ int filter_match(struct filter *f, const char *path)
 		int rc;
 
 		if (!pattern_hint_allows(&pt->hint, path, len) ||
-		    (pt->need_len && !memmem(path, len, pt->need, pt->need_len)))
+		    (pt->need_len && !memmem(path, len, pt->hint.need, pt->need_len)))
 			continue;
 		/* match.c first, with a budget: it backtracks as Lua does, so a pattern it
 		 * finishes within the budget costs Lua as little, and the verdict is then
