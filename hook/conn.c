@@ -299,6 +299,11 @@ static int conn_ring_try(const void *m)
 	return __atomic_load_n(&hk.ring.h->closed, __ATOMIC_SEQ_CST) ? -1 : 0;
 }
 
+int conn_tell_ring(const void *m)
+{
+	return conn_ring_try(m);
+}
+
 int conn_tell(const void *m)
 {
 	if (conn_ring_try(m) == 0)

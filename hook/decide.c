@@ -208,6 +208,38 @@ static int decide_ask(const struct fm_read *m, struct cache_slot *s, const char 
 	return 0;
 }
 
+/*
+ * A checkpoint the run wants (or a hot file's), taken without waiting for the monitor's
+ * grant when it allows so (FM_CFG_UNASKED): the read is told through the ring with a
+ * token, and the checkpoint registers under it; the monitor matches the two and gives
+ * the read its place in the history as an asked one would have. The question's round
+ * trip was a copy's largest wait: two wake-ups, and behind them whatever the monitor was
+ * doing (a drain of the rings, a rollback). Returns as decide_read, or -1 to ask instead
+ * (not allowed, unsafe, or no ring to tell it through in order).
+ */
+static void decide_resumed(struct fm_read *m);
+
+static int decide_unasked(struct fm_read *m, struct cache_slot *s, const char *p, size_t n, uint64_t h,
+			  int want, int ask)
+{
+	if (!(hk.cfg.flags & FM_CFG_UNASKED) || (hk.cfg.flags & FM_CFG_ASK) || (!want && (!ask || !ckpt_safe())))
+		return -1;
+	uint32_t token = ++hk.ckpt_token ? hk.ckpt_token : ++hk.ckpt_token; /* never 0 */
+	m->flags |= FM_READ_NO_REPLY | FM_READ_TAKEN | FM_READ_WANT_CKPT;
+	m->pad = token;
+	if (conn_tell_ring(m) < 0) {
+		m->flags &= ~(FM_READ_NO_REPLY | FM_READ_TAKEN);
+		m->pad = 0;
+		return -1;
+	}
+	cache_put(s, p, n, h, FM_WATCHED);
+	if (ckpt_take(FM_CKPT_TOKEN | token) == 1) {
+		decide_resumed(m);
+		return 1;
+	}
+	return 0;
+}
+
 /* In a run just resumed from the checkpoint taken before read m: introduce ourselves,
  * then redo this read for the monitor. */
 static void decide_resumed(struct fm_read *m)
@@ -265,6 +297,9 @@ static int decide_read(struct fm_read *m, size_t n, int defer)
 	}
 	decide_fill(m, FM_READ, p, n, want ? FM_READ_WANT_CKPT : 0);
 	decide_fill_stat(m, &st);
+	int taken = decide_unasked(m, s, p, n, h, want, ask);
+	if (taken >= 0)
+		return taken;
 	struct fm_read_reply r;
 	if (decide_ask(m, s, p, n, h, &r) < 0 || r.verdict != FM_WATCHED || !r.grant)
 		return 0;

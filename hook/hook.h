@@ -71,6 +71,7 @@ struct hook_state {
 	int64_t ckpt_asked_ns; /* when the read that may take a checkpoint began asking */
 	int64_t ckpt_from_ns;  /* where the cost of the checkpoint being taken counts from */
 	pid_t middle_pid;      /* the last intermediate process, as its child sees it */
+	uint32_t ckpt_token;   /* the last FM_READ_TAKEN read's token (this process's) */
 	/* cache.c, on the same page for the same reason (every watched read writes
 	 * ckpt_asked_ns): what each newly reported path writes but its slot and its bytes */
 	size_t cache_arena_used;
@@ -333,6 +334,8 @@ void conn_pid_word_init(void);
 /* Says m (READ with FM_READ_NO_REPLY, READ_AGAIN: no answer) through the ring, or the
  * socket without one: 0, or -1 when the hook gave up. */
 int conn_tell(const void *m);
+/* The same through the ring only: 0, or -1 when it must go by the socket (no ring). */
+int conn_tell_ring(const void *m);
 void conn_note(int kind, int value);
 /* Stays out of the way from now on. */
 void conn_give_up(void);
@@ -346,7 +349,8 @@ int ckpt_wanted(int64_t now, const char *path, int consume);
 /* Could a watched read of any path get a checkpoint now? Changes nothing. */
 int ckpt_may_want(int64_t now);
 int ckpt_safe(void);
-/* Takes a checkpoint registered under seq: 0 in the run that goes on, 1 in a run resumed
+/* Takes a checkpoint registered under seq (a grant's, or FM_CKPT_TOKEN | the token of
+ * an FM_READ_TAKEN read told before): 0 in the run that goes on, 1 in a run resumed
  * from it (later, after a change), -1 when none was taken. */
 int ckpt_take(uint64_t seq);
 /* The vfork child of a double fork (see ckpt.c): returns 1 in the grandchild, which

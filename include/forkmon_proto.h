@@ -127,6 +127,9 @@ enum fm_status { FM_OK = 0, FM_ERR_VERSION = 1 };
 				    taken only while the run is clean (hook/clean.c) */
 #define FM_CFG_RING 32u          /* SCM_RIGHTS carry the connection's ring (a memfd of
 				    FM_RING_BYTES) and its eventfd: see struct fm_ring */
+#define FM_CFG_UNASKED 64u       /* a checkpoint the run wants is taken without waiting
+				    for a grant (FM_READ_TAKEN): nothing the monitor
+				    records at a grant moves meanwhile (no stdin fed) */
 
 /* What a path must look like to match a filter: start with prefix, end with suffix,
  * and hold need somewhere ("" each: no such condition). */
@@ -157,9 +160,11 @@ struct fm_hello_ok {
 	uint32_t nhot;
 	uint32_t pad2;
 	uint64_t hot[FM_MAX_HOT];
-	/* The last components of the same names, one bit each (fm_name_bit): a candidate
-	 * whose last component sets none is in no hot list, and the hook needs neither its
-	 * absolute path nor its hash before the program's open (hook/decide.c). */
+	/* The last components of the same names, two bits each (fm_name_bits): a candidate
+	 * whose last component lacks one of its two is in no hot list, and the hook needs
+	 * neither its absolute path nor its hash before the program's open (hook/decide.c).
+	 * One bit each let one name in 128 through: "init.lua" shared one with m1.lua, and
+	 * a resumed Lua run took every module's three init.lua tries the long way. */
 	uint64_t hot_names[4];
 };
 
@@ -185,22 +190,27 @@ static inline uint64_t fm_path_hash(const char *p, unsigned long n)
 	return h | 1;
 }
 
-/* The bit of HELLO_OK's hot_names for a last component name of n bytes. */
-static inline unsigned fm_name_bit(const char *name, unsigned long n)
+/* The two bits of HELLO_OK's hot_names for a last component name of n bytes. */
+static inline void fm_name_bits(const char *name, unsigned long n, unsigned *a, unsigned *b)
 {
-	return (unsigned)(fm_path_hash(name, n) >> 56);
+	uint64_t h = fm_path_hash(name, n);
+	*a = (unsigned)(h >> 56);
+	*b = (unsigned)(h >> 48) & 255u;
 }
 
 static inline void fm_name_set(uint64_t *bits, const char *name, unsigned long n)
 {
-	unsigned b = fm_name_bit(name, n);
+	unsigned a, b;
+	fm_name_bits(name, n, &a, &b);
+	bits[a / 64] |= 1ull << (a % 64);
 	bits[b / 64] |= 1ull << (b % 64);
 }
 
 static inline int fm_name_in(const uint64_t *bits, const char *name, unsigned long n)
 {
-	unsigned b = fm_name_bit(name, n);
-	return (bits[b / 64] >> (b % 64)) & 1;
+	unsigned a, b;
+	fm_name_bits(name, n, &a, &b);
+	return (int)((bits[a / 64] >> (a % 64)) & (bits[b / 64] >> (b % 64)) & 1);
 }
 
 /* READ flags */
@@ -215,6 +225,10 @@ static inline int fm_name_in(const uint64_t *bits, const char *name, unsigned lo
 #define FM_READ_LOOK 4u
 #define FM_READ_ABSENT 8u
 #define FM_READ_DIR 16u
+/* With NO_REPLY: the run takes a checkpoint before this read without asking (HELLO_OK's
+ * FM_CFG_UNASKED), registered under the token in pad (FM_CKPT_REGISTER's seq), which the
+ * monitor matches to this read's seq; a checkpoint it does not grant is closed. */
+#define FM_READ_TAKEN 32u
 
 struct fm_read {
 	struct fm_header h;
@@ -293,8 +307,10 @@ struct fm_own {
 
 struct fm_ckpt_register {
 	struct fm_header h; /* the run's pid: SO_PEERCRED */
-	uint64_t seq;
+	uint64_t seq;       /* its grant's (READ_REPLY), or FM_CKPT_TOKEN | the token of the
+			       FM_READ_TAKEN read told before it (its pad) */
 };
+#define FM_CKPT_TOKEN (1ull << 63)
 
 struct fm_pid {
 	struct fm_header h; /* FM_CKPT_PID, FM_RESUMED or FM_SPARE_PID */

@@ -132,6 +132,10 @@ static void conn_answer_hello(int i)
 	int memfd = c->ring.h ? -1 : conn_ring_make(&c->ring);
 	if (memfd >= 0)
 		ok.flags |= FM_CFG_RING;
+	/* a helper session's grants follow its client's streams (serve.c), and a fed
+	 * stdin's position is taken at the grant: those runs ask */
+	if (S.o->serve_fd < 0 && !feed_active())
+		ok.flags |= FM_CFG_UNASKED;
 	ok.role = c->role;
 	conn_hot_list(&ok);
 	if (peer_send(c->fd, &ok, &memfd, memfd >= 0, MSG_DONTWAIT) < 0)
@@ -151,17 +155,25 @@ static void conn_on_hello(int i, const struct fm_hello *m)
 	conn_answer_hello(i);
 }
 
-void conn_add_resumed(int fd, int ck, pid_t pid)
+int conn_add_resumed(int fd, int ck, pid_t pid)
 {
 	int i = conn_add(fd, 0);
 	if (i < 0) {
 		close(fd);
-		return;
+		return -1;
 	}
-	C.v[i]->pid = pid;
-	C.v[i]->resumed_from = pid ? -1 : ck; /* a spare's pid is known (helper/spare.c) */
+	conn_resumed_by(i, ck, pid);
 	C.v[i]->role = FM_ROLE_RUN; /* the run to be: R.pid is 0 until its pid comes */
 	conn_answer_hello(i);
+	return C.v[i] ? i : -1;
+}
+
+void conn_resumed_by(int i, int ck, pid_t pid)
+{
+	if (i < 0 || i >= C.n || !C.v[i])
+		return;
+	C.v[i]->pid = pid;
+	C.v[i]->resumed_from = pid ? -1 : ck; /* a spare's pid is known (helper/spare.c) */
 }
 
 void conn_add_given(int fd, pid_t pid)
@@ -223,7 +235,7 @@ static int conn_grant(const struct conn *c, const struct fm_read *m, int file, u
 	/* The hook asks by cost; a file that changed before gets one regardless, so that
 	 * every later edit of it resumes from right before its read. */
 	int wanted = (m->flags & FM_READ_WANT_CKPT) || F.v[file].hot;
-	if (m->flags & FM_READ_NO_REPLY)
+	if ((m->flags & FM_READ_NO_REPLY) && !(m->flags & FM_READ_TAKEN))
 		wanted = 0; /* no answer: the run would never hear of the grant */
 	/* the run's last read is the next call's tail (serve.c), whether or not its streams
 	 * look touched now: a read told through the ring is read here later, maybe after
@@ -235,7 +247,12 @@ static int conn_grant(const struct conn *c, const struct fm_read *m, int file, u
 	    policy_checkpoint_count(S.pol) >= S.o->max_checkpoints || (k = ckpt_new(seq, file)) < 0)
 		return 0;
 	K.v[k].work_ns = clock_ns() - R.lineage_start;
-	K.v[k].stdin_off = feed_consumed(); /* the run waits for our answer: it reads nothing */
+	/* the run waits for our answer: it reads nothing; or (TAKEN) no stdin is fed */
+	K.v[k].stdin_off = feed_consumed();
+	if (m->flags & FM_READ_TAKEN) {
+		K.v[k].token = m->pad;
+		K.v[k].token_pid = c->pid;
+	}
 	return 1;
 }
 
@@ -254,7 +271,7 @@ static void conn_drain_others(int i)
 
 static void conn_on_read(int i, const struct fm_read *m)
 {
-	if (!(m->flags & FM_READ_NO_REPLY)) {
+	if (!(m->flags & FM_READ_NO_REPLY) || (m->flags & FM_READ_TAKEN)) {
 		conn_drain_others(i);
 		if (!C.v[i])
 			return;
@@ -326,12 +343,40 @@ static void conn_on_note(const struct fm_note *m)
 	}
 }
 
+/* The connection of process pid that reads are told on (not a checkpoint's), or -1. */
+static int conn_of_pid(pid_t pid, int but)
+{
+	for (int j = 0; j < C.n; j++)
+		if (j != but && C.v[j] && C.v[j]->pid == pid && C.v[j]->kind != CONN_CKPT)
+			return j;
+	return -1;
+}
+
+/*
+ * A checkpoint registers under its grant's seq, or (FM_CKPT_TOKEN) under the token of
+ * the FM_READ_TAKEN read its run told before it connected: that read is in the run's
+ * ring or on its socket, maybe not read yet, and is read first (its grant, at its place
+ * in the history, comes of it; a copy's pid first, from its checkpoint's connection).
+ */
 static void conn_on_register(int i, const struct fm_ckpt_register *m)
 {
 	struct conn *c = C.v[i];
+	uint32_t token = (m->seq & FM_CKPT_TOKEN) ? (uint32_t)m->seq : 0;
+	if (token) {
+		/* the run's connection, or (a copy whose pid its checkpoint has not said yet:
+		 * none is known as its) every connection, the checkpoints' among them */
+		int run = conn_of_pid(c->pid, i);
+		for (int j = 0; j < C.n && C.v[i]; j++)
+			if (j != i && C.v[j] && (run < 0 || j == run))
+				conn_read(j);
+		if (!C.v[i])
+			return;
+		c = C.v[i];
+	}
 	for (int k = 0; k < K.n; k++) {
 		struct ckpt *ck = &K.v[k];
-		if (ck->state == CK_PENDING && ck->seq == m->seq && ck->conn < 0) {
+		int mine = token ? ck->token == token && ck->token_pid == c->pid : ck->seq == m->seq && !ck->token;
+		if (ck->state == CK_PENDING && mine && ck->conn < 0) {
 			ck->state = CK_READY;
 			ck->conn = i;
 			c->kind = CONN_CKPT;
@@ -488,11 +533,17 @@ void conn_read(int i)
 	}
 }
 
+static void conn_accept(void);
+
 void conn_read_all(void)
 {
 	for (int i = 0; i < C.n; i++)
 		if (C.v[i])
 			conn_read(i);
+	/* a checkpoint taken unasked (FM_READ_TAKEN) is granted only now, by its read, but
+	 * connected before its run went on: registered before what comes of this reading */
+	if (ckpt_unregistered())
+		conn_accept();
 }
 
 static void conn_accept(void)

@@ -248,8 +248,13 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 	}
 	pid_t warm = 0;
 	int to = spare_of() == d->ckpt ? spare_take(d->ckpt, &warm) : -1;
-	if (to >= 0 && peer_send(to, &r, fds, nfds, MSG_DONTWAIT) < 0)
+	/* Its HELLO_OK is on the connection before the RESUME goes: the new run, woken on
+	 * our processor, would else run at once only to wait for it. */
+	int ci = sv[0] >= 0 ? conn_add_resumed(sv[0], d->ckpt, warm) : -1;
+	if (to >= 0 && peer_send(to, &r, fds, nfds, MSG_DONTWAIT) < 0) {
 		warm = 0; /* it died before the save: the checkpoint itself, at once */
+		conn_resumed_by(ci, d->ckpt, 0);
+	}
 	if (to >= 0)
 		close(to);
 	int sent = warm > 0 || (ck->conn >= 0 && C.v[ck->conn]);
@@ -259,10 +264,8 @@ static int run_resume(void *ctx, const struct policy_decision *d)
 	}
 	if (sv[1] >= 0)
 		close(sv[1]);
-	if (sv[0] >= 0 && sent)
-		conn_add_resumed(sv[0], d->ckpt, warm);
-	else if (sv[0] >= 0)
-		close(sv[0]);
+	if (!sent && ci >= 0)
+		conn_close(ci);
 	/* The history after it goes once the checkpoint is on its way: the rollback (the
 	 * files missing now, the later checkpoints) takes its time while the copy forks;
 	 * nothing the copy says is read before it is done. */

@@ -97,14 +97,19 @@ void conn_read(int i);
 /* A granted checkpoint registers before what its run said after the grant: accept now,
  * once after the turn's connections (before the watcher, signals, the timer). */
 void conn_accept_late(void);
-/* Reads what every connection has to say, up to now. */
+/* Reads what every connection has to say, up to now, and the registrations of the
+ * checkpoints granted by it. */
 void conn_read_all(void);
 /* The events file's "watch" record of file read (or looked at) at seq by pid. */
 void conn_event_watch(int file, uint64_t seq, pid_t pid);
 void conn_turn_end(void);
 /* The session's end of the connection a RESUME of checkpoint ck hands to the new run:
- * added, and HELLO_OK sent on it, as if the run had connected and said HELLO. */
-void conn_add_resumed(int fd, int ck, pid_t pid);
+ * added, and HELLO_OK sent on it, as if the run had connected and said HELLO. Its
+ * index, or -1. */
+int conn_add_resumed(int fd, int ck, pid_t pid);
+/* Connection i (conn_add_resumed's) is that of a run of checkpoint ck, or of process pid
+ * when known (a spare's). */
+void conn_resumed_by(int i, int ck, pid_t pid);
 /* The connection spawn_run() gave the run pid (spawn_conn_take): HELLO_OK on it now. */
 void conn_add_given(int fd, pid_t pid);
 /* rings.c: a new connection's ring, mapped into *r: the memfd for HELLO_OK (the caller
@@ -124,6 +129,8 @@ struct ckpt {
 	int64_t work_ns; /* the program's work before it: what resuming from it saves */
 	uint64_t stdin_off; /* how much of the session's stdin it had consumed (feed.c) */
 	unsigned resumes;   /* how many runs came of it (forkmon run: which one gets the spare) */
+	uint32_t token;     /* granted to an FM_READ_TAKEN read: its token, and its process */
+	pid_t token_pid;
 };
 
 struct ckpt_table {

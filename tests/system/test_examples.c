@@ -163,7 +163,7 @@ START_TEST(test_pytest_recipe_shows_the_new_result_of_the_edited_module)
 	lv_assert_count(&e.s, "3 passed", 1);
 	/* the test, calc/__init__.py, calc/stats.py, and .python/python3, which Python
 	 * stat()s to find itself (a look: watched too) */
-	lv_assert_count(&e.s, "[forkmon] watch '", 4);
+	lv_expect_exactly(&e.s, "[forkmon] watch '", 4);
 	struct stat st;
 	ck_assert_msg(stat(h_file(&e.s, ".pytest_cache"), &st) != 0, "pytest wrote its cache");
 	lv_end_session(&e.s, SIGTERM, 0);
@@ -176,7 +176,7 @@ START_TEST(test_tcc_recipe_recompiles_from_the_edited_header)
 	ex_init(&e, "tcc-headers");
 	ex_start(&e, 0);
 	lv_expect(&e.s, "3 rows of '*'", 1);
-	lv_assert_count(&e.s, "[forkmon] watch '", 3); /* main.c and its two local headers */
+	lv_expect_exactly(&e.s, "[forkmon] watch '", 3); /* main.c and its two local headers */
 	h_write(&e.s, "config.h", "#define ROWS 5\n#define SYMBOL \"#\"\n");
 	lv_expect(&e.s, "5 rows of '#'", 1);
 	lv_assert_count(&e.s, "#####\n", 1);

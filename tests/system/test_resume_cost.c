@@ -281,6 +281,43 @@ START_TEST(test_a_copy_resumed_while_other_files_change_still_takes_checkpoints)
 }
 END_TEST
 
+/*
+ * A checkpoint is taken without waiting for the monitor (FM_CFG_UNASKED): stopped, it
+ * holds the program up at none of them. Once it runs again, it learns of the checkpoint
+ * taken meanwhile, and a save of that file resumes from it: past the loop, with nothing
+ * printed before it printed again (a copy of main.lua's checkpoint would print it).
+ */
+START_TEST(test_a_stopped_monitor_holds_up_no_checkpoint)
+{
+	struct h_session s;
+	h_init(&s);
+	h_write(&s, "m.lua", "return 1\n");
+	h_write(&s, "main.lua", "print('waiting;')\n"
+				"io.stdout:flush()\n"
+				"while not io.open('go') do end\n"
+				"local m = dofile('m.lua')\n"
+				"print('m=' .. m .. ';')\n"
+				"io.stdout:flush()\n");
+	char *argv[] = {lv_forkmon(), "run", "-f", "%.lua$", "--", "lua5.4", "main.lua", NULL};
+	h_start(&s, argv, NULL);
+	lv_expect(&s, "waiting;", 1);
+	pid_t mon = lv_monitor_of(s.pid);
+	ck_assert_msg(mon > 0, "no monitor: %s", h_describe(&s));
+	ck_assert_int_eq(kill(mon, SIGSTOP), 0);
+	h_write(&s, "go", "\n");
+	int passed = h_wait_for(&s, "m=1;", 1, LV_WAIT);
+	kill(mon, SIGCONT); /* before any assertion: never a stopped monitor left behind */
+	ck_assert_msg(passed == 1, "the program waited for the stopped monitor: %s", h_describe(&s));
+	lv_expect(&s, "[forkmon] watch '", 2); /* main.lua's, and m.lua's told meanwhile */
+	h_write(&s, "m.lua", "return 2\n");
+	lv_expect_exactly(&s, "m=2;", 1);
+	lv_expect(&s, lv_resume_line(&s, "m.lua"), 1);
+	lv_expect_none(&s, lv_resume_from_line(&s, "m.lua", "main.lua"));
+	lv_assert_count(&s, "waiting;", 1);
+	lv_end_session(&s, SIGTERM, 0);
+}
+END_TEST
+
 Suite *resume_cost_suite(void)
 {
 	Suite *su = suite_create("resume-cost");
@@ -290,6 +327,7 @@ Suite *resume_cost_suite(void)
 	tcase_add_test(tc, test_a_replace_ends_the_runs_whole_subtree);
 	tcase_add_test(tc, test_a_save_resumes_a_copy_forked_before_it);
 	tcase_add_test(tc, test_a_copy_resumed_while_other_files_change_still_takes_checkpoints);
+	tcase_add_test(tc, test_a_stopped_monitor_holds_up_no_checkpoint);
 	suite_add_tcase(su, tc);
 	return su;
 }

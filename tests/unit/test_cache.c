@@ -117,6 +117,29 @@ START_TEST(test_a_full_cache_keeps_what_it_holds_and_takes_no_more)
 }
 END_TEST
 
+/* HELLO_OK's hot names (forkmon_proto.h): a name set is always in, and of Lua's other
+ * tries after m1.lua and m1000.lua changed, next to none are: every one let through
+ * costs the program the long way before its open. One bit a name let init.lua (three
+ * tries a module) and 7 of the 998 other module names through. */
+START_TEST(test_hot_names_let_few_other_names_through)
+{
+	uint64_t bits[4] = {0};
+	fm_name_set(bits, "m1.lua", 6);
+	fm_name_set(bits, "m1000.lua", 9);
+	ck_assert(fm_name_in(bits, "m1.lua", 6));
+	ck_assert(fm_name_in(bits, "m1000.lua", 9));
+	ck_assert(!fm_name_in(bits, "init.lua", 8));
+	ck_assert(!fm_name_in(bits, "__init__.py", 11));
+	int through = 0;
+	char b[32];
+	for (int i = 2; i < 1000; i++) {
+		int n = snprintf(b, sizeof b, "m%d.lua", i);
+		through += fm_name_in(bits, b, (unsigned long)n);
+	}
+	ck_assert_msg(through <= 2, "%d of 998 other names taken for hot ones", through);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -125,6 +148,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_paths_of_one_hash_are_told_apart);
 	tcase_add_test(tc, test_new_paths_take_entries_side_by_side);
 	tcase_add_test(tc, test_a_full_cache_keeps_what_it_holds_and_takes_no_more);
+	tcase_add_test(tc, test_hot_names_let_few_other_names_through);
 	suite_add_tcase(s, tc);
 	return s;
 }
